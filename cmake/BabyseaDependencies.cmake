@@ -1,0 +1,15 @@
+# Dependencies come from Debian bookworm packages (see README).
+find_package(Threads REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(simdjson REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(sodium REQUIRED IMPORTED_TARGET libsodium)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS url json)
+find_package(OpenSSL REQUIRED)
+
+function(babysea_link_private_deps target)
+  target_link_libraries(${target} PRIVATE
+    SQLite::SQLite3 simdjson::simdjson PkgConfig::sodium Boost::url Boost::json
+    OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+  babysea_sanitize_link(${target})
+endfunction()

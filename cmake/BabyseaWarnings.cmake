@@ -1,0 +1,17 @@
+# Warnings are errors for everything babysea builds itself.
+function(babysea_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Werror -Wshadow -Wnon-virtual-dtor -Wno-unused-parameter>
+    $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Wpedantic -Werror>)
+  if(BABYSEA_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${BABYSEA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${BABYSEA_SANITIZE})
+  endif()
+endfunction()
+
+# Sanitizer flags for final link steps (libraries and executables).
+function(babysea_sanitize_link target)
+  if(BABYSEA_SANITIZE)
+    target_link_options(${target} PRIVATE -fsanitize=${BABYSEA_SANITIZE})
+  endif()
+endfunction()

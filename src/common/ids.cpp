@@ -1,0 +1,94 @@
+#include "babysea/ids.hpp"
+
+#include <sodium.h>
+
+#include <cstdlib>
+
+namespace babysea {
+namespace {
+
+void ensure_sodium() {
+  static const bool ok = [] { return sodium_init() >= 0; }();
+  if (!ok) std::abort();  // libsodium cannot give us randomness: nothing is safe
+}
+
+constexpr char kHex[] = "0123456789abcdef";
+
+}  // namespace
+
+void random_bytes(void* out, std::size_t size) {
+  ensure_sodium();
+  randombytes_buf(out, size);
+}
+
+std::string IdGenerator::next(std::int64_t unix_ms) {
+  unsigned char b[16];
+  random_bytes(b, sizeof b);
+  std::uint64_t ms;
+  std::uint32_t counter;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (unix_ms > last_ms_) {
+      last_ms_ = unix_ms;
+      counter_ = (static_cast<std::uint32_t>(b[6]) << 4 | (b[7] >> 4)) & 0x7FF;  // leave headroom
+    } else {
+      // Same (or earlier) millisecond: keep order by bumping the counter, and
+      // borrow the next millisecond when it runs out.
+      if (++counter_ > 0xFFF) {
+        ++last_ms_;
+        counter_ = 0;
+      }
+    }
+    ms = static_cast<std::uint64_t>(last_ms_);
+    counter = counter_;
+  }
+  b[0] = static_cast<unsigned char>(ms >> 40);
+  b[1] = static_cast<unsigned char>(ms >> 32);
+  b[2] = static_cast<unsigned char>(ms >> 24);
+  b[3] = static_cast<unsigned char>(ms >> 16);
+  b[4] = static_cast<unsigned char>(ms >> 8);
+  b[5] = static_cast<unsigned char>(ms);
+  b[6] = static_cast<unsigned char>(0x70 | ((counter >> 8) & 0x0F));
+  b[7] = static_cast<unsigned char>(counter & 0xFF);
+  b[8] = static_cast<unsigned char>(0x80 | (b[8] & 0x3F));
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0xF];
+  }
+  return out;
+}
+
+std::string new_id(std::int64_t unix_ms) {
+  static IdGenerator generator;
+  return generator.next(unix_ms);
+}
+
+bool is_uuid_v7(std::string_view t) noexcept {
+  if (t.size() != 36) return false;
+  for (std::size_t i = 0; i < 36; ++i) {
+    char c = t[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  if (t[14] != '7') return false;
+  char v = t[19];
+  return v == '8' || v == '9' || v == 'a' || v == 'b';
+}
+
+std::int64_t uuid_v7_time_ms(std::string_view t) noexcept {
+  std::int64_t ms = 0;
+  for (std::size_t i = 0; i < 13; ++i) {
+    if (i == 8) continue;
+    char c = t[i];
+    ms = ms * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+  }
+  return ms;
+}
+
+}  // namespace babysea
