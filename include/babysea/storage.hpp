@@ -1,0 +1,318 @@
+// babysea/storage.hpp — the durable state of babysea, behind one interface.
+//
+// Everything that changes state goes through `Store::transact(work)`: the
+// work function receives a `UnitOfWork` offering domain-level tables (ledger,
+// seen messages, outbox, router attempt statistics; later parts add their own
+// tables the same way) and returns a Status. If it returns OK, its writes
+// become durable atomically and `transact` returns OK only after they are
+// durable; if it returns an error (or throws), none of its writes are visible
+// and `transact` returns that error. Nothing a unit does is visible to others
+// before it commits.
+//
+// Backends:
+//  - SQLite (`open_sqlite_store`): WAL, numbered migrations checked on open,
+//    synchronous FULL by default, one writer thread that batches concurrent
+//    units into one transaction (group commit, a savepoint per unit so one
+//    unit's failure never sinks another), a pool of reader connections.
+//  - Memory (`open_memory_store`): native containers under one lock, with an
+//    undo log for rollback; nothing is durable. For tests and benchmarks.
+//
+// Tables return plain row structs; absent rows are Code::not_found; unique
+// violations are Code::idempotency_conflict; backend failures are
+// Code::storage_error (retryable) or Code::corruption.
+//
+// Thread safety: a Store is safe for concurrent use. A UnitOfWork and the
+// tables it hands out belong to the calling work function and must not
+// escape it or be used from another thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "babysea/money.hpp"
+#include "babysea/status.hpp"
+
+namespace babysea {
+
+// ---------------------------------------------------------------- ledger rows
+
+enum class AccountKind : int { customer = 0, system = 1 };
+
+// A low-balance threshold on an account and whether it may fire (it is
+// disarmed after firing until the balance recovers to or above it).
+struct BalanceThreshold {
+  Micros threshold = 0;
+  bool armed = true;
+  bool operator==(const BalanceThreshold&) const = default;
+};
+
+struct AccountRow {
+  std::string id;
+  AccountKind kind = AccountKind::customer;
+  Micros posted_debits = 0;
+  Micros posted_credits = 0;
+  Micros pending_debits = 0;
+  Micros pending_credits = 0;
+  std::vector<BalanceThreshold> thresholds;  // sorted descending by threshold
+  std::int64_t created_ms = 0;
+};
+
+enum class EntryKind : int { grant = 1, hold = 2, settle = 3, release = 4, expire = 5, clawback = 6 };
+
+// One immutable journal row: moves `amount` (posted) and changes the pending
+// counters by `pending_delta`, debiting one account and crediting another.
+struct EntryRow {
+  std::int64_t seq = 0;  // assigned by the store, strictly increasing
+  std::string id;
+  EntryKind kind = EntryKind::grant;
+  std::string debit_account;
+  std::string credit_account;
+  Micros amount = 0;         // posted amount, >= 0
+  Micros pending_delta = 0;  // +held for a hold, -held when it resolves, else 0
+  std::string hold_id;       // the hold this entry belongs to, if any
+  std::string idem_key;      // unique per kind (empty = none)
+  std::string ref;           // business reference: generation id, Stripe object, ...
+  std::int64_t created_ms = 0;
+};
+
+enum class HoldState : int { pending = 0, settled = 1, released = 2, expired = 3 };
+
+struct HoldRow {
+  std::string id;
+  std::string key;      // idempotency key of the reserve, unique
+  std::string account;  // the customer account debited
+  Micros amount = 0;    // held amount
+  HoldState state = HoldState::pending;
+  Micros settled_amount = 0;  // posted amount when settled
+  std::int64_t deadline_ms = 0;
+  std::int64_t created_ms = 0;
+  std::int64_t resolved_ms = 0;
+  std::string ref;
+};
+
+// A paid Stripe object that granted credits (checkout session or invoice),
+// kept so refunds and disputes can claw back in proportion.
+struct PaymentRow {
+  std::string id;          // payment intent id, or invoice id when there is none
+  std::string account;
+  Micros credits = 0;      // credits granted for it
+  std::int64_t amount_cents = 0;  // what was paid, in the smallest currency unit
+  Micros clawed_back = 0;  // credits already clawed back for it
+  std::int64_t created_ms = 0;
+};
+
+// One clawback decision (refund or dispute), unique by key.
+struct ClawbackRow {
+  std::string key;
+  std::string account;
+  Micros requested = 0;
+  Micros applied = 0;
+  Micros shortfall = 0;  // requested - applied: what the balance could not cover
+  std::string ref;
+  std::int64_t created_ms = 0;
+};
+
+// Sums of the journal per account, for audits.
+struct JournalTotals {
+  std::string account;
+  Micros posted_debits = 0;
+  Micros posted_credits = 0;
+  Micros pending_debits = 0;
+  Micros pending_credits = 0;
+};
+
+class LedgerTables {
+ public:
+  virtual ~LedgerTables() = default;
+
+  // Reads an account. Backends that allow several writers lock the row for
+  // the rest of the unit. not_found when absent.
+  virtual Status get_account(std::string_view id, AccountRow& out) = 0;
+  // idempotency_conflict when the id exists.
+  virtual Status insert_account(const AccountRow& row) = 0;
+  // Adds the deltas to the account's four counters. not_found when absent.
+  virtual Status add_to_account(std::string_view id, Micros posted_debits, Micros posted_credits,
+                                Micros pending_debits, Micros pending_credits) = 0;
+  virtual Status set_thresholds(std::string_view id, const std::vector<BalanceThreshold>& t) = 0;
+  virtual Status for_each_account(const std::function<void(const AccountRow&)>& fn) = 0;
+
+  // Appends an entry and sets row.seq. idempotency_conflict when
+  // (kind, idem_key) exists for a non-empty idem_key.
+  virtual Status insert_entry(EntryRow& row) = 0;
+  // not_found when no entry has this (kind, idem_key).
+  virtual Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) = 0;
+  virtual Status for_each_entry(const std::function<void(const EntryRow&)>& fn) = 0;
+  virtual Status journal_totals(std::vector<JournalTotals>& out) = 0;
+
+  // idempotency_conflict when the id or key exists.
+  virtual Status insert_hold(const HoldRow& row) = 0;
+  virtual Status get_hold(std::string_view id, HoldRow& out) = 0;
+  virtual Status find_hold_by_key(std::string_view key, HoldRow& out) = 0;
+  // Resolves a hold only if it is still pending (compare-and-set);
+  // invalid_state when it is not pending, not_found when absent.
+  virtual Status resolve_hold(std::string_view id, HoldState state, Micros settled_amount,
+                              std::int64_t resolved_ms) = 0;
+  // Pending holds with deadline_ms <= now_ms, oldest deadline first.
+  virtual Status due_holds(std::int64_t now_ms, std::size_t limit, std::vector<HoldRow>& out) = 0;
+  virtual Status for_each_hold(const std::function<void(const HoldRow&)>& fn) = 0;
+
+  virtual Status insert_payment(const PaymentRow& row) = 0;
+  virtual Status get_payment(std::string_view id, PaymentRow& out) = 0;
+  virtual Status add_payment_clawed_back(std::string_view id, Micros delta) = 0;
+
+  virtual Status insert_clawback(const ClawbackRow& row) = 0;
+  virtual Status find_clawback(std::string_view key, ClawbackRow& out) = 0;
+};
+
+// ------------------------------------------------------------- seen messages
+
+// De-duplication of inbound messages (Stripe events, provider callbacks):
+// one row per (source, message id).
+class SeenTable {
+ public:
+  virtual ~SeenTable() = default;
+  // Records (source, id); returns true if it was new, false if already seen.
+  virtual Result<bool> insert_if_absent(std::string_view source, std::string_view id,
+                                        std::int64_t now_ms) = 0;
+  virtual Result<bool> contains(std::string_view source, std::string_view id) = 0;
+};
+
+// -------------------------------------------------------------------- outbox
+
+enum class OutboxState : int { pending = 0, delivered = 1, failed = 2 };
+
+// An event to deliver after the unit that produced it commits.
+struct OutboxRow {
+  std::int64_t seq = 0;  // assigned by the store, strictly increasing
+  std::string id;        // delivery id, stable across retries
+  std::string topic;     // event type, e.g. "credits.low_balance"
+  std::string account;
+  std::string payload;   // JSON
+  OutboxState state = OutboxState::pending;
+  int attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  std::int64_t created_ms = 0;
+};
+
+class OutboxTable {
+ public:
+  virtual ~OutboxTable() = default;
+  // Appends and sets row.seq.
+  virtual Status append(OutboxRow& row) = 0;
+  // Pending rows with next_attempt_ms <= now_ms, in seq order.
+  virtual Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) = 0;
+  // Rows with seq > after_seq, in seq order, any state.
+  virtual Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) = 0;
+  virtual Status update(std::int64_t seq, OutboxState state, int attempts,
+                        std::int64_t next_attempt_ms) = 0;
+};
+
+// ------------------------------------------------------ router attempt stats
+
+// One finished provider attempt as the router learns from it.
+struct AttemptStatRow {
+  std::string attempt_id;  // de-duplication key
+  std::string region;
+  std::string model;
+  std::string provider;
+  std::string outcome;      // used | failed | discarded | cancelled
+  std::string error_class;  // empty when none
+  std::int64_t latency_ms = 0;
+  Micros cost = 0;
+  std::int64_t finished_ms = 0;
+};
+
+class AttemptStatsTable {
+ public:
+  virtual ~AttemptStatsTable() = default;
+  // Returns true if recorded, false if the attempt id was already recorded.
+  virtual Result<bool> record(const AttemptStatRow& row) = 0;
+  // Rows with finished_ms >= since_ms, oldest first, at most `limit`.
+  virtual Status since(std::int64_t since_ms, std::size_t limit, std::vector<AttemptStatRow>& out) = 0;
+  // Deletes rows with finished_ms < before_ms; returns how many.
+  virtual Result<std::size_t> prune(std::int64_t before_ms) = 0;
+};
+
+// ------------------------------------------------------------- unit of work
+
+class UnitOfWork {
+ public:
+  virtual ~UnitOfWork() = default;
+  virtual LedgerTables& ledger() = 0;
+  virtual SeenTable& seen() = 0;
+  virtual OutboxTable& outbox() = 0;
+  virtual AttemptStatsTable& attempt_stats() = 0;
+  // True inside Store::read(): every write fails with Code::internal.
+  virtual bool read_only() const = 0;
+};
+
+// A borrowed callable: valid for the duration of one call only.
+template <typename Sig>
+class FunctionRef;
+template <typename R, typename... A>
+class FunctionRef<R(A...)> {
+ public:
+  template <typename F>
+  FunctionRef(F&& f) noexcept  // NOLINT: implicit by design
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, A... a) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...); }) {}
+  R operator()(A... a) const { return call_(obj_, std::forward<A>(a)...); }
+
+ private:
+  void* obj_;
+  R (*call_)(void*, A...);
+};
+
+using Work = FunctionRef<Status(UnitOfWork&)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // "sqlite" or "memory".
+  virtual std::string_view name() const = 0;
+  // Runs `work` as one atomic unit; returns after it is durable. Codes: the
+  // work's own error, storage_error, unavailable (store closing).
+  virtual Status transact(Work work) = 0;
+  // Runs `work` against a consistent read-only snapshot; never blocks writers
+  // (SQLite WAL readers).
+  virtual Status read(Work work) = 0;
+};
+
+enum class Durability { full, normal };
+
+struct SqliteOptions {
+  // Database file; ":memory:" for a private in-memory database.
+  std::string path = ":memory:";
+  // FULL fsyncs the WAL at every commit (nothing acknowledged is ever lost);
+  // NORMAL may lose the last commits on power loss (not on a process crash).
+  Durability durability = Durability::full;
+  // Units per group-commit transaction; 1 disables batching.
+  std::size_t max_batch = 256;
+  // How long the writer waits for more units once it has one. 0 (default):
+  // it batches whatever queued up while the previous commit was syncing.
+  std::chrono::microseconds max_wait{0};
+  // How long a connection waits on a lock held by another process.
+  std::chrono::milliseconds busy_timeout{5000};
+  // Reader connections (file databases only).
+  int readers = 4;
+  // SQLite page cache per connection, in KiB.
+  int cache_kib = 16384;
+};
+
+// Opens (creating if needed) and migrates a SQLite store. Refuses a database
+// whose schema version is newer than this library knows (corruption).
+Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
+
+// A store that keeps everything in process memory (not durable).
+std::unique_ptr<Store> open_memory_store();
+
+}  // namespace babysea

@@ -1,0 +1,394 @@
+// The in-memory Store: native containers under one reader/writer lock; a unit
+// of work runs inline on the caller's thread and keeps an undo log so an
+// error rolls every one of its writes back.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "babysea/storage.hpp"
+
+namespace babysea {
+namespace {
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StrMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+using StrSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+
+Status not_found(std::string_view what, std::string_view id) {
+  return Status(Code::not_found, std::string(what) + " '" + std::string(id) + "' not found");
+}
+Status duplicate(std::string_view what, std::string_view id) {
+  return Status(Code::idempotency_conflict, std::string(what) + " '" + std::string(id) + "' already exists");
+}
+Status read_only_write() { return Status(Code::internal, "write inside a read-only unit"); }
+
+std::string entry_key(EntryKind kind, std::string_view key) {
+  std::string k = std::to_string(static_cast<int>(kind));
+  k += '|';
+  k += key;
+  return k;
+}
+
+struct Data {
+  StrMap<AccountRow> accounts;
+  std::vector<EntryRow> entries;
+  StrSet entry_keys;
+  StrMap<HoldRow> holds;
+  StrMap<std::string> hold_keys;
+  std::set<std::pair<std::int64_t, std::string>> pending_by_deadline;
+  StrMap<PaymentRow> payments;
+  StrMap<ClawbackRow> clawbacks;
+  StrSet seen;
+  std::vector<OutboxRow> outbox;  // seq = index + 1
+  StrSet attempt_ids;
+  std::multimap<std::int64_t, AttemptStatRow> attempts_by_time;
+};
+
+class MemoryUnit final : public UnitOfWork,
+                         LedgerTables,
+                         SeenTable,
+                         OutboxTable,
+                         AttemptStatsTable {
+ public:
+  MemoryUnit(Data& d, bool read_only) : d_(d), read_only_(read_only) {}
+
+  LedgerTables& ledger() override { return *this; }
+  SeenTable& seen() override { return *this; }
+  OutboxTable& outbox() override { return *this; }
+  AttemptStatsTable& attempt_stats() override { return *this; }
+  bool read_only() const override { return read_only_; }
+
+  void rollback() {
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
+    undo_.clear();
+  }
+
+  // ---- ledger
+  Status get_account(std::string_view id, AccountRow& out) override {
+    auto it = d_.accounts.find(id);
+    if (it == d_.accounts.end()) return not_found("account", id);
+    out = it->second;
+    return {};
+  }
+  Status insert_account(const AccountRow& row) override {
+    if (read_only_) return read_only_write();
+    auto [it, inserted] = d_.accounts.emplace(row.id, row);
+    if (!inserted) return duplicate("account", row.id);
+    undo_.push_back([this, id = row.id] { d_.accounts.erase(id); });
+    return {};
+  }
+  Status add_to_account(std::string_view id, Micros pd, Micros pc, Micros qd, Micros qc) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.accounts.find(id);
+    if (it == d_.accounts.end()) return not_found("account", id);
+    AccountRow& a = it->second;
+    Micros n[4];
+    if (__builtin_add_overflow(a.posted_debits, pd, &n[0]) ||
+        __builtin_add_overflow(a.posted_credits, pc, &n[1]) ||
+        __builtin_add_overflow(a.pending_debits, qd, &n[2]) ||
+        __builtin_add_overflow(a.pending_credits, qc, &n[3]))
+      return Status(Code::invalid_amount, "account counter overflow");
+    a.posted_debits = n[0];
+    a.posted_credits = n[1];
+    a.pending_debits = n[2];
+    a.pending_credits = n[3];
+    undo_.push_back([&a, pd, pc, qd, qc] {
+      a.posted_debits -= pd;
+      a.posted_credits -= pc;
+      a.pending_debits -= qd;
+      a.pending_credits -= qc;
+    });
+    return {};
+  }
+  Status set_thresholds(std::string_view id, const std::vector<BalanceThreshold>& t) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.accounts.find(id);
+    if (it == d_.accounts.end()) return not_found("account", id);
+    undo_.push_back([&a = it->second, old = it->second.thresholds] { a.thresholds = old; });
+    it->second.thresholds = t;
+    return {};
+  }
+  Status for_each_account(const std::function<void(const AccountRow&)>& fn) override {
+    std::vector<const AccountRow*> rows;
+    rows.reserve(d_.accounts.size());
+    for (auto& [k, v] : d_.accounts) rows.push_back(&v);
+    std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    for (auto* r : rows) fn(*r);
+    return {};
+  }
+
+  Status insert_entry(EntryRow& row) override {
+    if (read_only_) return read_only_write();
+    if (!row.idem_key.empty()) {
+      std::string key = entry_key(row.kind, row.idem_key);
+      if (!d_.entry_keys.insert(key).second) return duplicate("entry", row.idem_key);
+      // Erase by key: set iterators do not survive a rehash.
+      undo_.push_back([this, key = std::move(key)] { d_.entry_keys.erase(key); });
+    }
+    row.seq = static_cast<std::int64_t>(d_.entries.size()) + 1;
+    d_.entries.push_back(row);
+    undo_.push_back([this] { d_.entries.pop_back(); });
+    return {};
+  }
+  Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) override {
+    if (!d_.entry_keys.count(entry_key(kind, idem_key))) return not_found("entry", idem_key);
+    for (auto it = d_.entries.rbegin(); it != d_.entries.rend(); ++it) {
+      if (it->kind == kind && it->idem_key == idem_key) {
+        out = *it;
+        return {};
+      }
+    }
+    return Status(Code::corruption, "entry key index out of sync");
+  }
+  Status for_each_entry(const std::function<void(const EntryRow&)>& fn) override {
+    for (const auto& e : d_.entries) fn(e);
+    return {};
+  }
+  Status journal_totals(std::vector<JournalTotals>& out) override {
+    std::map<std::string, JournalTotals> t;
+    for (const auto& e : d_.entries) {
+      auto& d = t[e.debit_account];
+      d.account = e.debit_account;
+      d.posted_debits += e.amount;
+      d.pending_debits += e.pending_delta;
+      auto& c = t[e.credit_account];
+      c.account = e.credit_account;
+      c.posted_credits += e.amount;
+      c.pending_credits += e.pending_delta;
+    }
+    out.clear();
+    for (auto& [k, v] : t) out.push_back(v);
+    return {};
+  }
+
+  Status insert_hold(const HoldRow& row) override {
+    if (read_only_) return read_only_write();
+    if (d_.holds.count(row.id)) return duplicate("hold", row.id);
+    auto [kit, inserted] = d_.hold_keys.emplace(row.key, row.id);
+    if (!inserted) return duplicate("hold key", row.key);
+    d_.holds.emplace(row.id, row);
+    if (row.state == HoldState::pending) d_.pending_by_deadline.emplace(row.deadline_ms, row.id);
+    undo_.push_back([this, row] {
+      d_.holds.erase(row.id);
+      d_.hold_keys.erase(row.key);
+      d_.pending_by_deadline.erase({row.deadline_ms, row.id});
+    });
+    return {};
+  }
+  Status get_hold(std::string_view id, HoldRow& out) override {
+    auto it = d_.holds.find(id);
+    if (it == d_.holds.end()) return not_found("hold", id);
+    out = it->second;
+    return {};
+  }
+  Status find_hold_by_key(std::string_view key, HoldRow& out) override {
+    auto it = d_.hold_keys.find(key);
+    if (it == d_.hold_keys.end()) return not_found("hold key", key);
+    return get_hold(it->second, out);
+  }
+  Status resolve_hold(std::string_view id, HoldState state, Micros settled_amount,
+                      std::int64_t resolved_ms) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.holds.find(id);
+    if (it == d_.holds.end()) return not_found("hold", id);
+    HoldRow& h = it->second;
+    if (h.state != HoldState::pending) return Status(Code::invalid_state, "hold already resolved");
+    HoldRow old = h;
+    h.state = state;
+    h.settled_amount = settled_amount;
+    h.resolved_ms = resolved_ms;
+    d_.pending_by_deadline.erase({h.deadline_ms, h.id});
+    undo_.push_back([this, &h, old] {
+      h = old;
+      d_.pending_by_deadline.emplace(old.deadline_ms, old.id);
+    });
+    return {};
+  }
+  Status due_holds(std::int64_t now_ms, std::size_t limit, std::vector<HoldRow>& out) override {
+    out.clear();
+    for (auto& [deadline, id] : d_.pending_by_deadline) {
+      if (deadline > now_ms || out.size() >= limit) break;
+      out.push_back(d_.holds.find(id)->second);
+    }
+    return {};
+  }
+  Status for_each_hold(const std::function<void(const HoldRow&)>& fn) override {
+    for (auto& [k, v] : d_.holds) fn(v);
+    return {};
+  }
+
+  Status insert_payment(const PaymentRow& row) override {
+    if (read_only_) return read_only_write();
+    if (!d_.payments.emplace(row.id, row).second) return duplicate("payment", row.id);
+    undo_.push_back([this, id = row.id] { d_.payments.erase(id); });
+    return {};
+  }
+  Status get_payment(std::string_view id, PaymentRow& out) override {
+    auto it = d_.payments.find(id);
+    if (it == d_.payments.end()) return not_found("payment", id);
+    out = it->second;
+    return {};
+  }
+  Status add_payment_clawed_back(std::string_view id, Micros delta) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.payments.find(id);
+    if (it == d_.payments.end()) return not_found("payment", id);
+    it->second.clawed_back += delta;
+    undo_.push_back([&p = it->second, delta] { p.clawed_back -= delta; });
+    return {};
+  }
+  Status insert_clawback(const ClawbackRow& row) override {
+    if (read_only_) return read_only_write();
+    if (!d_.clawbacks.emplace(row.key, row).second) return duplicate("clawback", row.key);
+    undo_.push_back([this, key = row.key] { d_.clawbacks.erase(key); });
+    return {};
+  }
+  Status find_clawback(std::string_view key, ClawbackRow& out) override {
+    auto it = d_.clawbacks.find(key);
+    if (it == d_.clawbacks.end()) return not_found("clawback", key);
+    out = it->second;
+    return {};
+  }
+
+  // ---- seen
+  Result<bool> insert_if_absent(std::string_view source, std::string_view id, std::int64_t) override {
+    if (read_only_) return read_only_write();
+    std::string k(source);
+    k += '\x1f';
+    k += id;
+    bool inserted = d_.seen.insert(k).second;
+    if (inserted) undo_.push_back([this, k = std::move(k)] { d_.seen.erase(k); });
+    return inserted;
+  }
+  Result<bool> contains(std::string_view source, std::string_view id) override {
+    std::string k(source);
+    k += '\x1f';
+    k += id;
+    return d_.seen.count(k) > 0;
+  }
+
+  // ---- outbox
+  Status append(OutboxRow& row) override {
+    if (read_only_) return read_only_write();
+    row.seq = static_cast<std::int64_t>(d_.outbox.size()) + 1;
+    d_.outbox.push_back(row);
+    undo_.push_back([this] { d_.outbox.pop_back(); });
+    return {};
+  }
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) override {
+    out.clear();
+    for (const auto& r : d_.outbox) {
+      if (out.size() >= limit) break;
+      if (r.state == OutboxState::pending && r.next_attempt_ms <= now_ms) out.push_back(r);
+    }
+    return {};
+  }
+  Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) override {
+    out.clear();
+    for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(after_seq, 0));
+         i < d_.outbox.size() && out.size() < limit; ++i)
+      out.push_back(d_.outbox[i]);
+    return {};
+  }
+  Status update(std::int64_t seq, OutboxState state, int attempts, std::int64_t next_ms) override {
+    if (read_only_) return read_only_write();
+    if (seq < 1 || seq > static_cast<std::int64_t>(d_.outbox.size()))
+      return not_found("outbox row", std::to_string(seq));
+    OutboxRow& r = d_.outbox[static_cast<std::size_t>(seq - 1)];
+    undo_.push_back([this, seq, old = r] { d_.outbox[static_cast<std::size_t>(seq - 1)] = old; });
+    r.state = state;
+    r.attempts = attempts;
+    r.next_attempt_ms = next_ms;
+    return {};
+  }
+
+  // ---- attempt stats
+  Result<bool> record(const AttemptStatRow& row) override {
+    if (read_only_) return read_only_write();
+    if (!d_.attempt_ids.insert(row.attempt_id).second) return false;
+    auto mit = d_.attempts_by_time.emplace(row.finished_ms, row);
+    undo_.push_back([this, mit, id = row.attempt_id] {
+      d_.attempts_by_time.erase(mit);
+      d_.attempt_ids.erase(id);
+    });
+    return true;
+  }
+  Status since(std::int64_t since_ms, std::size_t limit, std::vector<AttemptStatRow>& out) override {
+    out.clear();
+    for (auto it = d_.attempts_by_time.lower_bound(since_ms);
+         it != d_.attempts_by_time.end() && out.size() < limit; ++it)
+      out.push_back(it->second);
+    return {};
+  }
+  Result<std::size_t> prune(std::int64_t before_ms) override {
+    if (read_only_) return read_only_write();
+    std::size_t n = 0;
+    auto end = d_.attempts_by_time.lower_bound(before_ms);
+    for (auto it = d_.attempts_by_time.begin(); it != end;) {
+      AttemptStatRow row = it->second;
+      d_.attempt_ids.erase(row.attempt_id);
+      it = d_.attempts_by_time.erase(it);
+      undo_.push_back([this, row] {
+        d_.attempt_ids.insert(row.attempt_id);
+        d_.attempts_by_time.emplace(row.finished_ms, row);
+      });
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>> undo_;
+};
+
+class MemoryStore final : public Store {
+ public:
+  std::string_view name() const override { return "memory"; }
+
+  Status transact(Work work) override {
+    std::unique_lock lock(mu_);
+    MemoryUnit unit(data_, false);
+    Status s;
+    try {
+      s = work(unit);
+    } catch (const std::exception& e) {
+      s = Status(Code::internal, std::string("unit of work threw: ") + e.what());
+    } catch (...) {
+      s = Status(Code::internal, "unit of work threw");
+    }
+    if (!s.ok()) unit.rollback();
+    return s;
+  }
+
+  Status read(Work work) override {
+    std::shared_lock lock(mu_);
+    MemoryUnit unit(data_, true);
+    try {
+      return work(unit);
+    } catch (const std::exception& e) {
+      return Status(Code::internal, std::string("read unit threw: ") + e.what());
+    } catch (...) {
+      return Status(Code::internal, "read unit threw");
+    }
+  }
+
+ private:
+  std::shared_mutex mu_;
+  Data data_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_memory_store() { return std::make_unique<MemoryStore>(); }
+
+}  // namespace babysea

@@ -1,0 +1,72 @@
+// The SQLite implementation of the UnitOfWork tables. Internal.
+#pragma once
+
+#include "babysea/storage.hpp"
+#include "storage/sqlite/sqlite_db.hpp"
+
+namespace babysea::sqlite {
+
+class SqliteUnit final : public UnitOfWork,
+                         LedgerTables,
+                         SeenTable,
+                         OutboxTable,
+                         AttemptStatsTable {
+ public:
+  SqliteUnit(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+
+  LedgerTables& ledger() override { return *this; }
+  SeenTable& seen() override { return *this; }
+  OutboxTable& outbox() override { return *this; }
+  AttemptStatsTable& attempt_stats() override { return *this; }
+  bool read_only() const override { return read_only_; }
+
+  // ledger
+  Status get_account(std::string_view id, AccountRow& out) override;
+  Status insert_account(const AccountRow& row) override;
+  Status add_to_account(std::string_view id, Micros pd, Micros pc, Micros qd, Micros qc) override;
+  Status set_thresholds(std::string_view id, const std::vector<BalanceThreshold>& t) override;
+  Status for_each_account(const std::function<void(const AccountRow&)>& fn) override;
+  Status insert_entry(EntryRow& row) override;
+  Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) override;
+  Status for_each_entry(const std::function<void(const EntryRow&)>& fn) override;
+  Status journal_totals(std::vector<JournalTotals>& out) override;
+  Status insert_hold(const HoldRow& row) override;
+  Status get_hold(std::string_view id, HoldRow& out) override;
+  Status find_hold_by_key(std::string_view key, HoldRow& out) override;
+  Status resolve_hold(std::string_view id, HoldState state, Micros settled_amount,
+                      std::int64_t resolved_ms) override;
+  Status due_holds(std::int64_t now_ms, std::size_t limit, std::vector<HoldRow>& out) override;
+  Status for_each_hold(const std::function<void(const HoldRow&)>& fn) override;
+  Status insert_payment(const PaymentRow& row) override;
+  Status get_payment(std::string_view id, PaymentRow& out) override;
+  Status add_payment_clawed_back(std::string_view id, Micros delta) override;
+  Status insert_clawback(const ClawbackRow& row) override;
+  Status find_clawback(std::string_view key, ClawbackRow& out) override;
+
+  // seen
+  Result<bool> insert_if_absent(std::string_view source, std::string_view id,
+                                std::int64_t now_ms) override;
+  Result<bool> contains(std::string_view source, std::string_view id) override;
+
+  // outbox
+  Status append(OutboxRow& row) override;
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) override;
+  Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) override;
+  Status update(std::int64_t seq, OutboxState state, int attempts, std::int64_t next_ms) override;
+
+  // attempt stats
+  Result<bool> record(const AttemptStatRow& row) override;
+  Status since(std::int64_t since_ms, std::size_t limit, std::vector<AttemptStatRow>& out) override;
+  Result<std::size_t> prune(std::int64_t before_ms) override;
+
+ private:
+  Status writable() const;
+  Db& db_;
+  bool read_only_;
+};
+
+// Serialisation of account thresholds ("threshold:armed;..."), exposed for tests.
+std::string encode_thresholds(const std::vector<BalanceThreshold>& t);
+std::vector<BalanceThreshold> decode_thresholds(std::string_view text);
+
+}  // namespace babysea::sqlite
