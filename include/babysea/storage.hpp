@@ -32,6 +32,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "babysea/money.hpp"
@@ -258,6 +260,7 @@ template <typename R, typename... A>
 class FunctionRef<R(A...)> {
  public:
   template <typename F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef>)
   FunctionRef(F&& f) noexcept  // NOLINT: implicit by design
       : obj_(const_cast<void*>(static_cast<const void*>(&f))),
         call_([](void* o, A... a) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<A>(a)...); }) {}

@@ -1,0 +1,33 @@
+// Running child processes from tests (oracles, crash workers).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace babysea::testing {
+
+struct ProcessOutput {
+  int exit_code = -1;  // -signal when killed by a signal
+  std::string out;
+};
+
+// Runs argv[0] (searched in PATH) with the arguments, capturing stdout.
+ProcessOutput run_process(const std::vector<std::string>& argv);
+
+// A child whose stdout is a pipe, for tests that kill it mid-flight.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  // Sends SIGKILL, waits, and returns everything the child wrote.
+  std::string kill_and_collect();
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int fd_ = -1;
+};
+
+}  // namespace babysea::testing

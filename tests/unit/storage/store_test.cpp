@@ -1,0 +1,267 @@
+// Conformance tests every Store backend must pass.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "storage/sqlite/sqlite_db.hpp"
+#include "storage/sqlite/sqlite_tables.hpp"
+#include "support/stores.hpp"
+
+using namespace babysea;
+using babysea::testing::StoreFixture;
+
+namespace {
+
+AccountRow account(const std::string& id) {
+  AccountRow a;
+  a.id = id;
+  a.created_ms = 1;
+  return a;
+}
+
+std::size_t count_accounts(Store& s) {
+  std::size_t n = 0;
+  REQUIRE(s.read([&](UnitOfWork& u) { return u.ledger().for_each_account([&](const AccountRow&) { ++n; }); }).ok());
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("store: a committed unit is visible, a failed one leaves nothing") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  INFO(kind);
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  REQUIRE(s.transact([](UnitOfWork& u) { return u.ledger().insert_account(account("a")); }).ok());
+  Status failed = s.transact([](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.ledger().insert_account(account("b")));
+    BABYSEA_RETURN_IF_ERROR(u.ledger().add_to_account("a", 5, 5, 0, 0));
+    OutboxRow row;
+    row.id = "o1";
+    row.topic = "t";
+    BABYSEA_RETURN_IF_ERROR(u.outbox().append(row));
+    BABYSEA_RETURN_IF_ERROR(u.seen().insert_if_absent("stripe", "evt_1", 1).status());
+    return Status(Code::invalid_request, "changed my mind");
+  });
+  CHECK(failed.code() == Code::invalid_request);
+  CHECK(count_accounts(s) == 1);
+  REQUIRE(s.read([](UnitOfWork& u) -> Status {
+    AccountRow a;
+    BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("a", a));
+    CHECK(a.posted_debits == 0);
+    std::vector<OutboxRow> rows;
+    BABYSEA_RETURN_IF_ERROR(u.outbox().list(0, 10, rows));
+    CHECK(rows.empty());
+    CHECK_FALSE(*u.seen().contains("stripe", "evt_1"));
+    return {};
+  }).ok());
+}
+
+TEST_CASE("store: a throwing unit is rolled back and reported as internal") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  Status s = f.store->transact([](UnitOfWork& u) -> Status {
+    (void)u.ledger().insert_account(account("x"));
+    throw std::runtime_error("boom");
+  });
+  CHECK(s.code() == Code::internal);
+  CHECK(count_accounts(*f.store) == 0);
+}
+
+TEST_CASE("store: read units refuse writes") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  StoreFixture f(kind);
+  Status s = f.store->read([](UnitOfWork& u) {
+    CHECK(u.read_only());
+    return u.ledger().insert_account(account("x"));
+  });
+  CHECK(s.code() == Code::internal);
+  CHECK(count_accounts(*f.store) == 0);
+}
+
+TEST_CASE("store: typed errors for missing rows and unique violations") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  REQUIRE(s.transact([](UnitOfWork& u) { return u.ledger().insert_account(account("a")); }).ok());
+  CHECK(s.transact([](UnitOfWork& u) { return u.ledger().insert_account(account("a")); }).code() ==
+        Code::idempotency_conflict);
+  CHECK(s.transact([](UnitOfWork& u) { return u.ledger().add_to_account("nope", 1, 0, 0, 0); }).code() ==
+        Code::not_found);
+  CHECK(s.read([](UnitOfWork& u) {
+           HoldRow h;
+           return u.ledger().get_hold("nope", h);
+         }).code() == Code::not_found);
+  // Entries are unique per (kind, key), not across kinds.
+  auto entry = [](EntryKind k, const char* key) {
+    EntryRow e;
+    e.id = key;
+    e.kind = k;
+    e.debit_account = "a";
+    e.credit_account = "a";
+    e.idem_key = key;
+    return e;
+  };
+  REQUIRE(s.transact([&](UnitOfWork& u) {
+    auto e = entry(EntryKind::grant, "k");
+    return u.ledger().insert_entry(e);
+  }).ok());
+  CHECK(s.transact([&](UnitOfWork& u) {
+    auto e = entry(EntryKind::grant, "k");
+    return u.ledger().insert_entry(e);
+  }).code() == Code::idempotency_conflict);
+  CHECK(s.transact([&](UnitOfWork& u) {
+    auto e = entry(EntryKind::clawback, "k");
+    return u.ledger().insert_entry(e);
+  }).ok());
+}
+
+TEST_CASE("store: holds resolve once (compare-and-set) and due holds come oldest first") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  REQUIRE(s.transact([](UnitOfWork& u) -> Status {
+    for (int i = 0; i < 5; ++i) {
+      HoldRow h;
+      h.id = "h" + std::to_string(i);
+      h.key = "k" + std::to_string(i);
+      h.account = "a";
+      h.amount = 10;
+      h.deadline_ms = 100 - i * 10;  // h4 is due first
+      BABYSEA_RETURN_IF_ERROR(u.ledger().insert_hold(h));
+    }
+    return {};
+  }).ok());
+  REQUIRE(s.transact([](UnitOfWork& u) { return u.ledger().resolve_hold("h3", HoldState::released, 0, 5); }).ok());
+  CHECK(s.transact([](UnitOfWork& u) { return u.ledger().resolve_hold("h3", HoldState::settled, 5, 5); }).code() ==
+        Code::invalid_state);
+  std::vector<HoldRow> due;
+  REQUIRE(s.read([&](UnitOfWork& u) { return u.ledger().due_holds(80, 10, due); }).ok());
+  REQUIRE(due.size() == 2);  // h4 (60) and h2 (80); h3 is resolved
+  CHECK(due[0].id == "h4");
+  CHECK(due[1].id == "h2");
+  HoldRow by_key;
+  REQUIRE(s.read([&](UnitOfWork& u) { return u.ledger().find_hold_by_key("k3", by_key); }).ok());
+  CHECK(by_key.state == HoldState::released);
+}
+
+TEST_CASE("store: seen messages, outbox and attempt stats") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  REQUIRE(s.transact([](UnitOfWork& u) -> Status {
+    CHECK(*u.seen().insert_if_absent("stripe", "evt_1", 1));
+    CHECK_FALSE(*u.seen().insert_if_absent("stripe", "evt_1", 2));
+    CHECK(*u.seen().insert_if_absent("replicate", "evt_1", 2));
+    for (int i = 0; i < 3; ++i) {
+      OutboxRow r;
+      r.id = "d" + std::to_string(i);
+      r.topic = "generation.completed";
+      r.account = "a";
+      r.payload = "{}";
+      r.next_attempt_ms = i * 100;
+      BABYSEA_RETURN_IF_ERROR(u.outbox().append(r));
+      CHECK(r.seq == i + 1);
+    }
+    AttemptStatRow a{"att1", "us", "bfl/flux-schnell", "fal", "used", "", 1200, 3000, 50};
+    CHECK(*u.attempt_stats().record(a));
+    CHECK_FALSE(*u.attempt_stats().record(a));
+    a.attempt_id = "att2";
+    a.finished_ms = 150;
+    CHECK(*u.attempt_stats().record(a));
+    return {};
+  }).ok());
+  REQUIRE(s.transact([](UnitOfWork& u) { return u.outbox().update(1, OutboxState::delivered, 1, 0); }).ok());
+  CHECK(s.transact([](UnitOfWork& u) { return u.outbox().update(99, OutboxState::delivered, 1, 0); }).code() ==
+        Code::not_found);
+  REQUIRE(s.read([](UnitOfWork& u) -> Status {
+    std::vector<OutboxRow> due;
+    BABYSEA_RETURN_IF_ERROR(u.outbox().due(100, 10, due));
+    REQUIRE(due.size() == 1);  // d0 delivered, d2 not yet due
+    CHECK(due[0].id == "d1");
+    std::vector<OutboxRow> all;
+    BABYSEA_RETURN_IF_ERROR(u.outbox().list(1, 10, all));
+    CHECK(all.size() == 2);
+    std::vector<AttemptStatRow> stats;
+    BABYSEA_RETURN_IF_ERROR(u.attempt_stats().since(100, 10, stats));
+    REQUIRE(stats.size() == 1);
+    CHECK(stats[0].attempt_id == "att2");
+    CHECK(stats[0].latency_ms == 1200);
+    return {};
+  }).ok());
+  REQUIRE(s.transact([](UnitOfWork& u) -> Status {
+    BABYSEA_ASSIGN_OR_RETURN(std::size_t n, u.attempt_stats().prune(100));
+    CHECK(n == 1);
+    return {};
+  }).ok());
+}
+
+TEST_CASE("sqlite: group commit isolates a failing unit inside a batch") {
+  SqliteOptions o;
+  o.max_batch = 64;
+  o.max_wait = std::chrono::microseconds(20000);  // force big batches
+  StoreFixture f("sqlite-file", o);
+  Store& s = *f.store;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, failed{0};
+  for (int i = 0; i < 40; ++i) {
+    threads.emplace_back([&, i] {
+      Status st = s.transact([&](UnitOfWork& u) -> Status {
+        BABYSEA_RETURN_IF_ERROR(u.ledger().insert_account(account("acct" + std::to_string(i))));
+        if (i % 4 == 0) return Status(Code::invalid_request, "every fourth unit fails");
+        return {};
+      });
+      (st.ok() ? ok : failed)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 30);
+  CHECK(failed == 10);
+  CHECK(count_accounts(s) == 30);
+  auto reopened = f.reopen();
+  CHECK(count_accounts(*reopened) == 30);  // durable
+}
+
+TEST_CASE("sqlite: migrations are recorded and a newer schema is refused") {
+  StoreFixture f("sqlite-file");
+  f.store.reset();
+  {
+    auto db = sqlite::Db::open(f.options.path, SQLITE_OPEN_READWRITE);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec("INSERT INTO schema_migrations(version, name, applied_ms) VALUES(999, 'future', 0)").ok());
+  }
+  auto r = open_sqlite_store(f.options);
+  CHECK(r.code() == Code::corruption);
+  {
+    auto db = sqlite::Db::open(f.options.path, SQLITE_OPEN_READWRITE);
+    REQUIRE((*db)->exec("DELETE FROM schema_migrations WHERE version = 999").ok());
+    REQUIRE((*db)->exec("UPDATE schema_migrations SET name = 'other' WHERE version = 1").ok());
+  }
+  CHECK(open_sqlite_store(f.options).code() == Code::corruption);
+  {
+    auto db = sqlite::Db::open(f.options.path, SQLITE_OPEN_READWRITE);
+    REQUIRE((*db)->exec("UPDATE schema_migrations SET name = 'ledger' WHERE version = 1").ok());
+  }
+  CHECK(open_sqlite_store(f.options).ok());
+}
+
+TEST_CASE("sqlite: a file that is not a database is refused") {
+  babysea::testing::TempDir dir;
+  {
+    FILE* fp = std::fopen(dir.file("junk.db").c_str(), "wb");
+    std::fputs("this is not a sqlite database, not at all, no sir............", fp);
+    std::fclose(fp);
+  }
+  SqliteOptions o;
+  o.path = dir.file("junk.db");
+  auto r = open_sqlite_store(o);
+  CHECK_FALSE(r.ok());
+  CHECK((r.code() == Code::corruption || r.code() == Code::storage_error));
+}
+
+TEST_CASE("sqlite: thresholds encoding round-trips") {
+  std::vector<BalanceThreshold> t{{5'000'000, true}, {1'000'000, false}};
+  CHECK(sqlite::decode_thresholds(sqlite::encode_thresholds(t)) == t);
+  CHECK(sqlite::decode_thresholds("").empty());
+}
