@@ -20,5 +20,9 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/babyseaConfig.cmake
   ${CMAKE_CURRENT_BINARY_DIR}/babyseaConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/babysea)
 
+# The .pc file is relocatable: paths are relative to where it is installed.
+file(RELATIVE_PATH BABYSEA_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(cmake/babysea.pc.in ${CMAKE_CURRENT_BINARY_DIR}/babysea.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/babysea.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(cmake/babysea-c.pc.in ${CMAKE_CURRENT_BINARY_DIR}/babysea-c.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/babysea.pc ${CMAKE_CURRENT_BINARY_DIR}/babysea-c.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

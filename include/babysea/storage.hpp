@@ -69,15 +69,15 @@ enum class EntryKind : int { grant = 1, hold = 2, settle = 3, release = 4, expir
 // One immutable journal row: moves `amount` (posted) and changes the pending
 // counters by `pending_delta`, debiting one account and crediting another.
 struct EntryRow {
-  std::int64_t seq = 0;  // assigned by the store, strictly increasing
-  std::string id;
+  std::int64_t seq = 0;  // assigned by the store, strictly increasing: the entry's id
   EntryKind kind = EntryKind::grant;
   std::string debit_account;
   std::string credit_account;
   Micros amount = 0;         // posted amount, >= 0
   Micros pending_delta = 0;  // +held for a hold, -held when it resolves, else 0
   std::string hold_id;       // the hold this entry belongs to, if any
-  std::string idem_key;      // unique per kind (empty = none)
+  std::string idem_key;      // unique per kind; empty = none (hold-bound entries are
+                             // unique through their hold's single resolution)
   std::string ref;           // business reference: generation id, Stripe object, ...
   std::int64_t created_ms = 0;
 };

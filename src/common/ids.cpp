@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <cstdlib>
+#include <cstring>
 
 namespace babysea {
 namespace {
@@ -18,7 +19,27 @@ constexpr char kHex[] = "0123456789abcdef";
 
 void random_bytes(void* out, std::size_t size) {
   ensure_sodium();
-  randombytes_buf(out, size);
+  // libsodium's generator costs a getrandom() system call per request; ids
+  // need a few bytes each, so each thread draws 4 KiB at a time and hands
+  // them out. Every byte still comes from randombytes_buf, and is used once.
+  struct Pool {
+    unsigned char bytes[4096];
+    std::size_t used = sizeof bytes;
+    ~Pool() { sodium_memzero(bytes, sizeof bytes); }
+  };
+  thread_local Pool pool;
+  auto* dst = static_cast<unsigned char*>(out);
+  if (size > sizeof pool.bytes / 4) {
+    randombytes_buf(dst, size);
+    return;
+  }
+  if (sizeof pool.bytes - pool.used < size) {
+    randombytes_buf(pool.bytes, sizeof pool.bytes);
+    pool.used = 0;
+  }
+  std::memcpy(dst, pool.bytes + pool.used, size);
+  sodium_memzero(pool.bytes + pool.used, size);
+  pool.used += size;
 }
 
 std::string IdGenerator::next(std::int64_t unix_ms) {

@@ -75,7 +75,7 @@ Result<AuditReport> Ledger::audit() {
     std::map<std::string, HoldEntries> per_hold;
     BABYSEA_RETURN_IF_ERROR(t.for_each_entry([&](const EntryRow& e) {
       ++report.entries;
-      if (e.amount < 0) violation("L9 entry " + e.id + " has a negative amount");
+      if (e.amount < 0) violation("L9 entry " + std::to_string(e.seq) + " has a negative amount");
       if (e.hold_id.empty()) return;
       HoldEntries& he = per_hold[e.hold_id];
       if (e.kind == EntryKind::hold) ++he.holds;

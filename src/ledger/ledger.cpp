@@ -201,13 +201,11 @@ Result<HoldResult> Ledger::reserve(UnitOfWork& uow, std::string_view account, Mi
   h.ref = std::string(ref);
   BABYSEA_RETURN_IF_ERROR(t.insert_hold(h));
   EntryRow e;
-  e.id = new_id(now);
   e.kind = EntryKind::hold;
   e.debit_account = h.account;
   e.credit_account = std::string(kEscrowAccount);
   e.pending_delta = amount;
   e.hold_id = h.id;
-  e.idem_key = h.id;
   e.ref = h.ref;
   e.created_ms = now;
   BABYSEA_RETURN_IF_ERROR(t.insert_entry(e));
@@ -251,23 +249,19 @@ Result<HoldResult> Ledger::settle(UnitOfWork& uow, std::string_view hold_id, Mic
   // Post the pending transfer (customer -> escrow) for `actual`, clearing the
   // whole pending amount (partial post), then recognise it as revenue.
   EntryRow post;
-  post.id = new_id(now);
   post.kind = EntryKind::settle;
   post.debit_account = h.account;
   post.credit_account = std::string(kEscrowAccount);
   post.amount = actual;
   post.pending_delta = -h.amount;
   post.hold_id = h.id;
-  post.idem_key = h.id;
   post.ref = h.ref;
   post.created_ms = now;
   BABYSEA_RETURN_IF_ERROR(t.insert_entry(post));
   EntryRow revenue = post;
-  revenue.id = new_id(now);
   revenue.debit_account = std::string(kEscrowAccount);
   revenue.credit_account = std::string(kRevenueAccount);
   revenue.pending_delta = 0;
-  revenue.idem_key = h.id + ":revenue";
   BABYSEA_RETURN_IF_ERROR(t.insert_entry(revenue));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(h.account, actual, 0, -h.amount, 0));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(kEscrowAccount, actual, actual, 0, -h.amount));
@@ -306,13 +300,11 @@ Result<HoldResult> Ledger::void_hold(UnitOfWork& uow, std::string_view hold_id, 
   h.state = state;
   h.resolved_ms = now;
   EntryRow e;
-  e.id = new_id(now);
   e.kind = kind;
   e.debit_account = h.account;
   e.credit_account = std::string(kEscrowAccount);
   e.pending_delta = -h.amount;
   e.hold_id = h.id;
-  e.idem_key = h.id;
   e.ref = h.ref;
   e.created_ms = now;
   BABYSEA_RETURN_IF_ERROR(t.insert_entry(e));
@@ -368,7 +360,6 @@ Result<GrantResult> Ledger::grant(UnitOfWork& uow, std::string_view account, Mic
   BABYSEA_RETURN_IF_ERROR(t.get_account(account, a));
   const std::int64_t now = clock_.now_ms();
   EntryRow& e = out.entry;
-  e.id = new_id(now);
   e.kind = EntryKind::grant;
   e.debit_account = std::string(kGrantsAccount);
   e.credit_account = std::string(account);
@@ -422,8 +413,7 @@ Result<ClawbackResult> Ledger::clawback(UnitOfWork& uow, std::string_view accoun
   BABYSEA_RETURN_IF_ERROR(t.insert_clawback(c));
   if (applied > 0) {
     EntryRow e;
-    e.id = new_id(now);
-    e.kind = EntryKind::clawback;
+      e.kind = EntryKind::clawback;
     e.debit_account = std::string(account);
     e.credit_account = std::string(kRefundsAccount);
     e.amount = applied;

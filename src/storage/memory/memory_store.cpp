@@ -2,6 +2,7 @@
 // of work runs inline on the caller's thread and keeps an undo log so an
 // error rolls every one of its writes back.
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -30,24 +31,19 @@ Status duplicate(std::string_view what, std::string_view id) {
 }
 Status read_only_write() { return Status(Code::internal, "write inside a read-only unit"); }
 
-std::string entry_key(EntryKind kind, std::string_view key) {
-  std::string k = std::to_string(static_cast<int>(kind));
-  k += '|';
-  k += key;
-  return k;
-}
+constexpr std::size_t kEntryKinds = 7;  // EntryKind values are 1..6
 
 struct Data {
   StrMap<AccountRow> accounts;
-  std::vector<EntryRow> entries;
-  StrSet entry_keys;
+  std::deque<EntryRow> entries;  // no reallocation: appends stay O(1)
+  StrSet entry_keys[kEntryKinds];  // idem keys per entry kind
   StrMap<HoldRow> holds;
   StrMap<std::string> hold_keys;
   std::set<std::pair<std::int64_t, std::string>> pending_by_deadline;
   StrMap<PaymentRow> payments;
   StrMap<ClawbackRow> clawbacks;
   StrSet seen;
-  std::vector<OutboxRow> outbox;  // seq = index + 1
+  std::deque<OutboxRow> outbox;  // seq = index + 1
   StrSet attempt_ids;
   std::multimap<std::int64_t, AttemptStatRow> attempts_by_time;
 };
@@ -128,10 +124,10 @@ class MemoryUnit final : public UnitOfWork,
   Status insert_entry(EntryRow& row) override {
     if (read_only_) return read_only_write();
     if (!row.idem_key.empty()) {
-      std::string key = entry_key(row.kind, row.idem_key);
-      if (!d_.entry_keys.insert(key).second) return duplicate("entry", row.idem_key);
+      auto& keys = d_.entry_keys[static_cast<std::size_t>(row.kind) % kEntryKinds];
+      if (!keys.insert(row.idem_key).second) return duplicate("entry", row.idem_key);
       // Erase by key: set iterators do not survive a rehash.
-      undo_.push_back([this, key = std::move(key)] { d_.entry_keys.erase(key); });
+      undo_.push_back([&keys, key = row.idem_key] { keys.erase(key); });
     }
     row.seq = static_cast<std::int64_t>(d_.entries.size()) + 1;
     d_.entries.push_back(row);
@@ -139,7 +135,8 @@ class MemoryUnit final : public UnitOfWork,
     return {};
   }
   Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) override {
-    if (!d_.entry_keys.count(entry_key(kind, idem_key))) return not_found("entry", idem_key);
+    if (!d_.entry_keys[static_cast<std::size_t>(kind) % kEntryKinds].count(idem_key))
+      return not_found("entry", idem_key);
     for (auto it = d_.entries.rbegin(); it != d_.entries.rend(); ++it) {
       if (it->kind == kind && it->idem_key == idem_key) {
         out = *it;
@@ -176,10 +173,10 @@ class MemoryUnit final : public UnitOfWork,
     if (!inserted) return duplicate("hold key", row.key);
     d_.holds.emplace(row.id, row);
     if (row.state == HoldState::pending) d_.pending_by_deadline.emplace(row.deadline_ms, row.id);
-    undo_.push_back([this, row] {
-      d_.holds.erase(row.id);
-      d_.hold_keys.erase(row.key);
-      d_.pending_by_deadline.erase({row.deadline_ms, row.id});
+    undo_.push_back([this, id = row.id, key = row.key, deadline = row.deadline_ms] {
+      d_.holds.erase(id);
+      d_.hold_keys.erase(key);
+      d_.pending_by_deadline.erase({deadline, id});
     });
     return {};
   }
@@ -201,14 +198,15 @@ class MemoryUnit final : public UnitOfWork,
     if (it == d_.holds.end()) return not_found("hold", id);
     HoldRow& h = it->second;
     if (h.state != HoldState::pending) return Status(Code::invalid_state, "hold already resolved");
-    HoldRow old = h;
     h.state = state;
     h.settled_amount = settled_amount;
     h.resolved_ms = resolved_ms;
     d_.pending_by_deadline.erase({h.deadline_ms, h.id});
-    undo_.push_back([this, &h, old] {
-      h = old;
-      d_.pending_by_deadline.emplace(old.deadline_ms, old.id);
+    undo_.push_back([this, &h] {
+      h.state = HoldState::pending;
+      h.settled_amount = 0;
+      h.resolved_ms = 0;
+      d_.pending_by_deadline.emplace(h.deadline_ms, h.id);
     });
     return {};
   }

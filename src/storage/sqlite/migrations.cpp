@@ -21,7 +21,6 @@ CREATE TABLE accounts(
 ) WITHOUT ROWID;
 CREATE TABLE entries(
   seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL,
   kind INTEGER NOT NULL,
   debit_account TEXT NOT NULL,
   credit_account TEXT NOT NULL,

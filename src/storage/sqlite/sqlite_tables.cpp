@@ -27,19 +27,18 @@ void read_account(const Query& q, AccountRow& a) {
 
 void read_entry(const Query& q, EntryRow& e) {
   e.seq = q.int64(0);
-  e.id = q.text(1);
-  e.kind = static_cast<EntryKind>(q.int64(2));
-  e.debit_account = q.text(3);
-  e.credit_account = q.text(4);
-  e.amount = q.int64(5);
-  e.pending_delta = q.int64(6);
-  e.hold_id = q.text(7);
-  e.idem_key = q.text(8);
-  e.ref = q.text(9);
-  e.created_ms = q.int64(10);
+  e.kind = static_cast<EntryKind>(q.int64(1));
+  e.debit_account = q.text(2);
+  e.credit_account = q.text(3);
+  e.amount = q.int64(4);
+  e.pending_delta = q.int64(5);
+  e.hold_id = q.text(6);
+  e.idem_key = q.text(7);
+  e.ref = q.text(8);
+  e.created_ms = q.int64(9);
 }
 #define ENTRY_COLS \
-  "seq, id, kind, debit_account, credit_account, amount, pending_delta, hold_id, idem_key, ref, created_ms"
+  "seq, kind, debit_account, credit_account, amount, pending_delta, hold_id, idem_key, ref, created_ms"
 
 void read_hold(const Query& q, HoldRow& h) {
   h.id = q.text(0);
@@ -157,11 +156,11 @@ Status SqliteUnit::for_each_account(const std::function<void(const AccountRow&)>
 
 Status SqliteUnit::insert_entry(EntryRow& e) {
   BABYSEA_RETURN_IF_ERROR(writable());
-  BABYSEA_Q(q, "INSERT INTO entries(id, kind, debit_account, credit_account, amount, pending_delta, "
-               "hold_id, idem_key, ref, created_ms) VALUES(?,?,?,?,?,?,?,?,?,?)");
-  q.bind(1, e.id).bind(2, static_cast<int>(e.kind)).bind(3, e.debit_account).bind(4, e.credit_account)
-      .bind(5, e.amount).bind(6, e.pending_delta).bind_or_null(7, e.hold_id)
-      .bind_or_null(8, e.idem_key).bind_or_null(9, e.ref).bind(10, e.created_ms);
+  BABYSEA_Q(q, "INSERT INTO entries(kind, debit_account, credit_account, amount, pending_delta, "
+               "hold_id, idem_key, ref, created_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+  q.bind(1, static_cast<int>(e.kind)).bind(2, e.debit_account).bind(3, e.credit_account)
+      .bind(4, e.amount).bind(5, e.pending_delta).bind_or_null(6, e.hold_id)
+      .bind_or_null(7, e.idem_key).bind_or_null(8, e.ref).bind(9, e.created_ms);
   BABYSEA_RETURN_IF_ERROR(q.run());
   e.seq = db_.last_rowid();
   return {};

@@ -96,7 +96,6 @@ TEST_CASE("store: typed errors for missing rows and unique violations") {
   // Entries are unique per (kind, key), not across kinds.
   auto entry = [](EntryKind k, const char* key) {
     EntryRow e;
-    e.id = key;
     e.kind = k;
     e.debit_account = "a";
     e.credit_account = "a";

@@ -1,0 +1,169 @@
+// ledger_bench: reserve+settle pairs per second on each storage setup.
+//
+// Prints one JSON object:
+//   memory_pairs_per_s               in-memory store, one caller
+//   sqlite_full_single_pairs_per_s   SQLite, synchronous=FULL, one unit per commit
+//   sqlite_full_group_pairs_per_s    SQLite FULL, group commit, 64 concurrent callers
+//   sqlite_normal_group_pairs_per_s  SQLite NORMAL, group commit, 64 callers
+//   commit_p50_us, commit_p99_us     latency of one unit under (c)
+//   fsync_p50_us                     write(4 KiB)+fdatasync latency of the disk
+// Usage: ledger_bench [--seconds S] [--quick] [--dir D]
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "babysea/ids.hpp"
+#include "babysea/ledger.hpp"
+
+using namespace babysea;
+using Clk = std::chrono::steady_clock;
+
+namespace {
+
+struct RunResult {
+  double pairs_per_s = 0;
+  std::vector<double> commit_us;
+};
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "ledger_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+RunResult run(Store& store, int callers, double seconds, bool record_latency) {
+  ManualClock clock;
+  Ledger ledger(store, clock);
+  if (!ledger.init().ok()) die("init");
+  for (int c = 0; c < callers; ++c) {
+    std::string acct = "bench" + std::to_string(c);
+    if (!ledger.create_account(acct).ok()) die("create_account");
+    if (!ledger.grant(acct, 900'000 * kMicrosPerCredit, "seed-" + acct).ok()) die("grant");
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<long> pairs{0};
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(callers));
+  std::string run_id = new_id(SystemClock::instance().now_ms());
+  auto worker = [&](int c) {
+    std::string acct = "bench" + std::to_string(c);
+    std::string prefix = run_id + "-" + std::to_string(c) + "-";
+    auto& l = lat[static_cast<std::size_t>(c)];
+    for (long i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      auto t0 = Clk::now();
+      auto h = ledger.reserve(acct, 1000, prefix + std::to_string(i), 4'000'000'000'000);
+      auto t1 = Clk::now();
+      if (!h.ok()) die("reserve: " + h.status().to_string());
+      auto s = ledger.settle(h->hold.id, 600);
+      auto t2 = Clk::now();
+      if (!s.ok()) die("settle: " + s.status().to_string());
+      if (record_latency) {
+        l.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        l.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
+      }
+      pairs.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::vector<std::thread> threads;
+  auto start = Clk::now();
+  for (int c = 0; c < callers; ++c) threads.emplace_back(worker, c);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clk::now() - start).count();
+  RunResult r;
+  r.pairs_per_s = static_cast<double>(pairs.load()) / elapsed;
+  for (auto& l : lat) r.commit_us.insert(r.commit_us.end(), l.begin(), l.end());
+  auto audit = ledger.audit();
+  if (!audit.ok() || !audit->clean()) die("audit after run is not clean");
+  return r;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  std::size_t idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[idx];
+}
+
+double fsync_p50_us(const std::filesystem::path& dir, int rounds) {
+  std::string path = (dir / "fsync_probe").string();
+  int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  if (fd < 0) die("cannot open fsync probe");
+  char buf[4096];
+  std::memset(buf, 'x', sizeof buf);
+  std::vector<double> us;
+  for (int i = 0; i < rounds; ++i) {
+    auto t0 = Clk::now();
+    if (::pwrite(fd, buf, sizeof buf, static_cast<off_t>(i % 16) * 4096) != sizeof buf) die("pwrite");
+    if (::fdatasync(fd) != 0) die("fdatasync");
+    us.push_back(std::chrono::duration<double, std::micro>(Clk::now() - t0).count());
+  }
+  ::close(fd);
+  std::filesystem::remove(path);
+  return percentile(us, 0.5);
+}
+
+std::unique_ptr<Store> sqlite_store(const std::filesystem::path& dir, const char* name, Durability d,
+                                    std::size_t max_batch) {
+  std::filesystem::remove(dir / name);
+  std::filesystem::remove(dir / (std::string(name) + "-wal"));
+  std::filesystem::remove(dir / (std::string(name) + "-shm"));
+  SqliteOptions o;
+  o.path = (dir / name).string();
+  o.durability = d;
+  o.max_batch = max_batch;
+  auto s = open_sqlite_store(o);
+  if (!s.ok()) die(s.status().to_string());
+  return std::move(s).value();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 2.0;
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("babysea-ledger-bench-" + std::to_string(::getpid()));
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") seconds = 0.2;
+    else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+    else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
+    else die("usage: ledger_bench [--seconds S] [--quick] [--dir D]");
+  }
+  std::filesystem::create_directories(dir);
+
+  auto mem = open_memory_store();
+  RunResult a = run(*mem, 1, seconds, false);
+  mem.reset();
+
+  auto single = sqlite_store(dir, "single.db", Durability::full, 1);
+  RunResult b = run(*single, 64, seconds, false);
+  single.reset();
+
+  auto group = sqlite_store(dir, "group.db", Durability::full, 256);
+  RunResult c = run(*group, 64, seconds, true);
+  group.reset();
+
+  auto normal = sqlite_store(dir, "normal.db", Durability::normal, 256);
+  RunResult d = run(*normal, 64, seconds, false);
+  normal.reset();
+
+  double fsync = fsync_p50_us(dir, seconds < 1 ? 50 : 300);
+  std::filesystem::remove_all(dir);
+
+  std::printf(
+      "{\"memory_pairs_per_s\":%.0f,\"sqlite_full_single_pairs_per_s\":%.0f,"
+      "\"sqlite_full_group_pairs_per_s\":%.0f,\"sqlite_normal_group_pairs_per_s\":%.0f,"
+      "\"commit_p50_us\":%.1f,\"commit_p99_us\":%.1f,\"fsync_p50_us\":%.1f}\n",
+      a.pairs_per_s, b.pairs_per_s, c.pairs_per_s, d.pairs_per_s, percentile(c.commit_us, 0.5),
+      percentile(c.commit_us, 0.99), fsync);
+  return 0;
+}
