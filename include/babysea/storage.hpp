@@ -240,6 +240,36 @@ class AttemptStatsTable {
   virtual Result<std::size_t> prune(std::int64_t before_ms) = 0;
 };
 
+// ------------------------------------------------------------------ api keys
+
+// An API key as stored: never the secret itself, only a keyed hash of it.
+struct ApiKeyRow {
+  std::string id;           // public key id (the <id> of bye_<id>_<secret>)
+  std::string account;
+  std::string secret_hash;  // keyed hash of the secret (hex); never the secret
+  std::string scopes;       // comma-separated scope names
+  std::string region;       // home region
+  std::string name;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;    // 0 = never
+  std::int64_t last_used_ms = 0;
+  std::int64_t revoked_ms = 0;    // 0 = active
+};
+
+class ApiKeyTable {
+ public:
+  virtual ~ApiKeyTable() = default;
+  // idempotency_conflict when the id exists.
+  virtual Status insert(const ApiKeyRow& row) = 0;
+  // not_found when absent.
+  virtual Status get(std::string_view id, ApiKeyRow& out) = 0;
+  // Keys of one account, oldest first.
+  virtual Status list_for_account(std::string_view account, std::vector<ApiKeyRow>& out) = 0;
+  virtual Status touch(std::string_view id, std::int64_t last_used_ms) = 0;
+  // Sets revoked_ms if the key is active; not_found when absent.
+  virtual Status revoke(std::string_view id, std::int64_t revoked_ms) = 0;
+};
+
 // ------------------------------------------------------------- unit of work
 
 class UnitOfWork {
@@ -249,6 +279,7 @@ class UnitOfWork {
   virtual SeenTable& seen() = 0;
   virtual OutboxTable& outbox() = 0;
   virtual AttemptStatsTable& attempt_stats() = 0;
+  virtual ApiKeyTable& api_keys() = 0;
   // True inside Store::read(): every write fails with Code::internal.
   virtual bool read_only() const = 0;
 };

@@ -46,6 +46,58 @@ struct Data {
   std::deque<OutboxRow> outbox;  // seq = index + 1
   StrSet attempt_ids;
   std::multimap<std::int64_t, AttemptStatRow> attempts_by_time;
+  StrMap<ApiKeyRow> api_keys;
+};
+
+// The api_keys table of a memory unit (its own class: the method names
+// collide with other tables').
+class MemoryApiKeys final : public ApiKeyTable {
+ public:
+  MemoryApiKeys(Data& d, bool read_only, std::vector<std::function<void()>>& undo)
+      : d_(d), read_only_(read_only), undo_(undo) {}
+  Status insert(const ApiKeyRow& row) override {
+    if (read_only_) return read_only_write();
+    if (!d_.api_keys.emplace(row.id, row).second) return duplicate("api key", row.id);
+    undo_.push_back([this, id = row.id] { d_.api_keys.erase(id); });
+    return {};
+  }
+  Status get(std::string_view id, ApiKeyRow& out) override {
+    auto it = d_.api_keys.find(id);
+    if (it == d_.api_keys.end()) return not_found("api key", id);
+    out = it->second;
+    return {};
+  }
+  Status list_for_account(std::string_view account, std::vector<ApiKeyRow>& out) override {
+    out.clear();
+    for (auto& [k, v] : d_.api_keys)
+      if (v.account == account) out.push_back(v);
+    std::sort(out.begin(), out.end(), [](const ApiKeyRow& a, const ApiKeyRow& b) {
+      return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
+    });
+    return {};
+  }
+  Status touch(std::string_view id, std::int64_t last_used_ms) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.api_keys.find(id);
+    if (it == d_.api_keys.end()) return not_found("api key", id);
+    undo_.push_back([&k = it->second, old = it->second.last_used_ms] { k.last_used_ms = old; });
+    it->second.last_used_ms = last_used_ms;
+    return {};
+  }
+  Status revoke(std::string_view id, std::int64_t revoked_ms) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.api_keys.find(id);
+    if (it == d_.api_keys.end()) return not_found("api key", id);
+    if (it->second.revoked_ms != 0) return {};
+    undo_.push_back([&k = it->second] { k.revoked_ms = 0; });
+    it->second.revoked_ms = revoked_ms;
+    return {};
+  }
+
+ private:
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>>& undo_;
 };
 
 class MemoryUnit final : public UnitOfWork,
@@ -54,12 +106,13 @@ class MemoryUnit final : public UnitOfWork,
                          OutboxTable,
                          AttemptStatsTable {
  public:
-  MemoryUnit(Data& d, bool read_only) : d_(d), read_only_(read_only) {}
+  MemoryUnit(Data& d, bool read_only) : d_(d), read_only_(read_only), api_keys_(d, read_only, undo_) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
   OutboxTable& outbox() override { return *this; }
   AttemptStatsTable& attempt_stats() override { return *this; }
+  ApiKeyTable& api_keys() override { return api_keys_; }
   bool read_only() const override { return read_only_; }
 
   void rollback() {
@@ -347,6 +400,7 @@ class MemoryUnit final : public UnitOfWork,
   Data& d_;
   bool read_only_;
   std::vector<std::function<void()>> undo_;
+  MemoryApiKeys api_keys_;
 };
 
 class MemoryStore final : public Store {

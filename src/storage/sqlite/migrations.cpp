@@ -96,6 +96,22 @@ CREATE TABLE attempt_stats(
 ) WITHOUT ROWID;
 CREATE INDEX attempt_stats_finished ON attempt_stats(finished_ms);
 )sql"},
+    {3, "api_keys",
+     R"sql(
+CREATE TABLE api_keys(
+  id TEXT PRIMARY KEY,
+  account TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  region TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  last_used_ms INTEGER NOT NULL,
+  revoked_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX api_keys_account ON api_keys(account, created_ms);
+)sql"},
 };
 
 }  // namespace

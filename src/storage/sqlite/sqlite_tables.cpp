@@ -397,4 +397,62 @@ Result<std::size_t> SqliteUnit::prune(std::int64_t before_ms) {
   return static_cast<std::size_t>(db_.changes());
 }
 
+// ---------------------------------------------------------------- api keys
+
+namespace {
+#define API_KEY_COLS \
+  "id, account, secret_hash, scopes, region, name, created_ms, expires_ms, last_used_ms, revoked_ms"
+void read_api_key(const Query& q, ApiKeyRow& k) {
+  k = {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
+       q.int64(6), q.int64(7), q.int64(8), q.int64(9)};
+}
+}  // namespace
+
+Status SqliteApiKeys::insert(const ApiKeyRow& k) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "INSERT INTO api_keys(" API_KEY_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?)");
+  q.bind(1, k.id).bind(2, k.account).bind(3, k.secret_hash).bind(4, k.scopes).bind(5, k.region).bind(6, k.name)
+      .bind(7, k.created_ms).bind(8, k.expires_ms).bind(9, k.last_used_ms).bind(10, k.revoked_ms);
+  return q.run();
+}
+
+Status SqliteApiKeys::get(std::string_view id, ApiKeyRow& out) {
+  BABYSEA_Q(q, "SELECT " API_KEY_COLS " FROM api_keys WHERE id = ?");
+  q.bind(1, id);
+  BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) return not_found("api key", id);
+  read_api_key(q, out);
+  return {};
+}
+
+Status SqliteApiKeys::list_for_account(std::string_view account, std::vector<ApiKeyRow>& out) {
+  BABYSEA_Q(q, "SELECT " API_KEY_COLS " FROM api_keys WHERE account = ? ORDER BY created_ms, id");
+  q.bind(1, account);
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    read_api_key(q, out.emplace_back());
+  }
+}
+
+Status SqliteApiKeys::touch(std::string_view id, std::int64_t last_used_ms) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "UPDATE api_keys SET last_used_ms = ? WHERE id = ?");
+  q.bind(1, last_used_ms).bind(2, id);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  if (db_.changes() != 1) return not_found("api key", id);
+  return {};
+}
+
+Status SqliteApiKeys::revoke(std::string_view id, std::int64_t revoked_ms) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms = 0");
+  q.bind(1, revoked_ms).bind(2, id);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  if (db_.changes() == 1) return {};
+  ApiKeyRow k;
+  return get(id, k);  // already revoked: OK; absent: not_found
+}
+
 }  // namespace babysea::sqlite

@@ -6,18 +6,34 @@
 
 namespace babysea::sqlite {
 
+// The api_keys table (its own class: method names collide with other tables').
+class SqliteApiKeys final : public ApiKeyTable {
+ public:
+  SqliteApiKeys(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  Status insert(const ApiKeyRow& row) override;
+  Status get(std::string_view id, ApiKeyRow& out) override;
+  Status list_for_account(std::string_view account, std::vector<ApiKeyRow>& out) override;
+  Status touch(std::string_view id, std::int64_t last_used_ms) override;
+  Status revoke(std::string_view id, std::int64_t revoked_ms) override;
+
+ private:
+  Db& db_;
+  bool read_only_;
+};
+
 class SqliteUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
                          OutboxTable,
                          AttemptStatsTable {
  public:
-  SqliteUnit(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  SqliteUnit(Db& db, bool read_only) : db_(db), read_only_(read_only), api_keys_(db, read_only) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
   OutboxTable& outbox() override { return *this; }
   AttemptStatsTable& attempt_stats() override { return *this; }
+  ApiKeyTable& api_keys() override { return api_keys_; }
   bool read_only() const override { return read_only_; }
 
   // ledger
@@ -63,6 +79,7 @@ class SqliteUnit final : public UnitOfWork,
   Status writable() const;
   Db& db_;
   bool read_only_;
+  SqliteApiKeys api_keys_;
 };
 
 // Serialisation of account thresholds ("threshold:armed;..."), exposed for tests.

@@ -264,3 +264,39 @@ TEST_CASE("sqlite: thresholds encoding round-trips") {
   CHECK(sqlite::decode_thresholds(sqlite::encode_thresholds(t)) == t);
   CHECK(sqlite::decode_thresholds("").empty());
 }
+
+TEST_CASE("store: api keys keep only hashes, list per account, revoke once") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  ApiKeyRow k{"key1", "acct", "ab12", "generation:write,generation:read", "us", "ci", 10, 0, 0, 0};
+  REQUIRE(s.transact([&](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.api_keys().insert(k));
+    ApiKeyRow k2 = k;
+    k2.id = "key2";
+    k2.created_ms = 5;
+    BABYSEA_RETURN_IF_ERROR(u.api_keys().insert(k2));
+    ApiKeyRow other = k;
+    other.id = "key3";
+    other.account = "other";
+    return u.api_keys().insert(other);
+  }).ok());
+  CHECK(s.transact([&](UnitOfWork& u) { return u.api_keys().insert(k); }).code() == Code::idempotency_conflict);
+  REQUIRE(s.transact([](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.api_keys().touch("key1", 99));
+    BABYSEA_RETURN_IF_ERROR(u.api_keys().revoke("key1", 100));
+    return u.api_keys().revoke("key1", 200);  // already revoked: unchanged
+  }).ok());
+  CHECK(s.transact([](UnitOfWork& u) { return u.api_keys().revoke("nope", 1); }).code() == Code::not_found);
+  REQUIRE(s.read([](UnitOfWork& u) -> Status {
+    std::vector<ApiKeyRow> keys;
+    BABYSEA_RETURN_IF_ERROR(u.api_keys().list_for_account("acct", keys));
+    REQUIRE(keys.size() == 2);
+    CHECK(keys[0].id == "key2");
+    CHECK(keys[1].id == "key1");
+    CHECK(keys[1].last_used_ms == 99);
+    CHECK(keys[1].revoked_ms == 100);
+    CHECK(keys[1].scopes == "generation:write,generation:read");
+    return {};
+  }).ok());
+}
