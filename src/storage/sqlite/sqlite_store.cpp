@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 
 #include "babysea/clock.hpp"
@@ -32,12 +31,29 @@ Status run_guarded(Work work, UnitOfWork& unit) {
   }
 }
 
+// One caller's unit, waiting for the writer. Waiting sleeps on a futex (not
+// a spinning semaphore: 64 spinning callers would starve the writer).
 struct Pending {
   explicit Pending(Work w, bool ro) : work(w), read_only(ro) {}
   Work work;
   bool read_only;
   Status result;
-  std::binary_semaphore done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+  void complete(Status s) {
+    result = std::move(s);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_one();
+  }
 };
 
 class SqliteStore final : public Store {
@@ -132,7 +148,7 @@ class SqliteStore final : public Store {
       queue_.push_back(&p);
     }
     cv_.notify_one();
-    p.done.acquire();
+    p.wait();
     return std::move(p.result);
   }
 
@@ -229,10 +245,7 @@ class SqliteStore final : public Store {
     return q->run();
   }
 
-  static void finish(Pending* p, Status s) {
-    p->result = std::move(s);
-    p->done.release();
-  }
+  static void finish(Pending* p, Status s) { p->complete(std::move(s)); }
 
   SqliteOptions options_;
   bool in_memory_ = false;
