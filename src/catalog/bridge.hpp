@@ -34,6 +34,8 @@ struct CompiledPattern {
   std::regex regex;
 };
 
+struct BridgeMember;
+
 struct BridgeNode {
   enum class Kind { field, constant, object, array };
   enum class As { keep, string, integer, number };
@@ -50,9 +52,14 @@ struct BridgeNode {
   // constant
   std::string raw;
   // object
-  std::vector<std::pair<std::string, BridgeNode>> members;
+  std::vector<BridgeMember> members;
   // array
   std::vector<BridgeNode> items;
+};
+
+struct BridgeMember {
+  std::string first;  // native key
+  BridgeNode second;
 };
 
 struct Bridge {

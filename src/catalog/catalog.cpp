@@ -688,7 +688,7 @@ struct CatalogLoader {
       }
       node.kind = BridgeNode::Kind::object;
       for (const auto& [k, child] : o->object)
-        if (auto n = parse_node(m, child, path + "." + k, referenced, depth + 1)) node.members.emplace_back(k, std::move(*n));
+        if (auto n = parse_node(m, child, path + "." + k, referenced, depth + 1)) node.members.push_back(detail::BridgeMember{k, std::move(*n)});
       return node;
     }
     if (const Value* a = v.find("array")) {
@@ -845,7 +845,7 @@ struct CatalogLoader {
     std::vector<bool> referenced(m->fields.size(), false);
     Value wrapped;
     wrapped.kind = Value::Kind::object;
-    wrapped.object.emplace_back("object", *payload);
+    wrapped.object.push_back(json::Member{"object", *payload});
     auto root = parse_node(*m, wrapped, path + ".payload", referenced, 0);
     if (!root) return;
     for (std::size_t i = 0; i < m->fields.size(); ++i) {

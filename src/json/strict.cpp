@@ -119,7 +119,7 @@ struct Builder {
           std::string owned(key);
           od::value fv;
           if (auto e = field.value().get(fv)) return fail(child_path, e);
-          out.object.emplace_back(std::move(owned), Value{});
+          out.object.push_back(Member{std::move(owned), Value{}});
           if (!read(fv, out.object.back().second, depth + 1, child_path)) return false;
         }
         return true;

@@ -38,6 +38,8 @@ struct StrictLimits {
   std::size_t max_array_items = 100000;
 };
 
+struct Member;
+
 // An owned JSON value. Objects keep their keys in document order.
 struct Value {
   enum class Kind { null, boolean, integer, number, string, array, object };
@@ -47,7 +49,7 @@ struct Value {
   double number = 0;         // Kind::number, and a copy for Kind::integer
   std::string string;
   std::vector<Value> array;
-  std::vector<std::pair<std::string, Value>> object;
+  std::vector<Member> object;
 
   bool is_null() const { return kind == Kind::null; }
   bool is_bool() const { return kind == Kind::boolean; }
@@ -58,6 +60,11 @@ struct Value {
   bool is_object() const { return kind == Kind::object; }
   // Member lookup for objects; nullptr when absent or not an object.
   const Value* find(std::string_view key) const;
+};
+
+struct Member {
+  std::string first;  // key
+  Value second;       // value
 };
 
 // Parses one JSON document strictly. Errors: invalid_request with a message
