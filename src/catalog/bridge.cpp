@@ -54,7 +54,13 @@ const FieldValue* source(const BridgeNode& node, const FieldValue* values, Field
   return &v;
 }
 
+void write_plain(const FieldValue& v, json::JsonWriter& w);
+
 void write_scalar(const BridgeNode& node, const FieldValue& v, json::JsonWriter& w) {
+  if (node.map.empty() && !node.negate && node.scale == 1 && node.as == BridgeNode::As::keep && node.format.empty()) {
+    write_plain(v, w);  // plain rename: no copy
+    return;
+  }
   if (!node.map.empty()) {
     std::string key;
     append_text(key, v);
@@ -99,6 +105,10 @@ void write_scalar(const BridgeNode& node, const FieldValue& v, json::JsonWriter&
     w.value(std::string_view(out));
     return;
   }
+  write_plain(cur, w);
+}
+
+void write_plain(const FieldValue& cur, json::JsonWriter& w) {
   switch (cur.index()) {
     case 1: w.value(std::get<bool>(cur)); break;
     case 2: w.value(std::get<std::int64_t>(cur)); break;

@@ -337,7 +337,9 @@ struct NormalizerImpl {
     p.provider = b.provider;
     p.native_model = b.native_model;
     p.endpoint = b.endpoint;
-    json::JsonWriter w;
+    std::string buffer;
+    buffer.reserve(512);
+    json::JsonWriter w(std::move(buffer));
     detail::write_payload(*b.bridge, values.data(), w);
     p.json = std::move(w).take();
     return p;
@@ -491,7 +493,9 @@ struct NormalizerImpl {
     out.provider_order_ = std::move(order);
 
     // Canonical body and fingerprint.
-    json::JsonWriter w;
+    std::string canonical_buffer;
+    canonical_buffer.reserve(body.size() + 256);
+    json::JsonWriter w(std::move(canonical_buffer));
     w.begin_object();
     for (std::size_t i = 0; i < nfields; ++i) {
       const FieldSpec& spec = model->fields[i];
