@@ -270,6 +270,95 @@ class ApiKeyTable {
   virtual Status revoke(std::string_view id, std::int64_t revoked_ms) = 0;
 };
 
+// ------------------------------------------------------- webhook endpoints
+
+// How deliveries to an endpoint are signed (webhook_delivery.hpp).
+enum class WebhookSigning : int {
+  babysea = 0,           // X-BabySea-Signature: t=<unix>,v1=<hex HMAC-SHA256("t.body")>
+  standard_webhooks = 1, // webhook-id / webhook-timestamp / webhook-signature (v1,<base64>)
+  both = 2,              // both header sets
+};
+
+// A customer's webhook endpoint. The signing secret must be kept to sign, so
+// it is stored as is; it never appears in errors or logs.
+struct WebhookEndpointRow {
+  std::string id;
+  std::string account;
+  std::string url;
+  std::string secret;           // current signing secret
+  std::string previous_secret;  // during rotation (standard webhooks sends both); empty = none
+  WebhookSigning signing = WebhookSigning::babysea;
+  std::string events;           // comma-separated event filter; empty = every event
+  bool enabled = true;
+  std::string disabled_reason;  // e.g. "gone" (410), "removed"
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  bool operator==(const WebhookEndpointRow&) const = default;
+};
+
+class WebhookEndpointTable {
+ public:
+  virtual ~WebhookEndpointTable() = default;
+  // idempotency_conflict when the id exists.
+  virtual Status insert(const WebhookEndpointRow& row) = 0;
+  // not_found when absent.
+  virtual Status get(std::string_view id, WebhookEndpointRow& out) = 0;
+  // Endpoints of one account (enabled or not), oldest first.
+  virtual Status list_for_account(std::string_view account, std::vector<WebhookEndpointRow>& out) = 0;
+  // Replaces the row with row.id (account and created_ms are kept); not_found when absent.
+  virtual Status update(const WebhookEndpointRow& row) = 0;
+};
+
+// ------------------------------------------------------- webhook deliveries
+
+enum class DeliveryState : int {
+  pending = 0,    // to (re)send at next_attempt_ms
+  delivered = 1,  // a 2xx answer
+  failed = 2,     // the retry schedule is exhausted
+  canceled = 3,   // the endpoint was disabled (410, removed) before delivery
+};
+
+// One event for one endpoint. `id` is the webhook_delivery_id: stable across
+// retries, distinct per (event, endpoint).
+struct WebhookDeliveryRow {
+  std::string id;
+  std::string event_id;     // the outbox row this came from; unique with endpoint_id
+  std::string endpoint_id;
+  std::string account;
+  std::string event;        // e.g. "generation.completed"
+  std::string subject;      // generation id (or empty): orders started vs terminal
+  std::string data;         // webhook_data JSON
+  std::int64_t event_ms = 0;  // webhook_timestamp
+  DeliveryState state = DeliveryState::pending;
+  int attempts = 0;
+  std::int64_t next_attempt_ms = 0;
+  int last_status = 0;      // last HTTP status, 0 = none
+  std::string last_error;   // last failure, short and secret-free
+  std::int64_t created_ms = 0;
+  std::int64_t updated_ms = 0;
+  bool operator==(const WebhookDeliveryRow&) const = default;
+};
+
+class WebhookDeliveryTable {
+ public:
+  virtual ~WebhookDeliveryTable() = default;
+  // idempotency_conflict when the id or (event_id, endpoint_id) exists.
+  virtual Status insert(const WebhookDeliveryRow& row) = 0;
+  // not_found when absent.
+  virtual Status get(std::string_view id, WebhookDeliveryRow& out) = 0;
+  // Pending rows with next_attempt_ms <= now_ms, by (next_attempt_ms, id).
+  virtual Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) = 0;
+  // Rows of one endpoint, any state, by id (creation order).
+  virtual Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
+                                   std::vector<WebhookDeliveryRow>& out) = 0;
+  // Rows of one endpoint about one subject, any state, by id.
+  virtual Status list_for_subject(std::string_view endpoint_id, std::string_view subject,
+                                  std::vector<WebhookDeliveryRow>& out) = 0;
+  // Updates state, attempts, next_attempt_ms, last_status, last_error,
+  // updated_ms of row.id; not_found when absent.
+  virtual Status update(const WebhookDeliveryRow& row) = 0;
+};
+
 // ------------------------------------------------------------- unit of work
 
 class UnitOfWork {
@@ -280,6 +369,8 @@ class UnitOfWork {
   virtual OutboxTable& outbox() = 0;
   virtual AttemptStatsTable& attempt_stats() = 0;
   virtual ApiKeyTable& api_keys() = 0;
+  virtual WebhookEndpointTable& webhook_endpoints() = 0;
+  virtual WebhookDeliveryTable& webhook_deliveries() = 0;
   // True inside Store::read(): every write fails with Code::internal.
   virtual bool read_only() const = 0;
 };

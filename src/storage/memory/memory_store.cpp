@@ -47,6 +47,9 @@ struct Data {
   StrSet attempt_ids;
   std::multimap<std::int64_t, AttemptStatRow> attempts_by_time;
   StrMap<ApiKeyRow> api_keys;
+  StrMap<WebhookEndpointRow> webhook_endpoints;
+  std::map<std::string, WebhookDeliveryRow, std::less<>> webhook_deliveries;  // by id
+  StrSet webhook_delivery_keys;  // event_id + '\x1f' + endpoint_id
 };
 
 // The api_keys table of a memory unit (its own class: the method names
@@ -100,19 +103,137 @@ class MemoryApiKeys final : public ApiKeyTable {
   std::vector<std::function<void()>>& undo_;
 };
 
+// The webhook_endpoints table of a memory unit.
+class MemoryWebhookEndpoints final : public WebhookEndpointTable {
+ public:
+  MemoryWebhookEndpoints(Data& d, bool read_only, std::vector<std::function<void()>>& undo)
+      : d_(d), read_only_(read_only), undo_(undo) {}
+  Status insert(const WebhookEndpointRow& row) override {
+    if (read_only_) return read_only_write();
+    if (!d_.webhook_endpoints.emplace(row.id, row).second) return duplicate("webhook endpoint", row.id);
+    undo_.push_back([this, id = row.id] { d_.webhook_endpoints.erase(id); });
+    return {};
+  }
+  Status get(std::string_view id, WebhookEndpointRow& out) override {
+    auto it = d_.webhook_endpoints.find(id);
+    if (it == d_.webhook_endpoints.end()) return not_found("webhook endpoint", id);
+    out = it->second;
+    return {};
+  }
+  Status list_for_account(std::string_view account, std::vector<WebhookEndpointRow>& out) override {
+    out.clear();
+    for (auto& [k, v] : d_.webhook_endpoints)
+      if (v.account == account) out.push_back(v);
+    std::sort(out.begin(), out.end(), [](const WebhookEndpointRow& a, const WebhookEndpointRow& b) {
+      return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
+    });
+    return {};
+  }
+  Status update(const WebhookEndpointRow& row) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.webhook_endpoints.find(row.id);
+    if (it == d_.webhook_endpoints.end()) return not_found("webhook endpoint", row.id);
+    undo_.push_back([&e = it->second, old = it->second] { e = old; });
+    WebhookEndpointRow next = row;
+    next.account = it->second.account;
+    next.created_ms = it->second.created_ms;
+    it->second = std::move(next);
+    return {};
+  }
+
+ private:
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>>& undo_;
+};
+
+// The webhook_deliveries table of a memory unit.
+class MemoryWebhookDeliveries final : public WebhookDeliveryTable {
+ public:
+  MemoryWebhookDeliveries(Data& d, bool read_only, std::vector<std::function<void()>>& undo)
+      : d_(d), read_only_(read_only), undo_(undo) {}
+  Status insert(const WebhookDeliveryRow& row) override {
+    if (read_only_) return read_only_write();
+    std::string key = row.event_id + '\x1f' + row.endpoint_id;
+    if (d_.webhook_delivery_keys.count(key) != 0) return duplicate("webhook delivery for event", row.event_id);
+    if (!d_.webhook_deliveries.emplace(row.id, row).second) return duplicate("webhook delivery", row.id);
+    d_.webhook_delivery_keys.insert(key);
+    undo_.push_back([this, id = row.id, key] {
+      d_.webhook_deliveries.erase(id);
+      d_.webhook_delivery_keys.erase(key);
+    });
+    return {};
+  }
+  Status get(std::string_view id, WebhookDeliveryRow& out) override {
+    auto it = d_.webhook_deliveries.find(id);
+    if (it == d_.webhook_deliveries.end()) return not_found("webhook delivery", id);
+    out = it->second;
+    return {};
+  }
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) override {
+    out.clear();
+    for (auto& [k, v] : d_.webhook_deliveries)
+      if (v.state == DeliveryState::pending && v.next_attempt_ms <= now_ms) out.push_back(v);
+    std::sort(out.begin(), out.end(), [](const WebhookDeliveryRow& a, const WebhookDeliveryRow& b) {
+      return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms : a.id < b.id;
+    });
+    if (out.size() > limit) out.resize(limit);
+    return {};
+  }
+  Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
+                           std::vector<WebhookDeliveryRow>& out) override {
+    out.clear();
+    for (auto& [k, v] : d_.webhook_deliveries) {
+      if (out.size() >= limit) break;
+      if (v.endpoint_id == endpoint_id) out.push_back(v);
+    }
+    return {};
+  }
+  Status list_for_subject(std::string_view endpoint_id, std::string_view subject,
+                          std::vector<WebhookDeliveryRow>& out) override {
+    out.clear();
+    for (auto& [k, v] : d_.webhook_deliveries)
+      if (v.endpoint_id == endpoint_id && v.subject == subject) out.push_back(v);
+    return {};
+  }
+  Status update(const WebhookDeliveryRow& row) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.webhook_deliveries.find(row.id);
+    if (it == d_.webhook_deliveries.end()) return not_found("webhook delivery", row.id);
+    undo_.push_back([&r = it->second, old = it->second] { r = old; });
+    auto& r = it->second;
+    r.state = row.state;
+    r.attempts = row.attempts;
+    r.next_attempt_ms = row.next_attempt_ms;
+    r.last_status = row.last_status;
+    r.last_error = row.last_error;
+    r.updated_ms = row.updated_ms;
+    return {};
+  }
+
+ private:
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>>& undo_;
+};
+
 class MemoryUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
                          OutboxTable,
                          AttemptStatsTable {
  public:
-  MemoryUnit(Data& d, bool read_only) : d_(d), read_only_(read_only), api_keys_(d, read_only, undo_) {}
+  MemoryUnit(Data& d, bool read_only)
+      : d_(d), read_only_(read_only), api_keys_(d, read_only, undo_), webhook_endpoints_(d, read_only, undo_),
+        webhook_deliveries_(d, read_only, undo_) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
   OutboxTable& outbox() override { return *this; }
   AttemptStatsTable& attempt_stats() override { return *this; }
   ApiKeyTable& api_keys() override { return api_keys_; }
+  WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
+  WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   bool read_only() const override { return read_only_; }
 
   void rollback() {
@@ -401,6 +522,8 @@ class MemoryUnit final : public UnitOfWork,
   bool read_only_;
   std::vector<std::function<void()>> undo_;
   MemoryApiKeys api_keys_;
+  MemoryWebhookEndpoints webhook_endpoints_;
+  MemoryWebhookDeliveries webhook_deliveries_;
 };
 
 class MemoryStore final : public Store {

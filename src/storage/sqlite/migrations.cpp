@@ -112,6 +112,43 @@ CREATE TABLE api_keys(
 ) WITHOUT ROWID;
 CREATE INDEX api_keys_account ON api_keys(account, created_ms);
 )sql"},
+    {4, "webhooks",
+     R"sql(
+CREATE TABLE webhook_endpoints(
+  id TEXT PRIMARY KEY,
+  account TEXT NOT NULL,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  previous_secret TEXT NOT NULL,
+  signing INTEGER NOT NULL,
+  events TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  disabled_reason TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX webhook_endpoints_account ON webhook_endpoints(account, created_ms);
+CREATE TABLE webhook_deliveries(
+  id TEXT PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL,
+  account TEXT NOT NULL,
+  event TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  data TEXT NOT NULL,
+  event_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_ms INTEGER NOT NULL,
+  last_status INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  UNIQUE(event_id, endpoint_id)
+) WITHOUT ROWID;
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_ms, id);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, subject, id);
+)sql"},
 };
 
 }  // namespace

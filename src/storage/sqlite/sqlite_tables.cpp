@@ -455,4 +455,154 @@ Status SqliteApiKeys::revoke(std::string_view id, std::int64_t revoked_ms) {
   return get(id, k);  // already revoked: OK; absent: not_found
 }
 
+// ------------------------------------------------------- webhook endpoints
+
+namespace {
+#define WEBHOOK_ENDPOINT_COLS \
+  "id, account, url, secret, previous_secret, signing, events, enabled, disabled_reason, created_ms, updated_ms"
+void read_webhook_endpoint(const Query& q, WebhookEndpointRow& e) {
+  e.id = q.text(0);
+  e.account = q.text(1);
+  e.url = q.text(2);
+  e.secret = q.text(3);
+  e.previous_secret = q.text(4);
+  e.signing = static_cast<WebhookSigning>(q.int64(5));
+  e.events = q.text(6);
+  e.enabled = q.int64(7) != 0;
+  e.disabled_reason = q.text(8);
+  e.created_ms = q.int64(9);
+  e.updated_ms = q.int64(10);
+}
+
+#define WEBHOOK_DELIVERY_COLS                                                                      \
+  "id, event_id, endpoint_id, account, event, subject, data, event_ms, state, attempts, next_attempt_ms, " \
+  "last_status, last_error, created_ms, updated_ms"
+void read_webhook_delivery(const Query& q, WebhookDeliveryRow& d) {
+  d.id = q.text(0);
+  d.event_id = q.text(1);
+  d.endpoint_id = q.text(2);
+  d.account = q.text(3);
+  d.event = q.text(4);
+  d.subject = q.text(5);
+  d.data = q.text(6);
+  d.event_ms = q.int64(7);
+  d.state = static_cast<DeliveryState>(q.int64(8));
+  d.attempts = static_cast<int>(q.int64(9));
+  d.next_attempt_ms = q.int64(10);
+  d.last_status = static_cast<int>(q.int64(11));
+  d.last_error = q.text(12);
+  d.created_ms = q.int64(13);
+  d.updated_ms = q.int64(14);
+}
+}  // namespace
+
+Status SqliteWebhookEndpoints::insert(const WebhookEndpointRow& e) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "INSERT INTO webhook_endpoints(" WEBHOOK_ENDPOINT_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+  q.bind(1, e.id).bind(2, e.account).bind(3, e.url).bind(4, e.secret).bind(5, e.previous_secret)
+      .bind(6, static_cast<int>(e.signing)).bind(7, e.events).bind(8, e.enabled ? 1 : 0).bind(9, e.disabled_reason)
+      .bind(10, e.created_ms).bind(11, e.updated_ms);
+  return q.run();
+}
+
+Status SqliteWebhookEndpoints::get(std::string_view id, WebhookEndpointRow& out) {
+  BABYSEA_Q(q, "SELECT " WEBHOOK_ENDPOINT_COLS " FROM webhook_endpoints WHERE id = ?");
+  q.bind(1, id);
+  BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) return not_found("webhook endpoint", id);
+  read_webhook_endpoint(q, out);
+  return {};
+}
+
+Status SqliteWebhookEndpoints::list_for_account(std::string_view account, std::vector<WebhookEndpointRow>& out) {
+  BABYSEA_Q(q, "SELECT " WEBHOOK_ENDPOINT_COLS " FROM webhook_endpoints WHERE account = ? ORDER BY created_ms, id");
+  q.bind(1, account);
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    read_webhook_endpoint(q, out.emplace_back());
+  }
+}
+
+Status SqliteWebhookEndpoints::update(const WebhookEndpointRow& e) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "UPDATE webhook_endpoints SET url = ?, secret = ?, previous_secret = ?, signing = ?, events = ?, "
+               "enabled = ?, disabled_reason = ?, updated_ms = ? WHERE id = ?");
+  q.bind(1, e.url).bind(2, e.secret).bind(3, e.previous_secret).bind(4, static_cast<int>(e.signing))
+      .bind(5, e.events).bind(6, e.enabled ? 1 : 0).bind(7, e.disabled_reason).bind(8, e.updated_ms).bind(9, e.id);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  if (db_.changes() != 1) return not_found("webhook endpoint", e.id);
+  return {};
+}
+
+// ------------------------------------------------------ webhook deliveries
+
+Status SqliteWebhookDeliveries::insert(const WebhookDeliveryRow& d) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "INSERT INTO webhook_deliveries(" WEBHOOK_DELIVERY_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  q.bind(1, d.id).bind(2, d.event_id).bind(3, d.endpoint_id).bind(4, d.account).bind(5, d.event)
+      .bind(6, d.subject).bind(7, d.data).bind(8, d.event_ms).bind(9, static_cast<int>(d.state))
+      .bind(10, d.attempts).bind(11, d.next_attempt_ms).bind(12, d.last_status).bind(13, d.last_error)
+      .bind(14, d.created_ms).bind(15, d.updated_ms);
+  return q.run();
+}
+
+Status SqliteWebhookDeliveries::get(std::string_view id, WebhookDeliveryRow& out) {
+  BABYSEA_Q(q, "SELECT " WEBHOOK_DELIVERY_COLS " FROM webhook_deliveries WHERE id = ?");
+  q.bind(1, id);
+  BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+  if (!row) return not_found("webhook delivery", id);
+  read_webhook_delivery(q, out);
+  return {};
+}
+
+Status SqliteWebhookDeliveries::due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) {
+  BABYSEA_Q(q, "SELECT " WEBHOOK_DELIVERY_COLS " FROM webhook_deliveries WHERE state = 0 AND next_attempt_ms <= ? "
+               "ORDER BY next_attempt_ms, id LIMIT ?");
+  q.bind(1, now_ms).bind(2, static_cast<std::int64_t>(limit));
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    read_webhook_delivery(q, out.emplace_back());
+  }
+}
+
+Status SqliteWebhookDeliveries::list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
+                                                  std::vector<WebhookDeliveryRow>& out) {
+  BABYSEA_Q(q, "SELECT " WEBHOOK_DELIVERY_COLS " FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id LIMIT ?");
+  q.bind(1, endpoint_id).bind(2, static_cast<std::int64_t>(limit));
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    read_webhook_delivery(q, out.emplace_back());
+  }
+}
+
+Status SqliteWebhookDeliveries::list_for_subject(std::string_view endpoint_id, std::string_view subject,
+                                                 std::vector<WebhookDeliveryRow>& out) {
+  BABYSEA_Q(q, "SELECT " WEBHOOK_DELIVERY_COLS " FROM webhook_deliveries WHERE endpoint_id = ? AND subject = ? "
+               "ORDER BY id");
+  q.bind(1, endpoint_id).bind(2, subject);
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    read_webhook_delivery(q, out.emplace_back());
+  }
+}
+
+Status SqliteWebhookDeliveries::update(const WebhookDeliveryRow& d) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "UPDATE webhook_deliveries SET state = ?, attempts = ?, next_attempt_ms = ?, last_status = ?, "
+               "last_error = ?, updated_ms = ? WHERE id = ?");
+  q.bind(1, static_cast<int>(d.state)).bind(2, d.attempts).bind(3, d.next_attempt_ms).bind(4, d.last_status)
+      .bind(5, d.last_error).bind(6, d.updated_ms).bind(7, d.id);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  if (db_.changes() != 1) return not_found("webhook delivery", d.id);
+  return {};
+}
+
 }  // namespace babysea::sqlite

@@ -21,19 +21,55 @@ class SqliteApiKeys final : public ApiKeyTable {
   bool read_only_;
 };
 
+// The webhook_endpoints table.
+class SqliteWebhookEndpoints final : public WebhookEndpointTable {
+ public:
+  SqliteWebhookEndpoints(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  Status insert(const WebhookEndpointRow& row) override;
+  Status get(std::string_view id, WebhookEndpointRow& out) override;
+  Status list_for_account(std::string_view account, std::vector<WebhookEndpointRow>& out) override;
+  Status update(const WebhookEndpointRow& row) override;
+
+ private:
+  Db& db_;
+  bool read_only_;
+};
+
+// The webhook_deliveries table.
+class SqliteWebhookDeliveries final : public WebhookDeliveryTable {
+ public:
+  SqliteWebhookDeliveries(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  Status insert(const WebhookDeliveryRow& row) override;
+  Status get(std::string_view id, WebhookDeliveryRow& out) override;
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) override;
+  Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
+                           std::vector<WebhookDeliveryRow>& out) override;
+  Status list_for_subject(std::string_view endpoint_id, std::string_view subject,
+                          std::vector<WebhookDeliveryRow>& out) override;
+  Status update(const WebhookDeliveryRow& row) override;
+
+ private:
+  Db& db_;
+  bool read_only_;
+};
+
 class SqliteUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
                          OutboxTable,
                          AttemptStatsTable {
  public:
-  SqliteUnit(Db& db, bool read_only) : db_(db), read_only_(read_only), api_keys_(db, read_only) {}
+  SqliteUnit(Db& db, bool read_only)
+      : db_(db), read_only_(read_only), api_keys_(db, read_only), webhook_endpoints_(db, read_only),
+        webhook_deliveries_(db, read_only) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
   OutboxTable& outbox() override { return *this; }
   AttemptStatsTable& attempt_stats() override { return *this; }
   ApiKeyTable& api_keys() override { return api_keys_; }
+  WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
+  WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   bool read_only() const override { return read_only_; }
 
   // ledger
@@ -80,6 +116,8 @@ class SqliteUnit final : public UnitOfWork,
   Db& db_;
   bool read_only_;
   SqliteApiKeys api_keys_;
+  SqliteWebhookEndpoints webhook_endpoints_;
+  SqliteWebhookDeliveries webhook_deliveries_;
 };
 
 // Serialisation of account thresholds ("threshold:armed;..."), exposed for tests.

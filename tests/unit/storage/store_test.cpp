@@ -300,3 +300,130 @@ TEST_CASE("store: api keys keep only hashes, list per account, revoke once") {
     return {};
   }).ok());
 }
+
+TEST_CASE("store: webhook endpoints insert, list per account, update keeps owner, roll back") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  WebhookEndpointRow e;
+  e.id = "ep1";
+  e.account = "acct";
+  e.url = "https://hooks.example.com/in";
+  e.secret = "whsec_abc";
+  e.signing = WebhookSigning::standard_webhooks;
+  e.events = "generation.completed";
+  e.created_ms = 10;
+  e.updated_ms = 10;
+  REQUIRE(s.transact([&](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.webhook_endpoints().insert(e));
+    WebhookEndpointRow e2 = e;
+    e2.id = "ep0";
+    e2.created_ms = 5;
+    BABYSEA_RETURN_IF_ERROR(u.webhook_endpoints().insert(e2));
+    WebhookEndpointRow other = e;
+    other.id = "ep9";
+    other.account = "other";
+    return u.webhook_endpoints().insert(other);
+  }).ok());
+  CHECK(s.transact([&](UnitOfWork& u) { return u.webhook_endpoints().insert(e); }).code() ==
+        Code::idempotency_conflict);
+  WebhookEndpointRow changed = e;
+  changed.account = "thief";  // ignored: the owner never changes
+  changed.created_ms = 999;
+  changed.enabled = false;
+  changed.disabled_reason = "gone";
+  changed.previous_secret = "whsec_old";
+  changed.updated_ms = 20;
+  REQUIRE(s.transact([&](UnitOfWork& u) { return u.webhook_endpoints().update(changed); }).ok());
+  // A failing unit leaves the row as it was.
+  CHECK(s.transact([&](UnitOfWork& u) -> Status {
+    WebhookEndpointRow x = changed;
+    x.url = "https://changed.example.com/";
+    BABYSEA_RETURN_IF_ERROR(u.webhook_endpoints().update(x));
+    return Status(Code::invalid_state, "abort");
+  }).code() == Code::invalid_state);
+  CHECK(s.transact([&](UnitOfWork& u) {
+    WebhookEndpointRow x = e;
+    x.id = "nope";
+    return u.webhook_endpoints().update(x);
+  }).code() == Code::not_found);
+  REQUIRE(s.read([&](UnitOfWork& u) -> Status {
+    std::vector<WebhookEndpointRow> rows;
+    BABYSEA_RETURN_IF_ERROR(u.webhook_endpoints().list_for_account("acct", rows));
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].id == "ep0");
+    CHECK(rows[1].id == "ep1");
+    CHECK(rows[1].account == "acct");
+    CHECK(rows[1].created_ms == 10);
+    CHECK_FALSE(rows[1].enabled);
+    CHECK(rows[1].disabled_reason == "gone");
+    CHECK(rows[1].previous_secret == "whsec_old");
+    CHECK(rows[1].url == "https://hooks.example.com/in");
+    CHECK(rows[1].signing == WebhookSigning::standard_webhooks);
+    CHECK(rows[1].events == "generation.completed");
+    WebhookEndpointRow got;
+    CHECK(u.webhook_endpoints().get("missing", got).code() == Code::not_found);
+    return {};
+  }).ok());
+}
+
+TEST_CASE("store: webhook deliveries are unique per (event, endpoint), due in order, updated, durable") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  StoreFixture f(kind);
+  auto make = [](std::string id, std::string event_id, std::string endpoint, std::int64_t next) {
+    WebhookDeliveryRow d;
+    d.id = std::move(id);
+    d.event_id = std::move(event_id);
+    d.endpoint_id = std::move(endpoint);
+    d.account = "acct";
+    d.event = "generation.completed";
+    d.subject = "gen1";
+    d.data = R"({"generation_id":"gen1"})";
+    d.event_ms = 1;
+    d.next_attempt_ms = next;
+    d.created_ms = 1;
+    return d;
+  };
+  REQUIRE(f.store->transact([&](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().insert(make("d2", "ev1", "ep1", 50)));
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().insert(make("d1", "ev1", "ep2", 50)));
+    return u.webhook_deliveries().insert(make("d3", "ev2", "ep1", 10));
+  }).ok());
+  CHECK(f.store->transact([&](UnitOfWork& u) { return u.webhook_deliveries().insert(make("d9", "ev1", "ep1", 0)); })
+            .code() == Code::idempotency_conflict);
+  CHECK(f.store->transact([&](UnitOfWork& u) { return u.webhook_deliveries().insert(make("d1", "ev7", "ep7", 0)); })
+            .code() == Code::idempotency_conflict);
+  WebhookDeliveryRow upd = make("d3", "ev2", "ep1", 10);
+  upd.state = DeliveryState::delivered;
+  upd.attempts = 2;
+  upd.last_status = 200;
+  upd.last_error = "";
+  upd.updated_ms = 77;
+  REQUIRE(f.store->transact([&](UnitOfWork& u) { return u.webhook_deliveries().update(upd); }).ok());
+  CHECK(f.store->transact([&](UnitOfWork& u) { return u.webhook_deliveries().update(make("zz", "e", "p", 0)); })
+            .code() == Code::not_found);
+  if (kind == "sqlite-file") f.store = f.reopen();
+  REQUIRE(f.store->read([&](UnitOfWork& u) -> Status {
+    std::vector<WebhookDeliveryRow> rows;
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().due(49, 10, rows));
+    CHECK(rows.empty());  // d3 is delivered; d1/d2 not yet due
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().due(50, 10, rows));
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].id == "d1");
+    CHECK(rows[1].id == "d2");
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().due(50, 1, rows));
+    CHECK(rows.size() == 1);
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().list_for_endpoint("ep1", 10, rows));
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].id == "d2");
+    CHECK(rows[1] == [&] {
+      auto x = upd;
+      return x;
+    }());
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().list_for_subject("ep2", "gen1", rows));
+    CHECK(rows.size() == 1);
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().list_for_subject("ep2", "other", rows));
+    CHECK(rows.empty());
+    return {};
+  }).ok());
+}
