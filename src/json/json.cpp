@@ -1,6 +1,8 @@
 #include "json/json.hpp"
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 #include <cstdio>
 
 namespace babysea::json {
@@ -12,14 +14,45 @@ simdjson::ondemand::parser& thread_parser() {
 
 simdjson::padded_string pad(std::string_view text) { return simdjson::padded_string(text); }
 
+namespace {
+
+// Whether any of the 8 bytes in `w` is < 0x20, '"' or '\\' (SWAR, no branches
+// per byte): the common case of a clean string is copied in one append.
+inline bool needs_escape8(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  const std::uint64_t control = (w - ones * 0x20) & ~w & highs;  // bytes < 0x20
+  return (control | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
+}
+
+inline bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+}  // namespace
+
 void append_quoted(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + text.size() + 2);
   out += '"';
+  const char* p = text.data();
+  const std::size_t n = text.size();
   std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + start, i - start);
+  std::size_t i = 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if (!needs_escape8(w)) {
+        i += 8;
+        continue;
+      }
+    }
+    const unsigned char c = static_cast<unsigned char>(p[i]);
+    if (!needs_escape(c)) {
+      ++i;
+      continue;
+    }
+    out.append(p + start, i - start);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -33,9 +66,9 @@ void append_quoted(std::string& out, std::string_view text) {
         out += kHex[c >> 4];
         out += kHex[c & 0xF];
     }
-    start = i + 1;
+    start = ++i;
   }
-  out.append(text.data() + start, text.size() - start);
+  out.append(p + start, n - start);
   out += '"';
 }
 

@@ -260,7 +260,11 @@ struct Router::Impl {
 
   void publish_locked() {
     auto snap = std::make_unique<Snapshot>();
-    for (const auto& [model, provs] : routes) {
+    for (const auto& route : routes) {
+      // Named references, not structured bindings: clang 14 cannot capture
+      // those in the lambda below.
+      const auto& model = route.first;
+      const auto& provs = route.second;
       ModelView mv;
       const std::size_t n = provs.size();
       for (const std::string* p : provs) mv.providers.emplace_back(*p);

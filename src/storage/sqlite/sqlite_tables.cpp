@@ -11,8 +11,6 @@ Status not_found(std::string_view what, std::string_view id) {
 
 #define BABYSEA_Q(var, sql) BABYSEA_ASSIGN_OR_RETURN(Query var, db_.query(sql))
 
-constexpr const char* kAccountCols =
-    "id, kind, posted_debits, posted_credits, pending_debits, pending_credits, thresholds, created_ms";
 
 void read_account(const Query& q, AccountRow& a) {
   a.id = q.text(0);

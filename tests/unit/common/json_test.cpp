@@ -39,3 +39,26 @@ TEST_CASE("json: writer output parses back with simdjson") {
   REQUIRE(doc["v"].get_int64().get(v) == simdjson::SUCCESS);
   CHECK(v == 42);
 }
+
+TEST_CASE("json: escaping finds special bytes at every offset of long strings") {
+  for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 15u, 16u, 17u, 33u}) {
+    for (std::size_t pos = 0; pos < len; ++pos) {
+      for (char special : {'"', '\\', '\n', '\x1f', '\x01'}) {
+        std::string s(len, 'a');
+        s[pos] = special;
+        std::string out;
+        babysea::json::append_quoted(out, s);
+        auto padded = babysea::json::pad(out);
+        simdjson::ondemand::document doc;
+        REQUIRE(babysea::json::thread_parser().iterate(padded).get(doc) == simdjson::SUCCESS);
+        std::string_view back;
+        REQUIRE(doc.get_string().get(back) == simdjson::SUCCESS);
+        REQUIRE(back == s);
+      }
+    }
+  }
+  std::string utf8 = "h\xc3\xa9llo w\xc3\xb6rld, \xe2\x82\xac 100 and more than eight bytes";
+  std::string out;
+  babysea::json::append_quoted(out, utf8);
+  CHECK(out == "\"" + utf8 + "\"");
+}
