@@ -1,6 +1,7 @@
 #include "support/process.hpp"
 
 #include <signal.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,9 +81,19 @@ Child::~Child() {
   if (fd_ >= 0) close(fd_);
 }
 
+bool Child::wait_for_output(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  char buf[4096];
+  ssize_t n = read(fd_, buf, sizeof buf);
+  if (n <= 0) return false;
+  early_.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
 std::string Child::kill_and_collect() {
   ::kill(pid_, SIGKILL);
-  std::string out = drain(fd_);
+  std::string out = early_ + drain(fd_);
   wait_for(pid_);
   pid_ = -1;
   close(fd_);

@@ -21,6 +21,9 @@ class Child {
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
+  // Waits up to `timeout_ms` until the child has written something; returns
+  // whether it did. What was read is kept for kill_and_collect().
+  bool wait_for_output(int timeout_ms);
   // Sends SIGKILL, waits, and returns everything the child wrote.
   std::string kill_and_collect();
   int pid() const { return pid_; }
@@ -28,6 +31,7 @@ class Child {
  private:
   int pid_ = -1;
   int fd_ = -1;
+  std::string early_;
 };
 
 }  // namespace babysea::testing
