@@ -407,3 +407,24 @@ TEST_CASE("fal: configuration and size caps") {
   CHECK(v->verify(d.headers(), d.body).code() == Code::payload_too_large);
   CHECK(v->fetch_count() == 0);  // refused before any fetch or hashing
 }
+
+TEST_CASE("fal: concurrent deliveries with a cold cache fetch the JWKS once") {
+  Fixture f;
+  std::vector<Delivery> ds;
+  for (int i = 0; i < 8; ++i) {
+    const std::string rid = "req_c" + std::to_string(i);
+    ds.push_back(sign(f.key, rid, kUser, f.now_s(), fal_body(rid)));
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < 20; ++k)
+        if (f.verifier->verify(ds[static_cast<std::size_t>(i)].headers(), ds[static_cast<std::size_t>(i)].body).ok())
+          ++ok;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(ok == 160);
+  CHECK(f.verifier->fetch_count() == 1);
+  CHECK(f.server.requests() == 1);
+}

@@ -2,7 +2,10 @@
 // nothing, namespacing by account, bounded memory.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "babysea/auth.hpp"
 
@@ -91,4 +94,24 @@ TEST_CASE("rate limit: disabled limits always pass; memory stays bounded") {
   for (int i = 0; i < 10; ++i) REQUIRE(rl.acquire(who("x", "cold" + std::to_string(i))).ok());
   CHECK(rl.bucket_count() <= 16);
   CHECK(rl.acquire(hot).code() == Code::rate_limited);  // still drained: not forgotten
+}
+
+TEST_CASE("rate limit: concurrent callers never get more than the limit") {
+  ManualClock clock;
+  RateLimitOptions o;
+  o.per_key = {0, 60'000};
+  o.per_account = {100, 60'000};
+  RateLimiter rl(clock, o);
+  std::atomic<int> granted{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        Status s = rl.acquire(who("acct", "key" + std::to_string(t)));
+        (s.ok() ? granted : refused)++;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(granted == 100);
+  CHECK(refused == 300);
 }
