@@ -82,9 +82,13 @@ TEST_CASE("standard webhooks: tampered, re-serialized, wrong id or time are refu
   const std::string sig = standard_webhook_signature(kSecret, "msg_1", kNow, kBody);
   std::string flipped = kBody;
   flipped[10] ^= 1;
+  // Header values are owned by the case: a StandardWebhookHeaders holds views.
+  struct OwnedHeaders {
+    std::string id, timestamp, signature;
+  };
   struct Case {
     const char* name;
-    StandardWebhookHeaders h;
+    OwnedHeaders h;
     std::string body;
   };
   const std::string spaced = R"({"id": "pred_123", "status": "succeeded", "output": ["https://x/y.png"]})";
@@ -119,7 +123,7 @@ TEST_CASE("standard webhooks: tampered, re-serialized, wrong id or time are refu
   };
   for (const auto& c : cases) {
     INFO(c.name);
-    auto r = v->verify(c.h, c.body, kNow);
+    auto r = v->verify({c.h.id, c.h.timestamp, c.h.signature}, c.body, kNow);
     CHECK(r.code() == Code::invalid_signature);
   }
 }
