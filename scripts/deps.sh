@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages babysea needs, only those missing.
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config g++ clang
+PKGS=(build-essential cmake pkg-config g++ clang libclang-rt-14-dev
       libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
       libsimdjson-dev libsqlite3-dev libsodium-dev catch2 libssl-dev
       libpq-dev postgresql nodejs npm python3)
