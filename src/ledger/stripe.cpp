@@ -339,10 +339,6 @@ Result<StripeOutcome> StripeWebhooks::handle(std::string_view header, std::strin
   auto refuse = [&](std::string why) { return Status(Code::invalid_request, ev.type + " " + o.id + ": " + why); };
 
   Status s = store_.transact([&](UnitOfWork& uow) -> Status {
-    out.effect = StripeEffect::no_effect;
-    out.account.clear();
-    out.amount = out.shortfall = 0;
-    out.detail.clear();
     BABYSEA_ASSIGN_OR_RETURN(bool fresh, uow.seen().insert_if_absent("stripe", ev.id, clock_.now_ms()));
     if (!fresh) {
       out.effect = StripeEffect::duplicate;

@@ -36,7 +36,7 @@ constexpr std::size_t kEntryKinds = 7;  // EntryKind values are 1..6
 struct Data {
   StrMap<AccountRow> accounts;
   std::deque<EntryRow> entries;  // no reallocation: appends stay O(1)
-  StrSet entry_keys[kEntryKinds];  // idem keys per entry kind
+  StrMap<std::size_t> entry_keys[kEntryKinds];  // idem key -> index in entries, per kind
   StrMap<HoldRow> holds;
   StrMap<std::string> hold_keys;
   std::set<std::pair<std::int64_t, std::string>> pending_by_deadline;
@@ -299,7 +299,7 @@ class MemoryUnit final : public UnitOfWork,
     if (read_only_) return read_only_write();
     if (!row.idem_key.empty()) {
       auto& keys = d_.entry_keys[static_cast<std::size_t>(row.kind) % kEntryKinds];
-      if (!keys.insert(row.idem_key).second) return duplicate("entry", row.idem_key);
+      if (!keys.emplace(row.idem_key, d_.entries.size()).second) return duplicate("entry", row.idem_key);
       // Erase by key: set iterators do not survive a rehash.
       undo_.push_back([&keys, key = row.idem_key] { keys.erase(key); });
     }
@@ -309,15 +309,11 @@ class MemoryUnit final : public UnitOfWork,
     return {};
   }
   Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) override {
-    if (!d_.entry_keys[static_cast<std::size_t>(kind) % kEntryKinds].count(idem_key))
-      return not_found("entry", idem_key);
-    for (auto it = d_.entries.rbegin(); it != d_.entries.rend(); ++it) {
-      if (it->kind == kind && it->idem_key == idem_key) {
-        out = *it;
-        return {};
-      }
-    }
-    return Status(Code::corruption, "entry key index out of sync");
+    const auto& keys = d_.entry_keys[static_cast<std::size_t>(kind) % kEntryKinds];
+    auto it = keys.find(idem_key);
+    if (it == keys.end()) return not_found("entry", idem_key);
+    out = d_.entries[it->second];
+    return {};
   }
   Status for_each_entry(const std::function<void(const EntryRow&)>& fn) override {
     for (const auto& e : d_.entries) fn(e);
