@@ -6,7 +6,6 @@
 #include <atomic>
 
 #include "babysea/webhooks.hpp"
-#include "json/json.hpp"
 #include "support/process.hpp"
 #include "support/stores.hpp"
 
@@ -26,56 +25,14 @@ struct OracleCase {
 };
 
 std::vector<OracleCase> oracle_cases() {
-  auto r = run_process({"node", oracle_script(), "sign", kNew, kOld, std::to_string(kNow)});
-  REQUIRE(r.exit_code == 0);
   std::vector<OracleCase> cases;
-  std::size_t pos = 0;
-  while (pos < r.out.size()) {
-    std::size_t nl = r.out.find('\n', pos);
-    std::string line = r.out.substr(pos, nl - pos);
-    pos = nl == std::string::npos ? r.out.size() : nl + 1;
-    if (line.empty()) continue;
-    auto padded = json::pad(line);
-    simdjson::ondemand::document doc;
-    REQUIRE(json::thread_parser().iterate(padded).get(doc) == simdjson::SUCCESS);
-    OracleCase c;
-    std::string_view v;
-    for (auto [key, dst] : std::initializer_list<std::pair<const char*, std::string*>>{
-             {"name", &c.name}, {"id", &c.id}, {"timestamp", &c.timestamp}, {"signature", &c.signature},
-             {"body", &c.body}, {"verifier", &c.verifier}, {"expect", &c.expect}}) {
-      REQUIRE(doc[key].get_string().get(v) == simdjson::SUCCESS);
-      *dst = v;
-    }
-    cases.push_back(std::move(c));
-  }
+  for (auto& f : run_json_lines({"node", oracle_script(), "sign", kNew, kOld, std::to_string(kNow)}))
+    cases.push_back({f.at("name"), f.at("id"), f.at("timestamp"), f.at("signature"), f.at("body"),
+                     f.at("verifier"), f.at("expect")});
   return cases;
 }
 
-class CountingStore final : public Store {
- public:
-  explicit CountingStore(Store& inner) : inner_(inner) {}
-  std::string_view name() const override { return inner_.name(); }
-  Status transact(Work work) override {
-    ++transacts;
-    return inner_.transact(work);
-  }
-  Status read(Work work) override { return inner_.read(work); }
-  std::atomic<int> transacts{0};
-
- private:
-  Store& inner_;
-};
-
-bool seen(Store& store, std::string_view id) {
-  bool found = false;
-  REQUIRE(store.read([&](UnitOfWork& u) -> Status {
-    auto r = u.seen().contains("replicate", id);
-    if (!r.ok()) return r.status();
-    found = *r;
-    return {};
-  }).ok());
-  return found;
-}
+bool seen(Store& store, std::string_view id) { return seen_message(store, "replicate", id); }
 
 }  // namespace
 

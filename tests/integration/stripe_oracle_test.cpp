@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include "babysea/stripe.hpp"
-#include "json/json.hpp"
 #include "support/process.hpp"
 #include "support/stores.hpp"
 
@@ -22,30 +21,9 @@ struct OracleCase {
 };
 
 std::vector<OracleCase> oracle_cases() {
-  auto r = run_process({"node", oracle_script(), "sign", kSecret, std::to_string(kNow)});
-  REQUIRE(r.exit_code == 0);
   std::vector<OracleCase> cases;
-  std::size_t pos = 0;
-  while (pos < r.out.size()) {
-    std::size_t nl = r.out.find('\n', pos);
-    std::string line = r.out.substr(pos, nl - pos);
-    pos = nl == std::string::npos ? r.out.size() : nl + 1;
-    if (line.empty()) continue;
-    auto padded = json::pad(line);
-    simdjson::ondemand::document doc;
-    REQUIRE(json::thread_parser().iterate(padded).get(doc) == simdjson::SUCCESS);
-    OracleCase c;
-    std::string_view v;
-    REQUIRE(doc["name"].get_string().get(v) == simdjson::SUCCESS);
-    c.name = v;
-    REQUIRE(doc["header"].get_string().get(v) == simdjson::SUCCESS);
-    c.header = v;
-    REQUIRE(doc["body"].get_string().get(v) == simdjson::SUCCESS);
-    c.body = v;
-    REQUIRE(doc["expect"].get_string().get(v) == simdjson::SUCCESS);
-    c.expect = v;
-    cases.push_back(std::move(c));
-  }
+  for (auto& f : run_json_lines({"node", oracle_script(), "sign", kSecret, std::to_string(kNow)}))
+    cases.push_back({f.at("name"), f.at("header"), f.at("body"), f.at("expect")});
   return cases;
 }
 

@@ -8,6 +8,8 @@
 
 #include <stdexcept>
 
+#include "json/json.hpp"
+
 extern char** environ;
 
 namespace babysea::testing {
@@ -60,6 +62,34 @@ int wait_for(int pid) {
 }
 
 }  // namespace
+
+std::vector<std::map<std::string, std::string>> run_json_lines(const std::vector<std::string>& argv) {
+  ProcessOutput r = run_process(argv);
+  if (r.exit_code != 0) throw std::runtime_error(argv[0] + " exited with " + std::to_string(r.exit_code));
+  std::vector<std::map<std::string, std::string>> lines;
+  std::size_t pos = 0;
+  while (pos < r.out.size()) {
+    std::size_t nl = r.out.find('\n', pos);
+    std::string line = r.out.substr(pos, nl - pos);
+    pos = nl == std::string::npos ? r.out.size() : nl + 1;
+    if (line.empty()) continue;
+    auto padded = json::pad(line);
+    simdjson::ondemand::document doc;
+    simdjson::ondemand::object obj;
+    if (json::thread_parser().iterate(padded).get(doc) != simdjson::SUCCESS ||
+        doc.get_object().get(obj) != simdjson::SUCCESS)
+      throw std::runtime_error("oracle line is not a JSON object: " + line.substr(0, 200));
+    std::map<std::string, std::string> fields;
+    for (auto field : obj) {
+      std::string_view key, value;
+      if (field.unescaped_key().get(key) != simdjson::SUCCESS || field.value().get_string().get(value) != simdjson::SUCCESS)
+        throw std::runtime_error("oracle field is not a string: " + line.substr(0, 200));
+      fields.emplace(std::string(key), std::string(value));
+    }
+    lines.push_back(std::move(fields));
+  }
+  return lines;
+}
 
 ProcessOutput run_process(const std::vector<std::string>& argv) {
   int fd;

@@ -1,6 +1,7 @@
 // Running child processes from tests (oracles, crash workers).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,11 @@ struct ProcessOutput {
 
 // Runs argv[0] (searched in PATH) with the arguments, capturing stdout.
 ProcessOutput run_process(const std::vector<std::string>& argv);
+
+// Runs an oracle (e.g. a node script) that prints one flat JSON object of
+// string fields per line; returns each line's fields. Throws if the process
+// fails or a line is not such an object.
+std::vector<std::map<std::string, std::string>> run_json_lines(const std::vector<std::string>& argv);
 
 // A child whose stdout is a pipe, for tests that kill it mid-flight.
 class Child {

@@ -18,4 +18,16 @@ std::unique_ptr<Store> StoreFixture::reopen() {
   return std::move(r).value();
 }
 
+bool seen_message(Store& store, std::string_view source, std::string_view id) {
+  bool found = false;
+  Status s = store.read([&](UnitOfWork& u) -> Status {
+    auto r = u.seen().contains(source, id);
+    if (!r.ok()) return r.status();
+    found = *r;
+    return {};
+  });
+  if (!s.ok()) throw std::runtime_error("seen lookup: " + s.to_string());
+  return found;
+}
+
 }  // namespace babysea::testing

@@ -1,8 +1,10 @@
 // Store fixtures: the same tests run against every backend.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "babysea/storage.hpp"
 #include "support/testing.hpp"
@@ -18,5 +20,25 @@ struct StoreFixture {
   TempDir dir;
   std::unique_ptr<Store> store;
 };
+
+// Forwards to another store and counts units of work, so tests can assert
+// that nothing was attempted.
+class CountingStore final : public Store {
+ public:
+  explicit CountingStore(Store& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  Status transact(Work work) override {
+    ++transacts;
+    return inner_.transact(work);
+  }
+  Status read(Work work) override { return inner_.read(work); }
+  std::atomic<int> transacts{0};
+
+ private:
+  Store& inner_;
+};
+
+// Whether (source, id) is in the store's seen-message table (REQUIREs the read).
+bool seen_message(Store& store, std::string_view source, std::string_view id);
 
 }  // namespace babysea::testing

@@ -19,22 +19,6 @@ const std::string kOldSecret = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh
 constexpr std::int64_t kNow = 1'760'000'000;
 const std::string kBody = R"({"id":"pred_123","status":"succeeded","output":["https://x/y.png"]})";
 
-// Counts units of work so tests can assert that nothing was attempted.
-class CountingStore final : public Store {
- public:
-  explicit CountingStore(Store& inner) : inner_(inner) {}
-  std::string_view name() const override { return inner_.name(); }
-  Status transact(Work work) override {
-    ++transacts;
-    return inner_.transact(work);
-  }
-  Status read(Work work) override { return inner_.read(work); }
-  std::atomic<int> transacts{0};
-
- private:
-  Store& inner_;
-};
-
 std::unique_ptr<StandardWebhookVerifier> standard(std::vector<std::string> secrets) {
   StandardWebhookOptions o;
   o.secrets = std::move(secrets);
@@ -44,14 +28,7 @@ std::unique_ptr<StandardWebhookVerifier> standard(std::vector<std::string> secre
 }
 
 bool seen(Store& store, std::string_view source, std::string_view id) {
-  bool found = false;
-  REQUIRE(store.read([&](UnitOfWork& u) -> Status {
-    auto r = u.seen().contains(source, id);
-    if (!r.ok()) return r.status();
-    found = *r;
-    return {};
-  }).ok());
-  return found;
+  return seen_message(store, source, id);
 }
 
 }  // namespace
