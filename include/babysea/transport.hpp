@@ -84,11 +84,26 @@ struct BeastTransportOptions {
   // https: verify the peer certificate chain and host name (default paths).
   bool verify_peer = true;
   std::string ca_file;  // extra CA bundle (PEM); empty = system default paths
+
+  // Keep-alive connection pool, keyed by (scheme, pinned address, port, URL
+  // host): a connection is only ever reused for the same host name it was
+  // opened (and, for https, verified) for. false: one connection per request
+  // with `Connection: close`.
+  bool pool = true;
+  std::size_t max_idle_per_host = 8;    // idle connections kept per key (0: none)
+  std::size_t max_idle_total = 64;      // idle connections kept in all (oldest evicted first)
+  std::chrono::milliseconds idle_timeout{30'000};  // an idle connection older than this is closed
 };
 
-// A Beast HTTP/1.1 client. One connection per request for now (no pooling,
-// `Connection: close`). Destroying it waits for the I/O threads; pending
-// requests complete with Code::canceled.
+// A Beast HTTP/1.1 client with a keep-alive pool (see BeastTransportOptions).
+// A pooled connection is checked before reuse (closed or readable: dropped).
+// If a reused connection still turns out dead, the request is retried once on
+// a fresh connection, and only when nothing of it can have been processed:
+// the write failed, or the connection closed before any response byte. A
+// timeout, or a close after part of the response, is never retried. Deadlines
+// cover the retry too (they run from the call). Destroying the transport
+// waits for the I/O threads, i.e. for pending exchanges to end (each bounded
+// by its deadlines), and closes the idle connections.
 std::unique_ptr<Transport> make_beast_transport(BeastTransportOptions options = {});
 
 // Fetches `request.url` through `guard`: checks the URL, connects to the
