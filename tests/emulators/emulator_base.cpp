@@ -169,6 +169,7 @@ EmulatorBase::EmulatorBase(std::string provider, EmulatorOptions options)
   if (sodium_init() < 0) throw std::runtime_error("libsodium init failed");
   BeastTransportOptions topts;
   topts.threads = 1;
+  topts.pool = false;  // one connection per delivery: counts stay exact
   transport_ = make_beast_transport(topts);
   sched_thread_ = std::thread([this] { scheduler_loop(); });
 }
@@ -445,12 +446,13 @@ void EmulatorBase::dispatch_callback(const std::string& job_id, bool terminal, s
   out->terminal = terminal;
   auto now = std::chrono::steady_clock::now();
   deliver(*out, terminal ? options_.callback_retries : 0);
-  for (int i = 0; i < plan.duplicates; ++i) {
+  int copies = terminal ? plan.duplicates : 0;
+  for (int i = 0; i < copies; ++i) {
     Outgoing copy = *out;
     schedule(now + milliseconds(40 * (i + 1)), [this, copy] { deliver(copy, 0); });
   }
   // Out of order: the earlier events arrive after the terminal one.
-  int k = plan.duplicates;
+  int k = copies;
   for (auto& h : held) {
     ++k;
     schedule(now + milliseconds(40 * k), [this, h] { deliver(h, 0); });

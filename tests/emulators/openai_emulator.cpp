@@ -86,6 +86,8 @@ EmuResponse OpenAiEmulator::generate(const EmuRequest& r) {
 
   auto job = create_job("img_" + random_hex(12), model, r, "", static_cast<int>(n));
   auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(job->finish_at - std::chrono::steady_clock::now());
+  // One millisecond past the end, so the output files are live when the answer lands.
+  wait += std::chrono::milliseconds(1);
   if (wait.count() < 0) wait = std::chrono::milliseconds(0);
   EmuResponse res;
   switch (job->outcome) {
