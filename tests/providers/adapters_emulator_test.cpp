@@ -258,8 +258,17 @@ TEST_CASE("emulated fal: Ed25519 webhook over the emulator's JWKS, polling, canc
     auto limited = p.poll(r.job);
     CHECK(limited.error.kind == ErrorKind::rate_limited);
     CHECK(limited.error.retry_after_ms == 2'000);
+    // A reset: over a fresh connection (a pooled transport would retry a
+    // reused connection that died before answering, by design).
+    BeastTransportOptions no_pool;
+    no_pool.pool = false;
+    auto plain = make_beast_transport(no_pool);
+    FalProviderOptions po = o;
+    po.transport = plain.get();
+    auto fresh = make_fal_provider(po);
+    REQUIRE(fresh.ok());
     emu.faults().reset_next(1, Op::poll);
-    CHECK(p.poll(r.job).error.kind == ErrorKind::connection);
+    CHECK((*fresh)->poll(r.job).error.kind == ErrorKind::connection);
   }
 }
 
