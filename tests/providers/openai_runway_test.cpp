@@ -1,5 +1,8 @@
 // OpenAI Images (synchronous, b64_json decoding) and Runway (tasks, 5 s
 // polling rule, cancel without deleting finished tasks).
+#include <atomic>
+#include <thread>
+
 #include "provider_test_util.hpp"
 
 using namespace babysea;
@@ -250,4 +253,25 @@ TEST_CASE("runway: cancel deletes only unfinished tasks") {
   CHECK(f.p->cancel(job).error.kind == ErrorKind::rate_limited);
   f.t.fail(Code::unavailable);
   CHECK(f.p->cancel(job).error.kind == ErrorKind::connection);
+}
+
+TEST_CASE("runway: concurrent polls of many tasks from many threads") {
+  Runway f;
+  constexpr int kThreads = 8, kPolls = 40;
+  for (int i = 0; i < kThreads * kPolls; ++i) f.t.json(200, R"({"id":"t","status":"RUNNING","progress":0.5})");
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPolls; ++i) {
+        auto r = f.p->poll(ProviderJob{"task_" + std::to_string(t) + "_" + std::to_string(i), ""});
+        if (r.error.ok() && r.status.kind == ProviderStatusKind::running) ok.fetch_add(1);
+        // A second poll of the same task at once is answered from memory.
+        auto again = f.p->poll(ProviderJob{"task_" + std::to_string(t) + "_" + std::to_string(i), ""});
+        if (again.error.ok() && again.status.kind == ProviderStatusKind::running) ok.fetch_add(1);
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(ok.load() == 2 * kThreads * kPolls);
+  CHECK(f.t.count() == static_cast<std::size_t>(kThreads * kPolls));
 }
