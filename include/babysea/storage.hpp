@@ -359,6 +359,71 @@ class WebhookDeliveryTable {
   virtual Status update(const WebhookDeliveryRow& row) = 0;
 };
 
+// --------------------------------------------------------------- generations
+
+// A generation as stored: the engine's aggregate document (lifecycle.hpp,
+// encode_generation) plus the columns the engine queries by.
+struct GenerationRow {
+  std::string id;
+  std::string account;
+  int status = 0;              // GenerationStatus
+  std::int64_t created_ms = 0;
+  std::int64_t wake_ms = 0;    // earliest pending timer, 0 = nothing pending
+  std::int64_t version = 0;    // bumped by every update (compare-and-set)
+  std::string doc;             // encoded aggregate (binary)
+};
+
+// An Idempotency-Key record, namespaced by account.
+struct IdempotencyRow {
+  std::string account;
+  std::string key;
+  std::string fingerprint;    // hex hash of method + path + canonical body
+  std::string generation_id;
+  std::string response;       // the original create response `data` JSON
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+};
+
+class GenerationTable {
+ public:
+  virtual ~GenerationTable() = default;
+  // idempotency_conflict when the id exists.
+  virtual Status insert(const GenerationRow& row) = 0;
+  // not_found when absent.
+  virtual Status get(std::string_view id, GenerationRow& out) = 0;
+  // Replaces the row when its stored version is `expected_version` (row.version
+  // is written as given); invalid_state when another writer got there first,
+  // not_found when absent.
+  virtual Status update(const GenerationRow& row, std::int64_t expected_version) = 0;
+  // One account's generations, newest first (created_ms, then id), and the total.
+  virtual Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
+                                  std::vector<GenerationRow>& out, std::int64_t& total) = 0;
+  // Rows with 0 < wake_ms <= now_ms, earliest first.
+  virtual Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) = 0;
+  // Ids of rows that are not terminal (status < 2) or still have a wake-up.
+  virtual Status unfinished(std::vector<std::string>& out) = 0;
+  // One account's generations created at or after since_ms.
+  virtual Status for_each_since(std::string_view account, std::int64_t since_ms,
+                                const std::function<void(const GenerationRow&)>& fn) = 0;
+  // Number of rows per status (index = status, 5 entries).
+  virtual Status count_by_status(std::vector<std::int64_t>& out) = 0;
+
+  // Provider job index: (provider, job id) -> generation and attempt.
+  // idempotency_conflict when the pair exists for another attempt.
+  virtual Status put_job(std::string_view provider, std::string_view job_id, std::string_view generation_id,
+                         std::string_view attempt_id) = 0;
+  // not_found when absent.
+  virtual Status find_job(std::string_view provider, std::string_view job_id, std::string& generation_id,
+                          std::string& attempt_id) = 0;
+
+  // not_found when absent (expired rows may still be returned; check expires_ms).
+  virtual Status get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) = 0;
+  // Inserts or replaces (account, key).
+  virtual Status put_idempotency(const IdempotencyRow& row) = 0;
+  // Deletes rows with expires_ms < before_ms; returns how many.
+  virtual Result<std::size_t> prune_idempotency(std::int64_t before_ms) = 0;
+};
+
 // ------------------------------------------------------------- unit of work
 
 class UnitOfWork {
@@ -371,6 +436,7 @@ class UnitOfWork {
   virtual ApiKeyTable& api_keys() = 0;
   virtual WebhookEndpointTable& webhook_endpoints() = 0;
   virtual WebhookDeliveryTable& webhook_deliveries() = 0;
+  virtual GenerationTable& generations() = 0;
   // True inside Store::read(): every write fails with Code::internal.
   virtual bool read_only() const = 0;
 };

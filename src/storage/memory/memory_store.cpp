@@ -50,6 +50,12 @@ struct Data {
   StrMap<WebhookEndpointRow> webhook_endpoints;
   std::map<std::string, WebhookDeliveryRow, std::less<>> webhook_deliveries;  // by id
   StrSet webhook_delivery_keys;  // event_id + '\x1f' + endpoint_id
+  StrMap<GenerationRow> generations;
+  StrMap<std::set<std::pair<std::int64_t, std::string>>> generations_by_account;  // (created_ms, id)
+  std::set<std::pair<std::int64_t, std::string>> generations_by_wake;             // (wake_ms, id), wake > 0
+  std::int64_t generation_status_counts[5] = {0, 0, 0, 0, 0};
+  StrMap<std::pair<std::string, std::string>> jobs;  // provider + '\x1f' + job id -> (generation, attempt)
+  StrMap<IdempotencyRow> idempotency;                 // account + '\x1f' + key
 };
 
 // The api_keys table of a memory unit (its own class: the method names
@@ -217,6 +223,169 @@ class MemoryWebhookDeliveries final : public WebhookDeliveryTable {
   std::vector<std::function<void()>>& undo_;
 };
 
+// The generations table of a memory unit.
+class MemoryGenerations final : public GenerationTable {
+ public:
+  MemoryGenerations(Data& d, bool read_only, std::vector<std::function<void()>>& undo)
+      : d_(d), read_only_(read_only), undo_(undo) {}
+
+  Status insert(const GenerationRow& row) override {
+    if (read_only_) return read_only_write();
+    if (d_.generations.count(row.id) != 0) return duplicate("generation", row.id);
+    index(row, +1);
+    d_.generations.emplace(row.id, row);
+    undo_.push_back([this, row] {
+      index(row, -1);
+      d_.generations.erase(row.id);
+    });
+    return {};
+  }
+  Status get(std::string_view id, GenerationRow& out) override {
+    auto it = d_.generations.find(id);
+    if (it == d_.generations.end()) return not_found("generation", id);
+    out = it->second;
+    return {};
+  }
+  Status update(const GenerationRow& row, std::int64_t expected_version) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.generations.find(row.id);
+    if (it == d_.generations.end()) return not_found("generation", row.id);
+    if (it->second.version != expected_version)
+      return Status(Code::invalid_state, "generation '" + row.id + "' changed concurrently");
+    GenerationRow old = it->second;
+    index(old, -1);
+    GenerationRow next = row;
+    next.account = old.account;
+    next.created_ms = old.created_ms;
+    index(next, +1);
+    it->second = std::move(next);
+    undo_.push_back([this, old] {
+      auto jt = d_.generations.find(old.id);
+      index(jt->second, -1);
+      index(old, +1);
+      jt->second = old;
+    });
+    return {};
+  }
+  Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
+                          std::vector<GenerationRow>& out, std::int64_t& total) override {
+    out.clear();
+    total = 0;
+    auto it = d_.generations_by_account.find(account);
+    if (it == d_.generations_by_account.end()) return {};
+    total = static_cast<std::int64_t>(it->second.size());
+    std::int64_t i = 0;
+    for (auto r = it->second.rbegin(); r != it->second.rend(); ++r, ++i) {
+      if (i < offset) continue;
+      if (static_cast<std::int64_t>(out.size()) >= limit) break;
+      out.push_back(d_.generations.find(r->second)->second);
+    }
+    return {};
+  }
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) override {
+    out.clear();
+    for (const auto& [wake, id] : d_.generations_by_wake) {
+      if (wake > now_ms || out.size() >= limit) break;
+      out.push_back(d_.generations.find(id)->second);
+    }
+    return {};
+  }
+  Status unfinished(std::vector<std::string>& out) override {
+    out.clear();
+    for (const auto& [id, row] : d_.generations)
+      if (row.status < 2 || row.wake_ms > 0) out.push_back(id);
+    std::sort(out.begin(), out.end());
+    return {};
+  }
+  Status for_each_since(std::string_view account, std::int64_t since_ms,
+                        const std::function<void(const GenerationRow&)>& fn) override {
+    auto it = d_.generations_by_account.find(account);
+    if (it == d_.generations_by_account.end()) return {};
+    for (auto r = it->second.lower_bound({since_ms, std::string()}); r != it->second.end(); ++r)
+      fn(d_.generations.find(r->second)->second);
+    return {};
+  }
+  Status count_by_status(std::vector<std::int64_t>& out) override {
+    out.assign(std::begin(d_.generation_status_counts), std::end(d_.generation_status_counts));
+    return {};
+  }
+  Status put_job(std::string_view provider, std::string_view job_id, std::string_view generation_id,
+                 std::string_view attempt_id) override {
+    if (read_only_) return read_only_write();
+    std::string key = std::string(provider) + '\x1f' + std::string(job_id);
+    auto it = d_.jobs.find(key);
+    if (it != d_.jobs.end()) {
+      if (it->second.second == attempt_id) return {};
+      return duplicate("provider job", job_id);
+    }
+    d_.jobs.emplace(key, std::make_pair(std::string(generation_id), std::string(attempt_id)));
+    undo_.push_back([this, key] { d_.jobs.erase(key); });
+    return {};
+  }
+  Status find_job(std::string_view provider, std::string_view job_id, std::string& generation_id,
+                  std::string& attempt_id) override {
+    auto it = d_.jobs.find(std::string(provider) + '\x1f' + std::string(job_id));
+    if (it == d_.jobs.end()) return not_found("provider job", job_id);
+    generation_id = it->second.first;
+    attempt_id = it->second.second;
+    return {};
+  }
+  Status get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) override {
+    auto it = d_.idempotency.find(std::string(account) + '\x1f' + std::string(key));
+    if (it == d_.idempotency.end()) return not_found("idempotency key", key);
+    out = it->second;
+    return {};
+  }
+  Status put_idempotency(const IdempotencyRow& row) override {
+    if (read_only_) return read_only_write();
+    std::string k = row.account + '\x1f' + row.key;
+    auto it = d_.idempotency.find(k);
+    if (it == d_.idempotency.end()) {
+      d_.idempotency.emplace(k, row);
+      undo_.push_back([this, k] { d_.idempotency.erase(k); });
+    } else {
+      IdempotencyRow old = it->second;
+      it->second = row;
+      undo_.push_back([this, k, old] { d_.idempotency[k] = old; });
+    }
+    return {};
+  }
+  Result<std::size_t> prune_idempotency(std::int64_t before_ms) override {
+    if (read_only_) return read_only_write();
+    std::size_t n = 0;
+    for (auto it = d_.idempotency.begin(); it != d_.idempotency.end();) {
+      if (it->second.expires_ms < before_ms) {
+        undo_.push_back([this, k = it->first, row = it->second] { d_.idempotency.emplace(k, row); });
+        it = d_.idempotency.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
+    }
+    return n;
+  }
+
+ private:
+  void index(const GenerationRow& row, int delta) {
+    if (delta > 0) {
+      d_.generations_by_account[row.account].emplace(row.created_ms, row.id);
+      if (row.wake_ms > 0) d_.generations_by_wake.emplace(row.wake_ms, row.id);
+    } else {
+      auto it = d_.generations_by_account.find(row.account);
+      if (it != d_.generations_by_account.end()) {
+        it->second.erase({row.created_ms, row.id});
+        if (it->second.empty()) d_.generations_by_account.erase(it);
+      }
+      if (row.wake_ms > 0) d_.generations_by_wake.erase({row.wake_ms, row.id});
+    }
+    if (row.status >= 0 && row.status < 5) d_.generation_status_counts[row.status] += delta;
+  }
+
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>>& undo_;
+};
+
 class MemoryUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
@@ -225,7 +394,7 @@ class MemoryUnit final : public UnitOfWork,
  public:
   MemoryUnit(Data& d, bool read_only)
       : d_(d), read_only_(read_only), api_keys_(d, read_only, undo_), webhook_endpoints_(d, read_only, undo_),
-        webhook_deliveries_(d, read_only, undo_) {}
+        webhook_deliveries_(d, read_only, undo_), generations_(d, read_only, undo_) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -234,6 +403,7 @@ class MemoryUnit final : public UnitOfWork,
   ApiKeyTable& api_keys() override { return api_keys_; }
   WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
+  GenerationTable& generations() override { return generations_; }
   bool read_only() const override { return read_only_; }
 
   void rollback() {
@@ -520,6 +690,7 @@ class MemoryUnit final : public UnitOfWork,
   MemoryApiKeys api_keys_;
   MemoryWebhookEndpoints webhook_endpoints_;
   MemoryWebhookDeliveries webhook_deliveries_;
+  MemoryGenerations generations_;
 };
 
 class MemoryStore final : public Store {

@@ -149,6 +149,39 @@ CREATE TABLE webhook_deliveries(
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_ms, id);
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, subject, id);
 )sql"},
+    {5, "generations",
+     R"sql(
+CREATE TABLE generations(
+  id TEXT PRIMARY KEY,
+  account TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  wake_ms INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  doc BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX generations_account ON generations(account, created_ms, id);
+CREATE INDEX generations_wake ON generations(wake_ms) WHERE wake_ms > 0;
+CREATE INDEX generations_unfinished ON generations(status) WHERE status < 2;
+CREATE TABLE provider_jobs(
+  provider TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  generation_id TEXT NOT NULL,
+  attempt_id TEXT NOT NULL,
+  PRIMARY KEY(provider, job_id)
+) WITHOUT ROWID;
+CREATE TABLE idempotency_keys(
+  account TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  generation_id TEXT NOT NULL,
+  response TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  PRIMARY KEY(account, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_ms);
+)sql"},
 };
 
 }  // namespace

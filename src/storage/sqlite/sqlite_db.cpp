@@ -42,6 +42,11 @@ Query& Query::bind(int index, std::string_view v) {
   return *this;
 }
 
+Query& Query::bind_blob(int index, std::string_view v) {
+  sqlite3_bind_blob(stmt_, index, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
+
 Query& Query::bind_null(int index) {
   sqlite3_bind_null(stmt_, index);
   return *this;
@@ -67,6 +72,12 @@ Status Query::run() {
 }
 
 std::string Query::text(int col) const { return std::string(text_view(col)); }
+
+std::string Query::blob(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  if (!p) return {};
+  return std::string(static_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+}
 
 std::string_view Query::text_view(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_, col);

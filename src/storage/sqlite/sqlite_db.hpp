@@ -36,6 +36,7 @@ class Query {
   Query& bind(int index, int v) { return bind(index, static_cast<std::int64_t>(v)); }
   Query& bind(int index, std::string_view v);  // empty string binds as text ''
   Query& bind_null(int index);
+  Query& bind_blob(int index, std::string_view v);
   // Binds NULL for an empty view, text otherwise.
   Query& bind_or_null(int index, std::string_view v);
 
@@ -48,6 +49,7 @@ class Query {
   std::int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::string text(int col) const;
   std::string_view text_view(int col) const;
+  std::string blob(int col) const;
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
  private:

@@ -53,6 +53,34 @@ class SqliteWebhookDeliveries final : public WebhookDeliveryTable {
   bool read_only_;
 };
 
+// The generations, provider_jobs and idempotency_keys tables.
+class SqliteGenerations final : public GenerationTable {
+ public:
+  SqliteGenerations(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  Status insert(const GenerationRow& row) override;
+  Status get(std::string_view id, GenerationRow& out) override;
+  Status update(const GenerationRow& row, std::int64_t expected_version) override;
+  Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
+                          std::vector<GenerationRow>& out, std::int64_t& total) override;
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) override;
+  Status unfinished(std::vector<std::string>& out) override;
+  Status for_each_since(std::string_view account, std::int64_t since_ms,
+                        const std::function<void(const GenerationRow&)>& fn) override;
+  Status count_by_status(std::vector<std::int64_t>& out) override;
+  Status put_job(std::string_view provider, std::string_view job_id, std::string_view generation_id,
+                 std::string_view attempt_id) override;
+  Status find_job(std::string_view provider, std::string_view job_id, std::string& generation_id,
+                  std::string& attempt_id) override;
+  Status get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) override;
+  Status put_idempotency(const IdempotencyRow& row) override;
+  Result<std::size_t> prune_idempotency(std::int64_t before_ms) override;
+
+ private:
+  Status writable() const;
+  Db& db_;
+  bool read_only_;
+};
+
 class SqliteUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
@@ -61,7 +89,7 @@ class SqliteUnit final : public UnitOfWork,
  public:
   SqliteUnit(Db& db, bool read_only)
       : db_(db), read_only_(read_only), api_keys_(db, read_only), webhook_endpoints_(db, read_only),
-        webhook_deliveries_(db, read_only) {}
+        webhook_deliveries_(db, read_only), generations_(db, read_only) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -70,6 +98,7 @@ class SqliteUnit final : public UnitOfWork,
   ApiKeyTable& api_keys() override { return api_keys_; }
   WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
+  GenerationTable& generations() override { return generations_; }
   bool read_only() const override { return read_only_; }
 
   // ledger
@@ -118,6 +147,7 @@ class SqliteUnit final : public UnitOfWork,
   SqliteApiKeys api_keys_;
   SqliteWebhookEndpoints webhook_endpoints_;
   SqliteWebhookDeliveries webhook_deliveries_;
+  SqliteGenerations generations_;
 };
 
 // Serialisation of account thresholds ("threshold:armed;..."), exposed for tests.

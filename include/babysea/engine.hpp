@@ -1,0 +1,311 @@
+// babysea/engine.hpp — the execution control plane: one object that owns a
+// generation from "a user asked" to "the result is stored and the credits are
+// settled".
+//
+// submit(): scope check, idempotency, normalize, estimate, plan, reserve, and
+// one storage unit of work holding the generation, its first attempt intent,
+// the hold, the idempotency record and the outbox rows; it returns only after
+// that unit committed. Provider work starts after the commit on the engine's
+// workers (or the host's executor) and every answer (submit ack, poll,
+// verified callback, stored assets, deadline, cancel) goes back through the
+// pure lifecycle machine (lifecycle.hpp) in its own unit of work, together
+// with the money it moves (settle / release), the router statistics and the
+// customer webhooks (outbox). Nothing is kept only in memory: destroying the
+// engine at any point loses nothing, and the next engine on the same store
+// recovers (specs/lifecycle.md §4) before it admits new work.
+//
+// Ownership: the engine borrows the Store, Clock, providers, asset store and
+// executor given in EngineConfig (they must outlive it) and owns its Ledger,
+// Router and ApiKeyService.
+//
+// Thread safety: every public method is safe to call concurrently. The event
+// callback runs on engine worker threads (never under an engine lock).
+//
+// Codes: unauthenticated, forbidden (scope), rate_limited, model_not_found,
+// invalid_request (with issues), payload_too_large, url_forbidden,
+// insufficient_credits, idempotency_conflict, idempotency_in_progress,
+// not_found (also for another account's generation, byte-identical),
+// invalid_state (cancel/delete in the wrong state), invalid_signature
+// (callbacks), providers_failed, unavailable (engine stopping), plus store codes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "babysea/assets.hpp"
+#include "babysea/auth.hpp"
+#include "babysea/catalog.hpp"
+#include "babysea/clock.hpp"
+#include "babysea/ledger.hpp"
+#include "babysea/lifecycle.hpp"
+#include "babysea/money.hpp"
+#include "babysea/provider.hpp"
+#include "babysea/router.hpp"
+#include "babysea/schema.hpp"
+#include "babysea/status.hpp"
+#include "babysea/storage.hpp"
+
+namespace babysea {
+
+// An executor lent by the host (wrap your Asio executor or thread pool). The
+// engine only posts work to it; it never runs or stops it.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void post(std::function<void()> work) = 0;
+};
+
+struct EngineOptions {
+  std::string region = "us";  // this deployment's region (router stats, API keys)
+  // Worker threads when no executor is lent. Provider calls block a worker
+  // for their duration, so size this for the expected concurrent I/O.
+  int threads = 4;
+  // Callback URLs handed to providers: callback_base_url + "/" + provider id.
+  // Empty: providers are not asked to call back (polling only).
+  std::string callback_base_url;
+  // Whole-generation deadline, counted from acceptance.
+  std::chrono::milliseconds generation_deadline{3'600'000};
+  // The hold's own deadline is generation_deadline + hold_grace (a safety net
+  // that ledger.expire_due() enforces if the engine was down).
+  std::chrono::milliseconds hold_grace{600'000};
+  // Scheduler: longest sleep between scans of due work.
+  std::chrono::milliseconds tick{200};
+  // Router refresh period.
+  std::chrono::milliseconds router_refresh{5'000};
+  // Idempotency records live this long.
+  std::chrono::milliseconds idempotency_ttl{24 * 3'600'000};
+  // Asset copy: tries before the attempt fails over.
+  int max_asset_tries = 3;
+  // Retry delay for asset copies and provider cancels.
+  std::chrono::milliseconds retry_delay{2'000};
+  // Provider cancels are retried this many times before giving up (the
+  // generation is already canceled; this only bounds the calls).
+  int max_cancel_tries = 10;
+  // Normalizer limits and the URL policy (SSRF guard) for input URLs.
+  NormalizeOptions normalize;
+  // API keys: the key service needs a pepper (auth.hpp).
+  std::string api_key_pepper;
+  RateLimitOptions rate_limits;
+  RouterOptions router;
+  LedgerOptions ledger;
+  // Start worker threads and the scheduler (false: the host drives the
+  // engine with run_due(), as tests with a manual clock do).
+  bool start_workers = true;
+};
+
+struct EngineConfig {
+  Store* store = nullptr;        // required
+  const Clock* clock = nullptr;  // default: SystemClock
+  std::shared_ptr<const Catalog> catalog;  // required
+  std::vector<std::shared_ptr<Provider>> providers;  // by id(); models route only to these
+  AssetStore* assets = nullptr;  // required
+  Executor* executor = nullptr;  // optional: run provider work here instead of own threads
+  EngineOptions options;
+};
+
+// --- views --------------------------------------------------------------------
+
+struct AttemptView {
+  std::string id;
+  int order = 0;  // 1-based
+  std::string provider;
+  std::string state;    // intent | submitted | running | succeeded | failed | canceled | timed_out | discarded
+  std::string outcome;  // used | failed | cancelled | discarded, or empty while open
+  std::string job_id;
+  std::string error_kind;  // errors.hpp name, empty when none
+  std::string error_message;
+  int submits = 0;  // times sent to the provider (> 1 only across retries or the crash window)
+};
+
+struct GenerationView {
+  std::string id;
+  std::string account;
+  std::string model;
+  ModelType type = ModelType::image;
+  GenerationStatus status = GenerationStatus::pending;
+  std::vector<std::string> provider_order;
+  std::string provider_initialized;  // first provider tried
+  std::string provider_used;         // only once succeeded
+  std::string prediction_id;         // first provider job id, empty until known
+  std::string params_json;           // canonical normalized request
+  std::vector<std::string> outputs;  // stored asset URLs (succeeded, not removed)
+  std::string error;
+  std::string error_code;  // BSE code, e.g. BSE4001
+  std::int64_t created_ms = 0;
+  std::int64_t started_ms = 0;    // 0 = not started
+  std::int64_t completed_ms = 0;  // 0 = not terminal
+  std::int64_t predict_ms = -1;   // provider compute time when known
+  bool removed = false;
+  bool credits_refunded = false;
+  Micros held = 0;
+  Micros cost = 0;  // settled amount (succeeded)
+  std::vector<AttemptView> attempts;
+};
+
+struct SubmitOptions {
+  std::optional<ModelType> expected_type;  // route check (image vs video route)
+  // Wait up to this long for the first provider's acknowledgement so the
+  // result can carry prediction_id (the create route's bounded wait).
+  std::chrono::milliseconds wait_for_ack{0};
+};
+
+struct SubmitOutcome {
+  GenerationView generation;
+  bool replayed = false;  // an earlier identical request's result
+  // The create response `data` (specs/api.md §2.4), stable across replays.
+  std::string response_json;
+};
+
+struct GenerationPage {
+  std::vector<GenerationView> generations;
+  std::int64_t total = 0;
+  std::int64_t limit = 0;
+  std::int64_t offset = 0;
+};
+
+struct CancelReceipt {
+  std::string generation_id;
+  bool provider_cancel_sent = false;
+  bool credits_refunded = false;
+};
+
+struct DeleteReceipt {
+  std::string generation_id;
+  std::size_t files_deleted = 0;
+};
+
+struct UsageCounts {
+  std::int64_t requests = 0;   // generations
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;
+  std::int64_t cancelled = 0;  // note the spelling (specs/api.md §8.5)
+  std::int64_t pending = 0;
+  Micros credits_used = 0;     // settled
+};
+
+struct ProviderUsage {
+  std::string provider;
+  std::int64_t attempts = 0;
+  std::int64_t used = 0;
+  std::int64_t failed = 0;
+  std::int64_t cancelled = 0;
+  std::int64_t discarded = 0;
+  Micros wasted_cost = 0;  // catalog cost of attempts that ran but were not used
+};
+
+struct Usage {
+  std::int64_t days = 30;
+  UsageCounts total;
+  std::vector<std::pair<std::string, UsageCounts>> by_endpoint;  // "image", "video"
+  std::vector<std::pair<std::string, UsageCounts>> by_model;
+  std::vector<ProviderUsage> by_provider;
+};
+
+struct ModelAvailability {
+  std::string model;
+  bool available = false;  // at least one of its providers is configured and not open
+  std::vector<std::string> providers_available;
+};
+
+struct EngineHealth {
+  std::vector<ProviderHealth> providers;
+  std::vector<std::pair<std::string, BreakerInfo>> breakers;  // by provider
+  std::vector<ModelAvailability> models;
+  bool healthy = true;
+};
+
+// A lifecycle event as delivered to the host callback (and, as webhook_data,
+// to customer webhooks): generation.started / completed / failed / canceled.
+struct LifecycleEvent {
+  std::string type;
+  std::string generation_id;
+  std::string account;
+  GenerationStatus status = GenerationStatus::pending;
+  std::string data_json;  // webhook_data (specs/api.md §6.3)
+};
+
+using EventCallback = std::function<void(const LifecycleEvent&)>;
+
+struct CallbackResult {
+  bool applied = false;    // false: a duplicate (already seen) or stale message
+  std::string generation_id;
+};
+
+class Engine {
+ public:
+  // Validates the config, initialises the ledger, restores the router, runs
+  // recovery, then starts workers. invalid_request for a bad config.
+  static Result<std::unique_ptr<Engine>> create(EngineConfig config);
+  // Stops accepting work, waits for in-flight provider calls, stops the
+  // workers. Durable state is untouched: a new engine picks up from it.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // --- identity -----------------------------------------------------------
+  Result<Principal> authenticate(std::string_view api_key);
+  // Takes one token for the principal (rate_limited when exhausted).
+  Status acquire(const Principal& principal, RateInfo* info = nullptr);
+
+  // --- generations --------------------------------------------------------
+  Result<SubmitOutcome> submit(const Principal& principal, std::string_view model,
+                               std::string_view params_json, std::string_view idempotency_key,
+                               const SubmitOptions& options = {});
+  Result<GenerationView> get(const Principal& principal, std::string_view generation_id);
+  // Newest first. limit 1..100, offset >= 0 (invalid_request otherwise).
+  Result<GenerationPage> list(const Principal& principal, std::int64_t limit, std::int64_t offset);
+  Result<CancelReceipt> cancel(const Principal& principal, std::string_view generation_id);
+  Result<DeleteReceipt> remove(const Principal& principal, std::string_view generation_id);
+  Result<Estimate> estimate(const Principal& principal, std::string_view model, EstimateParams params);
+
+  // Verifies (through the provider adapter) and applies a provider callback.
+  // invalid_signature / invalid_request / not_found (unknown provider or job).
+  Result<CallbackResult> handle_provider_callback(std::string_view provider,
+                                                  std::span<const CallbackHeader> headers,
+                                                  std::string_view raw_body);
+
+  Result<Usage> usage(const Principal& principal, std::int64_t days);
+  EngineHealth health() const;
+  // Prometheus text exposition (version 0.0.4).
+  std::string metrics_text();
+
+  // The host callback for lifecycle events (replaces any previous one).
+  void set_event_callback(EventCallback callback);
+
+  // --- driving (tests, simulations, hosts without workers) -----------------
+  // Processes everything due now: timers (deadlines, polls, retries) and the
+  // provider work they cause, synchronously on the calling thread, until
+  // nothing more is due. Returns the number of lifecycle steps applied.
+  Result<std::size_t> run_due();
+  // Waits until no provider work is queued or running (workers mode).
+  void drain();
+
+  Ledger& ledger();
+  Router& router();
+  ApiKeyService& api_keys();
+  const std::shared_ptr<const Catalog>& catalog() const;
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// JSON renderings in the shapes of specs/api.md (one writer for the server,
+// the C ABI and the bindings). Timestamps RFC 3339 UTC with milliseconds,
+// credits as decimals, timings in seconds.
+std::string generation_json(const GenerationView& g);
+std::string usage_json(const Usage& u);
+std::string estimate_json(const Estimate& e);
+std::string health_providers_json(const EngineHealth& h);
+std::string health_models_json(const EngineHealth& h);
+
+}  // namespace babysea
