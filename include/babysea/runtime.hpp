@@ -1,0 +1,171 @@
+// babysea/runtime.hpp — a whole deployment built from one JSON config document.
+//
+// `Runtime::open(config_json)` parses and validates the document strictly
+// (unknown keys, wrong types and out-of-range values are invalid_request with
+// one FieldIssue whose `field` is the dotted path of the bad key, e.g.
+// "database.synchronous"), then builds, in this order: the store, the SSRF
+// guard and its resolver, the outbound HTTP transport, the provider adapters,
+// the asset store, the catalog, the Engine, customer webhook endpoints and the
+// webhook dispatcher (started), and the Stripe top-up handler. The destructor
+// stops the dispatcher, then destroys the engine (waiting for in-flight
+// provider work), then everything the engine borrowed, and the store last.
+//
+// Config document (every key optional unless marked; defaults in brackets):
+//
+//   region                 string ["us"]: this deployment's region
+//   api_key_pepper         string, >= 32 bytes (required): API key hash key
+//   callback_base_url      string [""]: provider callbacks go to <this>/<provider id>;
+//                          empty = polling only
+//   catalog                "builtin" [default] | "<directory with providers.json,
+//                          models.json, bridges.json>"
+//   database               { engine: "sqlite" | "memory" (required),
+//                            path: string (sqlite, required), synchronous: "full" | "normal" ["full"],
+//                            readers: int [4], busy_timeout_ms: int [5000] }
+//   assets                 { directory: string (required), public_base_url: string (required),
+//                            max_bytes_per_file: int, fetch_timeout_ms: int }
+//   providers              { replicate: { base_url, api_token (required), webhook_secrets: [..],
+//                                         send_cancel_after: bool },
+//                            fal:       { base_url, api_key (required), jwks_url, user_id },
+//                            bfl:       { base_url, api_key (required), webhook_secret,
+//                                         previous_webhook_secrets: [..], micros_per_provider_credit },
+//                            openai:    { base_url, api_key (required), organization, project },
+//                            runway:    { base_url, api_key (required), api_version,
+//                                         min_poll_interval_ms }
+//                            (each also: connect_timeout_ms, request_timeout_ms, dns_ttl_ms,
+//                             max_response_bytes) } — only configured providers are used
+//   stripe                 { endpoint_secrets: [string] (required when present), tolerance_s: int [300],
+//                            packs: [{price_id, credits: "decimal", amount_cents}],
+//                            plans: [{price_id, credits: "decimal", amount_cents}] }
+//   webhooks               { enabled: bool [true], max_concurrency: int [8], idle_poll_ms: int [1000],
+//                            retry_schedule_ms: [int] [0,5s,5m,30m,2h,5h,10h,10h],
+//                            total_timeout_ms: int [15000] }
+//   net_guard              { allow_http: bool [true], allowed_ports: [int] [80,443],
+//                            allow_any_port: bool [false], allow_loopback: bool [false],
+//                            allow_private: bool [false], allow_networks: ["cidr"],
+//                            max_url_bytes: int [2048], max_redirects: int [5] }
+//                          (loopback/private/any port: tests and demos only)
+//   transport              { threads: int [2], verify_peer: bool [true], ca_file: string }
+//   engine                 { threads: int [4], start_workers: bool [true],
+//                            generation_deadline_ms, hold_grace_ms, tick_ms, router_refresh_ms,
+//                            idempotency_ttl_ms, max_asset_tries, retry_delay_ms, max_cancel_tries }
+//   rate_limits            { per_key: {limit, window_ms} [600/60000],
+//                            per_account: {limit, window_ms} [1200/60000], max_buckets }
+//   server                 { host: string ["127.0.0.1"], port: int [8080] (0 = any free port),
+//                            threads: int [2], max_body_bytes: int [1048576],
+//                            max_header_bytes: int [16384], create_wait_ms: int [10000],
+//                            openai_wait_ms: int [120000], request_timeout_ms: int [30000] }
+//                          (read only by the reference server)
+//
+// Administration (admin CLI, C ABI): account creation, API key issue / list /
+// revoke, credit grants, balance, statement and audit take no Principal; they
+// are host calls no customer key can reach (auth.hpp, security.md I5).
+//
+// Runtime::open with `RuntimeOpenOptions::engine = false` builds only the
+// store, ledger, API keys and webhook endpoints (no engine, no workers, no
+// recovery, no providers): what the admin CLI uses next to a running server.
+//
+// Codes: invalid_request (config, with issues), plus the codes of the parts
+// (storage_error / corruption on open, ledger and key codes on admin calls).
+//
+// Thread safety: every method is safe to call concurrently; the accessors
+// return objects that are themselves safe for concurrent use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "babysea/auth.hpp"
+#include "babysea/engine.hpp"
+#include "babysea/ledger.hpp"
+#include "babysea/money.hpp"
+#include "babysea/status.hpp"
+#include "babysea/storage.hpp"
+#include "babysea/stripe.hpp"
+#include "babysea/webhook_delivery.hpp"
+
+namespace babysea {
+
+// The reference server's own settings (the "server" section).
+struct ServerSettings {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port
+  int threads = 2;
+  std::size_t max_body_bytes = 1u << 20;
+  std::size_t max_header_bytes = 16u << 10;
+  std::int64_t create_wait_ms = 10'000;    // generate: bounded wait for the provider ack
+  std::int64_t openai_wait_ms = 120'000;   // /v1/images/generations: wait for the terminal state
+  std::int64_t request_timeout_ms = 30'000;  // reading one request
+};
+
+struct RuntimeOpenOptions {
+  // false: no engine, providers, transport workers or dispatcher (admin use).
+  bool engine = true;
+};
+
+// One journal entry of an account's statement.
+struct StatementEntry {
+  EntryRow entry;
+  Micros delta = 0;  // effect on the account's posted balance (+ credit, - debit)
+};
+
+class Runtime {
+ public:
+  static Result<std::unique_ptr<Runtime>> open(std::string_view config_json,
+                                               const RuntimeOpenOptions& options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // --- parts --------------------------------------------------------------
+  bool has_engine() const;
+  Engine& engine();  // REQUIRES: has_engine()
+  Store& store();
+  Ledger& ledger();
+  ApiKeyService& api_keys();
+  WebhookEndpoints& webhook_endpoints();
+  // nullptr when outbound webhooks are disabled or there is no engine.
+  WebhookDispatcher* webhook_dispatcher();
+  const Clock& clock() const;
+  const std::shared_ptr<const Catalog>& catalog() const;
+  const ServerSettings& server_settings() const;
+  const std::string& region() const;
+  const std::string& callback_base_url() const;
+  // The provider ids configured (and given to the engine).
+  std::vector<std::string> provider_ids() const;
+  // The assets section: where files live and the URL prefix they are served under.
+  const std::string& assets_directory() const;
+  const std::string& assets_public_base_url() const;
+
+  // --- Stripe -------------------------------------------------------------
+  // Verifies and applies one Stripe webhook delivery. unsupported when the
+  // config has no stripe section.
+  Result<StripeOutcome> handle_stripe_webhook(std::string_view signature_header, std::string_view raw_body);
+
+  // --- administration (no Principal: host calls only) ---------------------
+  // Creates a customer account (OK when it exists).
+  Status create_account(std::string_view account);
+  // Creates the account if needed and issues a key in this region.
+  Result<IssuedKey> issue_api_key(std::string_view account, ScopeSet scopes, std::string_view name = {},
+                                  std::int64_t expires_ms = 0);
+  Result<std::vector<ApiKeyInfo>> list_api_keys(std::string_view account);
+  Status revoke_api_key(std::string_view account, std::string_view key_id);
+  // Grants `amount` to `account` (creating it if needed), idempotent by `key`
+  // (empty: a fresh key is generated).
+  Result<GrantResult> grant_credits(std::string_view account, Micros amount, std::string_view key = {},
+                                    std::string_view ref = {});
+  Result<Balance> balance(std::string_view account);
+  // The newest `limit` journal entries touching `account`, oldest first.
+  Result<std::vector<StatementEntry>> statement(std::string_view account, std::size_t limit = 100);
+  Result<AuditReport> audit();
+
+  struct Impl;
+
+ private:
+  explicit Runtime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace babysea

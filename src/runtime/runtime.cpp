@@ -1,0 +1,728 @@
+// Runtime: parses the deployment config (strict, every bad key named) and
+// wires store, guard, transport, providers, assets, catalog, engine, webhooks
+// and Stripe together (runtime.hpp).
+#include "babysea/runtime.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "babysea/assets.hpp"
+#include "babysea/catalog.hpp"
+#include "babysea/ids.hpp"
+#include "babysea/net_guard.hpp"
+#include "babysea/providers.hpp"
+#include "babysea/schema.hpp"
+#include "babysea/transport.hpp"
+#include "json/strict.hpp"
+
+namespace babysea::runtime_detail {
+extern const std::string_view kBuiltin_providers;
+extern const std::string_view kBuiltin_models;
+extern const std::string_view kBuiltin_bridges;
+}  // namespace babysea::runtime_detail
+
+namespace babysea {
+namespace {
+
+using json::Value;
+using std::chrono::milliseconds;
+
+// ------------------------------------------------------------ config reader
+
+// The first problem found, shared by every section reader.
+struct ConfigErrors {
+  std::optional<Status> first;
+  void fail(const std::string& field, std::string_view code, const std::string& message) {
+    if (first) return;
+    first = Status(Code::invalid_request, "config: " + field + ": " + message,
+                   {FieldIssue{field, std::string(code), message}});
+  }
+  bool ok() const { return !first.has_value(); }
+};
+
+// Reads the members of one JSON object; finish() refuses the keys nobody read.
+class Section {
+ public:
+  Section(const Value* v, std::string path, ConfigErrors& errors) : v_(v), path_(std::move(path)), errors_(errors) {
+    if (v_ && !v_->is_object()) {
+      errors_.fail(path_.empty() ? std::string("(document)") : path_, "type", "expected an object");
+      v_ = nullptr;
+    }
+  }
+
+  bool present() const { return v_ != nullptr; }
+  std::string field(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+  const Value* get(std::string_view key) {
+    used_.emplace_back(key);
+    return v_ ? v_->find(key) : nullptr;
+  }
+  bool has(std::string_view key) const { return v_ && v_->find(key) != nullptr; }
+
+  void str(std::string_view key, std::string& out, bool required = false, bool non_empty = false) {
+    const Value* x = get(key);
+    if (!x) {
+      if (required) errors_.fail(field(key), "required", "is required");
+      return;
+    }
+    if (!x->is_string()) return errors_.fail(field(key), "type", "expected a string");
+    if ((required || non_empty) && x->string.empty()) return errors_.fail(field(key), "empty", "must not be empty");
+    out = x->string;
+  }
+  void boolean(std::string_view key, bool& out) {
+    const Value* x = get(key);
+    if (!x) return;
+    if (!x->is_bool()) return errors_.fail(field(key), "type", "expected true or false");
+    out = x->boolean;
+  }
+  template <typename T>
+  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
+    const Value* x = get(key);
+    if (!x) return;
+    if (!x->is_integer()) return errors_.fail(field(key), "type", "expected an integer");
+    if (x->integer < min || x->integer > max)
+      return errors_.fail(field(key), "range",
+                          "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    out = static_cast<T>(x->integer);
+  }
+  void millis(std::string_view key, milliseconds& out, std::int64_t min = 0,
+              std::int64_t max = 366LL * 24 * 3'600'000) {
+    std::int64_t v = out.count();
+    integer(key, v, min, max);
+    out = milliseconds(v);
+  }
+  void strings(std::string_view key, std::vector<std::string>& out, bool non_empty_items = true) {
+    const Value* x = get(key);
+    if (!x) return;
+    if (!x->is_array()) return errors_.fail(field(key), "type", "expected an array of strings");
+    std::vector<std::string> got;
+    for (std::size_t i = 0; i < x->array.size(); ++i) {
+      const Value& e = x->array[i];
+      std::string f = field(key) + "[" + std::to_string(i) + "]";
+      if (!e.is_string()) return errors_.fail(f, "type", "expected a string");
+      if (non_empty_items && e.string.empty()) return errors_.fail(f, "empty", "must not be empty");
+      got.push_back(e.string);
+    }
+    out = std::move(got);
+  }
+  Section object(std::string_view key) { return Section(get(key), field(key), errors_); }
+  void finish() {
+    if (!v_) return;
+    for (const auto& m : v_->object)
+      if (std::find(used_.begin(), used_.end(), m.first) == used_.end())
+        return errors_.fail(field(m.first), "unknown_key", "unknown key");
+  }
+  ConfigErrors& errors() { return errors_; }
+
+ private:
+  const Value* v_;
+  std::string path_;
+  ConfigErrors& errors_;
+  std::vector<std::string> used_;
+};
+
+struct ProviderHttpConfig {
+  milliseconds connect_timeout{5'000};
+  milliseconds request_timeout{0};  // 0: the adapter's default
+  milliseconds dns_ttl{60'000};
+  std::size_t max_response_bytes = 4u << 20;
+};
+
+void read_http(Section& s, ProviderHttpConfig& h) {
+  s.millis("connect_timeout_ms", h.connect_timeout, 1, 600'000);
+  s.millis("request_timeout_ms", h.request_timeout, 1, 3'600'000);
+  s.millis("dns_ttl_ms", h.dns_ttl, 0, 86'400'000);
+  s.integer("max_response_bytes", h.max_response_bytes, 1024, std::int64_t{1} << 30);
+}
+
+void apply_http(const ProviderHttpConfig& h, ProviderHttpOptions& o) {
+  o.connect_timeout = h.connect_timeout;
+  if (h.request_timeout.count() > 0) o.request_timeout = h.request_timeout;
+  o.dns_ttl = h.dns_ttl;
+  o.max_response_bytes = h.max_response_bytes;
+}
+
+struct Config {
+  std::string region = "us";
+  std::string pepper;
+  std::string callback_base_url;
+  std::string catalog = "builtin";
+
+  std::string db_engine;
+  SqliteOptions sqlite;
+
+  std::string assets_directory;
+  std::string assets_public_base_url;
+  std::size_t assets_max_bytes = std::size_t{64} << 20;
+  milliseconds assets_fetch_timeout{60'000};
+
+  std::optional<ReplicateProviderOptions> replicate;
+  std::optional<FalProviderOptions> fal;
+  std::optional<BflProviderOptions> bfl;
+  std::optional<OpenAIImagesProviderOptions> openai;
+  std::optional<RunwayProviderOptions> runway;
+
+  std::optional<StripeOptions> stripe;
+
+  bool webhooks_enabled = true;
+  WebhookDispatcherOptions dispatcher;
+
+  NetGuardOptions guard;
+  BeastTransportOptions transport;
+  EngineOptions engine;
+  ServerSettings server;
+};
+
+void read_stripe_prices(Section& s, std::string_view key, std::vector<StripePrice>& out) {
+  const Value* v = s.get(key);
+  if (!v) return;
+  auto& errors = s.errors();
+  if (!v->is_array()) return errors.fail(s.field(key), "type", "expected an array");
+  for (std::size_t i = 0; i < v->array.size(); ++i) {
+    Section p(&v->array[i], s.field(key) + "[" + std::to_string(i) + "]", errors);
+    if (!p.present()) return;
+    StripePrice price;
+    p.str("price_id", price.price_id, true);
+    std::string credits;
+    p.str("credits", credits, true);
+    if (errors.ok()) {
+      auto c = parse_credits(credits);
+      if (!c.ok() || *c <= 0) return errors.fail(p.field("credits"), "invalid", "expected positive decimal credits");
+      price.credits = *c;
+    }
+    p.integer("amount_cents", price.amount_cents, -1, std::int64_t{1} << 40);
+    p.finish();
+    out.push_back(std::move(price));
+  }
+}
+
+void read_rate(Section& parent, std::string_view key, RateLimit& out) {
+  Section s = parent.object(key);
+  s.integer("limit", out.limit, 0, 1'000'000'000);
+  s.integer("window_ms", out.window_ms, 1, 86'400'000);
+  s.finish();
+}
+
+Result<Config> parse_config(std::string_view text) {
+  auto doc = json::parse_strict(text);
+  if (!doc.ok()) {
+    return Status(Code::invalid_request, "config: " + std::string(doc.status().message()),
+                  {FieldIssue{"(document)", "json", std::string(doc.status().message())}});
+  }
+  ConfigErrors errors;
+  Config c;
+  Section root(&*doc, "", errors);
+
+  root.str("region", c.region, false, true);
+  root.str("api_key_pepper", c.pepper, true);
+  if (errors.ok() && c.pepper.size() < 32)
+    errors.fail("api_key_pepper", "too_short", "must be at least 32 bytes");
+  if (errors.ok() && (c.region.size() > 32))
+    errors.fail("region", "too_long", "must be at most 32 bytes");
+  root.str("callback_base_url", c.callback_base_url);
+  root.str("catalog", c.catalog, false, true);
+
+  {
+    Section db = root.object("database");
+    if (!db.present()) errors.fail("database", "required", "is required");
+    db.str("engine", c.db_engine, true);
+    if (errors.ok() && c.db_engine != "sqlite" && c.db_engine != "memory")
+      errors.fail("database.engine", "unsupported_value", "expected \"sqlite\" or \"memory\"");
+    if (c.db_engine == "sqlite") {
+      db.str("path", c.sqlite.path, true);
+      std::string sync = "full";
+      db.str("synchronous", sync);
+      if (errors.ok()) {
+        if (sync == "full") c.sqlite.durability = Durability::full;
+        else if (sync == "normal") c.sqlite.durability = Durability::normal;
+        else errors.fail("database.synchronous", "unsupported_value", "expected \"full\" or \"normal\"");
+      }
+      db.integer("readers", c.sqlite.readers, 1, 64);
+      db.millis("busy_timeout_ms", c.sqlite.busy_timeout, 0, 600'000);
+    }
+    db.finish();
+  }
+
+  {
+    Section a = root.object("assets");
+    if (!a.present()) errors.fail("assets", "required", "is required");
+    a.str("directory", c.assets_directory, true);
+    a.str("public_base_url", c.assets_public_base_url, true);
+    a.integer("max_bytes_per_file", c.assets_max_bytes, 1, std::int64_t{1} << 34);
+    a.millis("fetch_timeout_ms", c.assets_fetch_timeout, 1, 3'600'000);
+    a.finish();
+  }
+
+  {
+    Section p = root.object("providers");
+    if (p.has("replicate")) {
+      Section s = p.object("replicate");
+      ReplicateProviderOptions o;
+      ProviderHttpConfig h;
+      s.str("base_url", o.base_url, false, true);
+      s.str("api_token", o.api_token, true);
+      s.strings("webhook_secrets", o.webhook_secrets);
+      s.boolean("send_cancel_after", o.send_cancel_after);
+      read_http(s, h);
+      s.finish();
+      apply_http(h, o);
+      c.replicate = std::move(o);
+    }
+    if (p.has("fal")) {
+      Section s = p.object("fal");
+      FalProviderOptions o;
+      ProviderHttpConfig h;
+      s.str("base_url", o.base_url, false, true);
+      s.str("api_key", o.api_key, true);
+      s.str("jwks_url", o.jwks_url, false, true);
+      s.str("user_id", o.user_id);
+      read_http(s, h);
+      s.finish();
+      apply_http(h, o);
+      c.fal = std::move(o);
+    }
+    if (p.has("bfl")) {
+      Section s = p.object("bfl");
+      BflProviderOptions o;
+      ProviderHttpConfig h;
+      s.str("base_url", o.base_url, false, true);
+      s.str("api_key", o.api_key, true);
+      s.str("webhook_secret", o.webhook_secret);
+      s.strings("previous_webhook_secrets", o.previous_webhook_secrets);
+      s.integer("micros_per_provider_credit", o.micros_per_provider_credit, 0, kMicrosPerCredit * 1000);
+      read_http(s, h);
+      s.finish();
+      apply_http(h, o);
+      c.bfl = std::move(o);
+    }
+    if (p.has("openai")) {
+      Section s = p.object("openai");
+      OpenAIImagesProviderOptions o;
+      ProviderHttpConfig h;
+      s.str("base_url", o.base_url, false, true);
+      s.str("api_key", o.api_key, true);
+      s.str("organization", o.organization);
+      s.str("project", o.project);
+      read_http(s, h);
+      s.finish();
+      apply_http(h, o);
+      c.openai = std::move(o);
+    }
+    if (p.has("runway")) {
+      Section s = p.object("runway");
+      RunwayProviderOptions o;
+      ProviderHttpConfig h;
+      s.str("base_url", o.base_url, false, true);
+      s.str("api_key", o.api_key, true);
+      s.str("api_version", o.api_version, false, true);
+      s.millis("min_poll_interval_ms", o.min_poll_interval, 0, 3'600'000);
+      read_http(s, h);
+      s.finish();
+      apply_http(h, o);
+      c.runway = std::move(o);
+    }
+    p.finish();
+  }
+
+  if (root.has("stripe")) {
+    Section s = root.object("stripe");
+    StripeOptions o;
+    s.strings("endpoint_secrets", o.endpoint_secrets);
+    if (errors.ok() && o.endpoint_secrets.empty())
+      errors.fail("stripe.endpoint_secrets", "required", "at least one secret is required");
+    s.integer("tolerance_s", o.tolerance_s, 1, 86'400);
+    read_stripe_prices(s, "packs", o.packs);
+    read_stripe_prices(s, "plans", o.plans);
+    s.finish();
+    c.stripe = std::move(o);
+  } else {
+    root.get("stripe");
+  }
+
+  {
+    Section w = root.object("webhooks");
+    w.boolean("enabled", c.webhooks_enabled);
+    w.integer("max_concurrency", c.dispatcher.max_concurrency, 1, 1024);
+    w.millis("idle_poll_ms", c.dispatcher.idle_poll, 1, 3'600'000);
+    w.millis("total_timeout_ms", c.dispatcher.total_timeout, 1, 600'000);
+    if (w.has("retry_schedule_ms")) {
+      const Value* v = w.get("retry_schedule_ms");
+      if (!v->is_array() || v->array.empty()) {
+        errors.fail("webhooks.retry_schedule_ms", "type", "expected a non-empty array of integers");
+      } else {
+        std::vector<milliseconds> sched;
+        for (std::size_t i = 0; i < v->array.size(); ++i) {
+          const Value& e = v->array[i];
+          if (!e.is_integer() || e.integer < 0 || e.integer > 7LL * 86'400'000) {
+            errors.fail("webhooks.retry_schedule_ms[" + std::to_string(i) + "]", "range",
+                        "expected milliseconds between 0 and 7 days");
+            break;
+          }
+          sched.emplace_back(e.integer);
+        }
+        c.dispatcher.retry_schedule = std::move(sched);
+      }
+    }
+    w.finish();
+  }
+
+  {
+    Section g = root.object("net_guard");
+    g.boolean("allow_http", c.guard.allow_http);
+    if (g.has("allowed_ports")) {
+      const Value* v = g.get("allowed_ports");
+      if (!v->is_array()) {
+        errors.fail("net_guard.allowed_ports", "type", "expected an array of ports");
+      } else {
+        std::vector<std::uint16_t> ports;
+        for (std::size_t i = 0; i < v->array.size(); ++i) {
+          const Value& e = v->array[i];
+          if (!e.is_integer() || e.integer < 1 || e.integer > 65535) {
+            errors.fail("net_guard.allowed_ports[" + std::to_string(i) + "]", "range", "expected a port 1..65535");
+            break;
+          }
+          ports.push_back(static_cast<std::uint16_t>(e.integer));
+        }
+        c.guard.allowed_ports = std::move(ports);
+      }
+    }
+    bool any_port = false, loopback = false, priv = false;
+    g.boolean("allow_any_port", any_port);
+    g.boolean("allow_loopback", loopback);
+    g.boolean("allow_private", priv);
+    if (any_port) {
+      c.guard.allowed_ports.clear();
+      for (int port = 1; port <= 65535; ++port) c.guard.allowed_ports.push_back(static_cast<std::uint16_t>(port));
+    }
+    std::vector<std::string> nets;
+    if (loopback) nets.insert(nets.end(), {"127.0.0.0/8", "::1/128"});
+    if (priv) nets.insert(nets.end(), {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
+    std::vector<std::string> extra;
+    g.strings("allow_networks", extra);
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+      if (!IpNetwork::parse(extra[i])) {
+        errors.fail("net_guard.allow_networks[" + std::to_string(i) + "]", "invalid", "expected a CIDR block");
+        break;
+      }
+      nets.push_back(extra[i]);
+    }
+    for (const auto& n : nets)
+      if (auto net = IpNetwork::parse(n)) c.guard.allow_overrides.push_back(*net);
+    g.integer("max_url_bytes", c.guard.max_url_bytes, 64, 65'536);
+    g.integer("max_redirects", c.guard.max_redirects, 0, 20);
+    g.finish();
+  }
+
+  {
+    Section t = root.object("transport");
+    c.transport.threads = 2;
+    t.integer("threads", c.transport.threads, 1, 64);
+    t.boolean("verify_peer", c.transport.verify_peer);
+    t.str("ca_file", c.transport.ca_file);
+    t.finish();
+  }
+
+  {
+    Section e = root.object("engine");
+    EngineOptions& o = c.engine;
+    e.integer("threads", o.threads, 1, 256);
+    e.boolean("start_workers", o.start_workers);
+    e.millis("generation_deadline_ms", o.generation_deadline, 1'000, 7LL * 86'400'000);
+    e.millis("hold_grace_ms", o.hold_grace, 0, 7LL * 86'400'000);
+    e.millis("tick_ms", o.tick, 1, 60'000);
+    e.millis("router_refresh_ms", o.router_refresh, 10, 3'600'000);
+    e.millis("idempotency_ttl_ms", o.idempotency_ttl, 1'000, 30LL * 86'400'000);
+    e.integer("max_asset_tries", o.max_asset_tries, 1, 100);
+    e.millis("retry_delay_ms", o.retry_delay, 0, 3'600'000);
+    e.integer("max_cancel_tries", o.max_cancel_tries, 0, 1000);
+    e.finish();
+  }
+
+  {
+    Section r = root.object("rate_limits");
+    read_rate(r, "per_key", c.engine.rate_limits.per_key);
+    read_rate(r, "per_account", c.engine.rate_limits.per_account);
+    r.integer("max_buckets", c.engine.rate_limits.max_buckets, 1, 100'000'000);
+    r.finish();
+  }
+
+  {
+    Section s = root.object("server");
+    ServerSettings& o = c.server;
+    s.str("host", o.host, false, true);
+    s.integer("port", o.port, 0, 65535);
+    s.integer("threads", o.threads, 1, 256);
+    s.integer("max_body_bytes", o.max_body_bytes, 1024, std::int64_t{1} << 30);
+    s.integer("max_header_bytes", o.max_header_bytes, 1024, 1 << 20);
+    s.integer("create_wait_ms", o.create_wait_ms, 0, 600'000);
+    s.integer("openai_wait_ms", o.openai_wait_ms, 0, 3'600'000);
+    s.integer("request_timeout_ms", o.request_timeout_ms, 100, 3'600'000);
+    s.finish();
+  }
+
+  root.finish();
+  if (!errors.ok()) return std::move(*errors.first);
+  c.engine.region = c.region;
+  c.engine.api_key_pepper = c.pepper;
+  c.engine.callback_base_url = c.callback_base_url;
+  while (!c.engine.callback_base_url.empty() && c.engine.callback_base_url.back() == '/')
+    c.engine.callback_base_url.pop_back();
+  return c;
+}
+
+Status with_field(Status s, std::string_view field) {
+  if (s.ok()) return s;
+  std::vector<FieldIssue> issues = s.issues();
+  issues.insert(issues.begin(), FieldIssue{std::string(field), std::string(code_name(s.code())),
+                                           std::string(s.message())});
+  return Status(s.code(), "config: " + std::string(field) + ": " + std::string(s.message()), std::move(issues));
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Impl
+
+struct Runtime::Impl {
+  Config config;
+  const Clock* clock = &SystemClock::instance();
+  // Construction order; destruction runs backwards (see ~Runtime).
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Resolver> resolver;
+  std::unique_ptr<NetGuard> guard;
+  std::unique_ptr<UrlPolicy> url_policy;
+  std::unique_ptr<Transport> transport;
+  std::vector<std::shared_ptr<Provider>> providers;
+  std::unique_ptr<AssetStore> assets;
+  std::shared_ptr<const Catalog> catalog;
+  std::unique_ptr<Ledger> own_ledger;           // admin mode only
+  std::unique_ptr<ApiKeyService> own_api_keys;  // admin mode only
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<WebhookEndpoints> endpoints;
+  std::unique_ptr<WebhookDispatcher> dispatcher;
+  std::unique_ptr<StripeWebhooks> stripe;
+
+  Ledger& ledger() { return engine ? engine->ledger() : *own_ledger; }
+  ApiKeyService& api_keys() { return engine ? engine->api_keys() : *own_api_keys; }
+};
+
+Runtime::Runtime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Runtime::~Runtime() {
+  if (!impl_) return;
+  // Stop delivering first, then stop the engine (in-flight provider work
+  // ends), then everything the engine borrowed; the store goes last.
+  if (impl_->dispatcher) impl_->dispatcher->stop();
+  if (impl_->engine) impl_->engine->set_event_callback({});
+  impl_->stripe.reset();
+  impl_->dispatcher.reset();
+  impl_->endpoints.reset();
+  impl_->engine.reset();
+  impl_->own_api_keys.reset();
+  impl_->own_ledger.reset();
+  impl_->assets.reset();
+  impl_->providers.clear();
+  impl_->transport.reset();
+  impl_->url_policy.reset();
+  impl_->guard.reset();
+  impl_->resolver.reset();
+  impl_->store.reset();
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, const RuntimeOpenOptions& options) {
+  BABYSEA_ASSIGN_OR_RETURN(Config config, parse_config(config_json));
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  Config& c = impl->config;
+
+  // Store.
+  if (c.db_engine == "memory") {
+    impl->store = open_memory_store();
+  } else {
+    auto s = open_sqlite_store(c.sqlite);
+    if (!s.ok()) return with_field(std::move(s).take_status(), "database");
+    impl->store = std::move(*s);
+  }
+
+  // Guard (also needed by webhook endpoint registration in admin mode).
+  impl->resolver = make_system_resolver();
+  impl->guard = std::make_unique<NetGuard>(*impl->resolver, c.guard);
+  impl->url_policy = make_url_policy(*impl->guard);
+
+  // Catalog.
+  if (c.catalog == "builtin") {
+    auto cat = Catalog::load_json(runtime_detail::kBuiltin_providers, runtime_detail::kBuiltin_models,
+                                  runtime_detail::kBuiltin_bridges);
+    if (!cat.ok()) return with_field(std::move(cat).take_status(), "catalog");
+    impl->catalog = std::move(*cat);
+  } else {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(c.catalog, ec))
+      return Status(Code::invalid_request, "config: catalog: not a directory",
+                    {FieldIssue{"catalog", "not_found", "expected \"builtin\" or a catalog directory"}});
+    auto cat = Catalog::load_directory(c.catalog);
+    if (!cat.ok()) return with_field(std::move(cat).take_status(), "catalog");
+    impl->catalog = std::move(*cat);
+  }
+
+  if (options.engine) {
+    impl->transport = make_beast_transport(c.transport);
+
+    // Providers.
+    auto add = [&](Result<std::shared_ptr<Provider>> made, std::string_view field) -> Status {
+      if (!made.ok()) return with_field(std::move(made).take_status(), field);
+      impl->providers.push_back(std::move(*made));
+      return Status();
+    };
+    if (c.replicate) {
+      c.replicate->transport = impl->transport.get();
+      BABYSEA_RETURN_IF_ERROR(add(make_replicate_provider(*c.replicate), "providers.replicate"));
+    }
+    if (c.fal) {
+      c.fal->transport = impl->transport.get();
+      BABYSEA_RETURN_IF_ERROR(add(make_fal_provider(*c.fal), "providers.fal"));
+    }
+    if (c.bfl) {
+      c.bfl->transport = impl->transport.get();
+      BABYSEA_RETURN_IF_ERROR(add(make_bfl_provider(*c.bfl), "providers.bfl"));
+    }
+    if (c.openai) {
+      c.openai->transport = impl->transport.get();
+      BABYSEA_RETURN_IF_ERROR(add(make_openai_images_provider(*c.openai), "providers.openai"));
+    }
+    if (c.runway) {
+      c.runway->transport = impl->transport.get();
+      BABYSEA_RETURN_IF_ERROR(add(make_runway_provider(*c.runway), "providers.runway"));
+    }
+
+    // Assets.
+    std::error_code ec;
+    std::filesystem::create_directories(c.assets_directory, ec);
+    if (ec || !std::filesystem::is_directory(c.assets_directory, ec))
+      return Status(Code::invalid_request, "config: assets.directory: cannot create the directory",
+                    {FieldIssue{"assets.directory", "unusable", "cannot create the directory"}});
+    DirectoryAssetOptions ao;
+    ao.root = c.assets_directory;
+    ao.public_base_url = c.assets_public_base_url;
+    ao.max_bytes_per_file = c.assets_max_bytes;
+    ao.fetch_timeout = c.assets_fetch_timeout;
+    impl->assets = make_directory_asset_store(std::move(ao), *impl->guard, *impl->transport);
+
+    // Engine.
+    EngineConfig ec2;
+    ec2.store = impl->store.get();
+    ec2.clock = impl->clock;
+    ec2.catalog = impl->catalog;
+    ec2.providers = impl->providers;
+    ec2.assets = impl->assets.get();
+    ec2.options = c.engine;
+    ec2.options.normalize.url_policy = impl->url_policy.get();
+    auto engine = Engine::create(std::move(ec2));
+    if (!engine.ok()) return with_field(std::move(engine).take_status(), "engine");
+    impl->engine = std::move(*engine);
+  } else {
+    impl->own_ledger = std::make_unique<Ledger>(*impl->store, *impl->clock, c.engine.ledger);
+    BABYSEA_RETURN_IF_ERROR(impl->own_ledger->init());
+    auto keys = ApiKeyService::create(*impl->store, *impl->clock,
+                                      ApiKeyOptions{c.region, c.pepper, 60'000});
+    if (!keys.ok()) return with_field(std::move(keys).take_status(), "api_key_pepper");
+    impl->own_api_keys = std::move(*keys);
+  }
+
+  impl->endpoints = std::make_unique<WebhookEndpoints>(*impl->store, *impl->guard, *impl->clock);
+  if (impl->engine && c.webhooks_enabled) {
+    impl->dispatcher = std::make_unique<WebhookDispatcher>(*impl->store, *impl->transport, *impl->guard,
+                                                           *impl->clock, c.dispatcher);
+    WebhookDispatcher* d = impl->dispatcher.get();
+    impl->engine->set_event_callback([d](const LifecycleEvent&) { d->notify(); });
+    d->start();
+  }
+  if (c.stripe)
+    impl->stripe = std::make_unique<StripeWebhooks>(impl->ledger(), *impl->store, *impl->clock, *c.stripe);
+
+  return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
+}
+
+bool Runtime::has_engine() const { return impl_->engine != nullptr; }
+Engine& Runtime::engine() { return *impl_->engine; }
+Store& Runtime::store() { return *impl_->store; }
+Ledger& Runtime::ledger() { return impl_->ledger(); }
+ApiKeyService& Runtime::api_keys() { return impl_->api_keys(); }
+WebhookEndpoints& Runtime::webhook_endpoints() { return *impl_->endpoints; }
+WebhookDispatcher* Runtime::webhook_dispatcher() { return impl_->dispatcher.get(); }
+const Clock& Runtime::clock() const { return *impl_->clock; }
+const std::shared_ptr<const Catalog>& Runtime::catalog() const { return impl_->catalog; }
+const ServerSettings& Runtime::server_settings() const { return impl_->config.server; }
+const std::string& Runtime::region() const { return impl_->config.region; }
+const std::string& Runtime::callback_base_url() const { return impl_->config.engine.callback_base_url; }
+const std::string& Runtime::assets_directory() const { return impl_->config.assets_directory; }
+const std::string& Runtime::assets_public_base_url() const { return impl_->config.assets_public_base_url; }
+
+std::vector<std::string> Runtime::provider_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& p : impl_->providers) ids.emplace_back(p->id());
+  return ids;
+}
+
+Result<StripeOutcome> Runtime::handle_stripe_webhook(std::string_view signature_header, std::string_view raw_body) {
+  if (!impl_->stripe) return Status(Code::unsupported, "Stripe webhooks are not configured");
+  return impl_->stripe->handle(signature_header, raw_body);
+}
+
+Status Runtime::create_account(std::string_view account) { return impl_->ledger().create_account(account); }
+
+Result<IssuedKey> Runtime::issue_api_key(std::string_view account, ScopeSet scopes, std::string_view name,
+                                         std::int64_t expires_ms) {
+  BABYSEA_RETURN_IF_ERROR(impl_->ledger().create_account(account));
+  IssueKeyRequest req;
+  req.account = std::string(account);
+  req.scopes = scopes;
+  req.name = std::string(name);
+  req.expires_ms = expires_ms;
+  return impl_->api_keys().issue(req);
+}
+
+Result<std::vector<ApiKeyInfo>> Runtime::list_api_keys(std::string_view account) {
+  return impl_->api_keys().list(account);
+}
+
+Status Runtime::revoke_api_key(std::string_view account, std::string_view key_id) {
+  return impl_->api_keys().revoke(account, key_id);
+}
+
+Result<GrantResult> Runtime::grant_credits(std::string_view account, Micros amount, std::string_view key,
+                                           std::string_view ref) {
+  BABYSEA_RETURN_IF_ERROR(impl_->ledger().create_account(account));
+  std::string k = key.empty() ? "admin:" + new_id(impl_->clock->now_ms()) : std::string(key);
+  return impl_->ledger().grant(account, amount, k, ref.empty() ? std::string_view("admin grant") : ref);
+}
+
+Result<Balance> Runtime::balance(std::string_view account) { return impl_->ledger().balance(account); }
+
+Result<std::vector<StatementEntry>> Runtime::statement(std::string_view account, std::size_t limit) {
+  std::vector<StatementEntry> out;
+  Status s = impl_->store->read([&](UnitOfWork& u) -> Status {
+    AccountRow row;
+    BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(account, row));
+    return u.ledger().for_each_entry([&](const EntryRow& e) {
+      if (e.debit_account != account && e.credit_account != account) return;
+      StatementEntry se;
+      se.entry = e;
+      if (e.credit_account == account) se.delta += e.amount;
+      if (e.debit_account == account) se.delta -= e.amount;
+      out.push_back(std::move(se));
+    });
+  });
+  if (!s.ok()) return s;
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.entry.seq < b.entry.seq; });
+  if (out.size() > limit) out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(limit));
+  return out;
+}
+
+Result<AuditReport> Runtime::audit() { return impl_->ledger().audit(); }
+
+}  // namespace babysea
