@@ -114,6 +114,11 @@ typedef struct babysea_engine babysea_engine_t;
  * Opening runs recovery of earlier work on the same store. */
 BABYSEA_CAPI int babysea_engine_create(const char* config_json, babysea_engine_t** engine);
 
+/* babysea_engine_create for callers that run it on a worker thread (where
+ * the thread-local last error is out of reach): *out (may be NULL) receives
+ * "{}" on success or the error document, to be freed with babysea_free. */
+BABYSEA_CAPI int babysea_engine_open(const char* config_json, babysea_engine_t** engine, char** out);
+
 /* Stops the engine (waits for in-flight provider calls; durable state is
  * kept: a new engine on the same store resumes it), then calls the event
  * callback's destroy function. NULL is a no-op. REQUIRES: no other call on

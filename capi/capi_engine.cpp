@@ -398,6 +398,27 @@ using babysea::capi::engine_query;
 using babysea::capi::require;
 using babysea::json::JsonWriter;
 
+namespace babysea::capi {
+namespace {
+
+// Builds the handle; `engine` receives it on success.
+Result<std::string> open_engine(const char* config_json, babysea_engine_t** engine) {
+  BABYSEA_RETURN_IF_ERROR(require(config_json, "config_json"));
+  auto runtime = babysea::Runtime::open(config_json);
+  if (!runtime.ok()) return runtime.status();
+  if (!(*runtime)->has_engine()) return Status(Code::invalid_request, "the configuration builds no engine");
+  auto handle = std::make_unique<babysea_engine>();
+  handle->runtime = std::move(runtime).value();
+  handle->engine = &handle->runtime->engine();
+  auto* hub = &handle->events;
+  handle->engine->set_event_callback([hub](const babysea::LifecycleEvent& e) { hub->deliver(e); });
+  *engine = handle.release();
+  return std::string("{}");
+}
+
+}  // namespace
+}  // namespace babysea::capi
+
 extern "C" {
 
 int babysea_engine_create(const char* config_json, babysea_engine_t** engine) {
@@ -405,19 +426,15 @@ int babysea_engine_create(const char* config_json, babysea_engine_t** engine) {
     return babysea::capi::fail(nullptr, nullptr, babysea::capi::null_argument("engine (the output handle)"));
   }
   *engine = nullptr;
-  return babysea::capi::guarded(nullptr, nullptr, [&]() -> Result<std::string> {
-    BABYSEA_RETURN_IF_ERROR(require(config_json, "config_json"));
-    auto runtime = babysea::Runtime::open(config_json);
-    if (!runtime.ok()) return runtime.status();
-    if (!(*runtime)->has_engine()) return Status(Code::invalid_request, "the configuration builds no engine");
-    auto handle = std::make_unique<babysea_engine>();
-    handle->runtime = std::move(runtime).value();
-    handle->engine = &handle->runtime->engine();
-    auto* hub = &handle->events;
-    handle->engine->set_event_callback([hub](const babysea::LifecycleEvent& e) { hub->deliver(e); });
-    *engine = handle.release();
-    return std::string();
-  });
+  return babysea::capi::guarded(nullptr, nullptr, [&] { return babysea::capi::open_engine(config_json, engine); });
+}
+
+int babysea_engine_open(const char* config_json, babysea_engine_t** engine, char** out) {
+  if (engine == nullptr) {
+    return babysea::capi::fail(nullptr, out, babysea::capi::null_argument("engine (the output handle)"));
+  }
+  *engine = nullptr;
+  return babysea::capi::guarded(nullptr, out, [&] { return babysea::capi::open_engine(config_json, engine); });
 }
 
 void babysea_engine_destroy(babysea_engine_t* engine) {
