@@ -197,7 +197,8 @@ struct ProviderUsage {
   std::int64_t failed = 0;
   std::int64_t cancelled = 0;
   std::int64_t discarded = 0;
-  Micros wasted_cost = 0;  // catalog cost of attempts that ran but were not used
+  Micros estimated_cost = 0;  // catalog cost of every attempt a provider accepted
+  Micros wasted_cost = 0;     // the part of it whose output was not used
 };
 
 struct Usage {
@@ -210,6 +211,9 @@ struct Usage {
 
 struct ModelAvailability {
   std::string model;
+  std::string type;                 // "image" | "video"
+  std::optional<Micros> flat_price; // per-generation price when flat
+  std::vector<std::pair<std::string, std::string>> providers;  // (provider, native model id)
   bool available = false;  // at least one of its providers is configured and not open
   std::vector<std::string> providers_available;
 };

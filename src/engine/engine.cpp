@@ -1,0 +1,932 @@
+// The engine: submit, the event loop over the lifecycle machine, provider
+// effects, recovery and the scheduler (engine.hpp). Views, usage, health,
+// metrics and JSON renderings are in views.cpp.
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include "babysea/ids.hpp"
+#include "babysea/webhook_delivery.hpp"
+#include "engine/engine_impl.hpp"
+
+namespace babysea {
+
+namespace {
+
+constexpr int kMaxApplyTries = 8;
+constexpr std::size_t kDueBatch = 512;
+constexpr std::int64_t kPruneEveryMs = 60'000;
+
+std::string idem_slot(std::string_view account, std::string_view key) {
+  std::string s(account);
+  s += '\n';
+  s += key;
+  return s;
+}
+
+bool valid_idempotency_key(std::string_view key) {
+  if (key.empty() || key.size() > 255) return false;
+  for (unsigned char c : key) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '-' || c == ':' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Hex SHA-256 of method + path (with the model) + canonical normalized body.
+std::string request_fingerprint(ModelType type, std::string_view model, std::string_view canonical) {
+  std::string text = "POST /v1/generate/";
+  text += model_type_name(type);
+  text += '/';
+  text += model;
+  text += '\n';
+  text += canonical;
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return std::string(hex, crypto_hash_sha256_BYTES * 2);
+}
+
+bool is_money_or_log(EffectKind k) {
+  return k == EffectKind::settle || k == EffectKind::release || k == EffectKind::record_outcome ||
+         k == EffectKind::emit;
+}
+
+GenerationRow row_of(const Generation& g) {
+  GenerationRow row;
+  row.id = g.id;
+  row.account = g.account;
+  row.status = static_cast<int>(g.status);
+  row.created_ms = g.created_ms;
+  row.wake_ms = wake_ms(g);
+  row.version = g.version;
+  row.doc = encode_generation(g);
+  return row;
+}
+
+// Sentinel carried out of a unit of work that found an existing idempotency record.
+constexpr std::string_view kFoundRecord = "idempotency record exists";
+
+}  // namespace
+
+// ------------------------------------------------------------------ Impl
+
+ProviderPolicy Engine::Impl::policy_of(std::string_view provider_id) const {
+  auto it = provider_policies.find(provider_id);
+  return it == provider_policies.end() ? ProviderPolicy{} : it->second;
+}
+
+Provider* Engine::Impl::provider(std::string_view id) const {
+  auto it = providers.find(id);
+  return it == providers.end() ? nullptr : it->second.get();
+}
+
+Result<Generation> Engine::Impl::load(std::string_view id) {
+  GenerationRow row;
+  Status st = config.store->read([&](UnitOfWork& uow) { return uow.generations().get(id, row); });
+  if (!st.ok()) return st;
+  auto g = decode_generation(row.doc);
+  if (!g.ok()) return g.status();
+  g->version = row.version;
+  return g;
+}
+
+Result<Generation> Engine::Impl::load_owned(const Principal& p, std::string_view id) {
+  auto g = load(id);
+  if (!g.ok()) {
+    if (g.code() == Code::not_found) return resource_not_found("generation");
+    return g.status();
+  }
+  BABYSEA_RETURN_IF_ERROR(check_owner(p, g->account, "generation"));
+  return g;
+}
+
+Status Engine::Impl::apply_in_unit(UnitOfWork& uow, const Generation& g, const Effect& e,
+                                   std::vector<AttemptRecord>& records, std::vector<LifecycleEvent>& events) {
+  switch (e.kind) {
+    case EffectKind::settle:
+    case EffectKind::release: {
+      if (g.hold_id.empty()) return {};
+      const bool settle = e.kind == EffectKind::settle && e.amount > 0;
+      auto r = settle ? ledger->settle(uow, g.hold_id, e.amount) : ledger->release(uow, g.hold_id);
+      // A hold the ledger already expired (the engine was down past the
+      // hold's grace) is resolved; anything else is a real failure.
+      if (!r.ok() && r.code() != Code::invalid_state) return r.status();
+      return {};
+    }
+    case EffectKind::record_outcome: {
+      const Attempt* a = g.find_attempt(e.attempt_id);
+      if (a == nullptr) return {};
+      AttemptRecord rec;
+      rec.attempt_id = a->id;
+      rec.region = g.region;
+      rec.model = g.model;
+      rec.provider = a->provider;
+      rec.outcome = e.outcome;
+      rec.error = e.outcome == AttemptOutcome::used ? ErrorKind::none : a->error;
+      const std::int64_t from = a->submitted_ms > 0 ? a->submitted_ms : a->created_ms;
+      const std::int64_t to = a->finished_ms > 0 ? a->finished_ms : now();
+      rec.latency_ms = std::max<std::int64_t>(0, to - from);
+      auto cost = checked_mul(g.cost_per_output, std::max<std::int64_t>(g.max_outputs, 1));
+      rec.cost = cost.ok() ? *cost : g.held;
+      rec.finished_ms = to;
+      auto ok = Router::persist_attempt(uow, rec);
+      if (!ok.ok()) return ok.status();
+      records.push_back(std::move(rec));
+      return {};
+    }
+    case EffectKind::emit: {
+      LifecycleEvent ev;
+      ev.type = e.event_type;
+      ev.generation_id = g.id;
+      ev.account = g.account;
+      ev.status = g.status;
+      ev.data_json = webhook_data_json(g);
+      auto id = enqueue_webhook_event(uow, g.account, ev.type, ev.data_json, now());
+      if (!id.ok()) return id.status();
+      events.push_back(std::move(ev));
+      return {};
+    }
+    default:
+      return {};
+  }
+}
+
+Result<bool> Engine::Impl::apply(std::string_view id, const Event& event,
+                                 const std::function<Result<bool>(UnitOfWork&)>& extra, Status* step_status) {
+  for (int attempt = 0; attempt < kMaxApplyTries; ++attempt) {
+    Generation g;
+    StepResult r;
+    bool vetoed = false;
+    std::vector<AttemptRecord> records;
+    std::vector<LifecycleEvent> events;
+    Status refused;
+    Status st = config.store->transact([&](UnitOfWork& uow) -> Status {
+      records.clear();
+      events.clear();
+      vetoed = false;
+      if (extra) {
+        auto go = extra(uow);
+        if (!go.ok()) return go.status();
+        if (!*go) {
+          vetoed = true;
+          return {};
+        }
+      }
+      GenerationRow row;
+      BABYSEA_RETURN_IF_ERROR(uow.generations().get(id, row));
+      auto dec = decode_generation(row.doc);
+      if (!dec.ok()) return dec.status();
+      g = std::move(*dec);
+      g.version = row.version;
+      r = step(g, event, now(), policy);
+      if (!r.status.ok()) {
+        refused = r.status;
+        return r.status;  // nothing changes
+      }
+      if (!r.changed) return {};
+      for (const auto& e : r.effects)
+        if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(apply_in_unit(uow, g, e, records, events));
+      if (event.kind == EventKind::submit_ok && !event.job.job_id.empty()) {
+        if (const Attempt* a = g.find_attempt(event.attempt_id); a != nullptr)
+          BABYSEA_RETURN_IF_ERROR(uow.generations().put_job(a->provider, event.job.job_id, g.id, a->id));
+      }
+      const std::int64_t expected = g.version;
+      g.version = expected + 1;
+      return uow.generations().update(row_of(g), expected);
+    });
+    if (!refused.ok()) {
+      if (step_status != nullptr) *step_status = refused;
+      return false;
+    }
+    if (!st.ok()) {
+      const bool retry = st.code() == Code::invalid_state || st.code() == Code::unavailable;
+      if (retry && attempt + 1 < kMaxApplyTries && !(st.code() == Code::unavailable && stopping)) {
+        cas_retries.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      effect_failures.fetch_add(1, std::memory_order_relaxed);
+      return st;
+    }
+    if (vetoed) return false;
+    if (!r.changed && r.effects.empty()) return false;
+    if (r.changed) steps_applied.fetch_add(1, std::memory_order_relaxed);
+    std::vector<Effect> io_effects;
+    for (auto& e : r.effects)
+      if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
+    const bool changed = r.changed;
+    after_commit(g, std::move(io_effects), std::move(records), std::move(events));
+    return changed;
+  }
+  return Status(Code::unavailable, "generation is contended; try again");
+}
+
+void Engine::Impl::after_commit(const Generation& g, std::vector<Effect> effects, std::vector<AttemptRecord> records,
+                                std::vector<LifecycleEvent> events) {
+  for (const auto& rec : records) {
+    (void)router->observe_attempt(rec);
+    std::lock_guard lock(metrics_mu);
+    ++attempts_by_outcome[{rec.provider, std::string(attempt_outcome_name(rec.outcome))}];
+  }
+  for (const auto& ev : events) {
+    if (ev.type != "generation.started")
+      generation_latency.observe(static_cast<double>(std::max<std::int64_t>(0, g.completed_ms - g.created_ms)));
+    emit_to_host(ev);
+  }
+  if (!g.prediction_id.empty() || is_terminal(g.status)) {
+    std::lock_guard lock(ack_mu);
+    if (ack_waiters.count(g.id) != 0) {
+      acked.insert(g.id);
+      ack_cv.notify_all();
+    }
+  }
+  if (effects.empty()) return;
+  auto snapshot = std::make_shared<const Generation>(g);
+  for (auto& e : effects) dispatch(Task{g.id, std::move(e), snapshot});
+}
+
+void Engine::Impl::emit_to_host(const LifecycleEvent& ev) {
+  std::shared_ptr<EventCallback> cb;
+  {
+    std::lock_guard lock(callback_mu);
+    cb = event_callback;
+  }
+  if (!cb || !*cb) return;
+  try {
+    (*cb)(ev);
+  } catch (...) {
+    // The host's callback must not take the engine down.
+  }
+}
+
+void Engine::Impl::work_started() {
+  std::lock_guard lock(drain_mu);
+  ++in_flight;
+}
+
+void Engine::Impl::work_finished() {
+  std::lock_guard lock(drain_mu);
+  if (--in_flight == 0) drain_cv.notify_all();
+}
+
+void Engine::Impl::dispatch(Task task) {
+  if (stopping) return;  // durable state has it; the next engine's recovery redoes it
+  if (config.executor == nullptr && !io) {
+    std::lock_guard lock(queue_mu);
+    queue.push_back(std::move(task));
+    return;
+  }
+  work_started();
+  auto run = [this, t = std::move(task)]() {
+    if (!stopping) run_task(t);
+    work_finished();
+  };
+  if (config.executor != nullptr)
+    config.executor->post(std::move(run));
+  else
+    boost::asio::post(*io, std::move(run));
+}
+
+void Engine::Impl::run_task(const Task& task) {
+  std::optional<Event> ev;
+  try {
+    ev = execute(task);
+  } catch (const std::exception& ex) {
+    effect_failures.fetch_add(1, std::memory_order_relaxed);
+    ProviderError err{ErrorKind::unknown, 0, {}, std::string("provider adapter threw: ") + ex.what()};
+    Event e;
+    e.attempt_id = task.effect.attempt_id;
+    e.error = err;
+    if (task.effect.kind == EffectKind::submit) e.kind = EventKind::submit_error;
+    else if (task.effect.kind == EffectKind::poll) e.kind = EventKind::poll_error;
+    else if (task.effect.kind == EffectKind::fetch_assets) e.kind = EventKind::assets_failed;
+    else if (task.effect.kind == EffectKind::cancel) e.kind = EventKind::provider_cancel_ack;
+    else return;
+    ev = std::move(e);
+  }
+  if (!ev) return;
+  auto r = apply(task.generation_id, *ev);
+  if (!r.ok()) effect_failures.fetch_add(1, std::memory_order_relaxed);
+}
+
+Event Engine::Impl::do_submit(const Generation& g, const Effect& e) {
+  Event ev;
+  ev.attempt_id = e.attempt_id;
+  const Attempt* a = g.find_attempt(e.attempt_id);
+  auto fail = [&](ErrorKind kind, std::string message, std::int64_t retry_after = 0) {
+    ev.kind = EventKind::submit_error;
+    ev.error = ProviderError{kind, retry_after, {}, std::move(message)};
+    std::lock_guard lock(metrics_mu);
+    ++submit_errors_by_kind[std::string(error_kind_name(kind))];
+    return ev;
+  };
+  if (a == nullptr) return fail(ErrorKind::unknown, "attempt not found");
+  Provider* p = provider(a->provider);
+  if (p == nullptr) return fail(ErrorKind::provider_unavailable, "provider " + a->provider + " is not configured");
+  const Admission adm = router->admit(a->provider, g.region, g.model, a->id);
+  if (!adm.allowed) {
+    const std::int64_t wait = adm.retry_at_ms > now() ? adm.retry_at_ms - now() : 0;
+    return fail(ErrorKind::breaker_open, "circuit breaker of " + a->provider + " is open", wait);
+  }
+  if (e.resubmit) {
+    // The crash window: the provider may already have this attempt's job.
+    auto found = p->find_job(a->id);
+    if (found.ok() && found->has_value()) {
+      ev.kind = EventKind::submit_ok;
+      ev.job = **found;
+      return ev;
+    }
+  }
+  NormalizeOptions no;
+  no.payloads = PayloadMode::none;
+  no.max_body_bytes = std::max<std::size_t>(config.options.normalize.max_body_bytes, g.params_json.size());
+  auto req = normalize(config.catalog, g.model, g.params_json, no);
+  if (!req.ok()) return fail(ErrorKind::invalid_input, "stored request no longer valid: " + req.status().to_string());
+  auto payload = render_native_payload(*req, a->provider);
+  if (!payload.ok()) return fail(ErrorKind::model_unavailable, payload.status().to_string());
+  SubmitRequest sr;
+  sr.generation_id = g.id;
+  sr.attempt_id = a->id;
+  sr.model = &req->model();
+  sr.payload = &*payload;
+  if (!config.options.callback_base_url.empty() && p->delivery() == DeliveryMode::webhook) {
+    sr.callback_url = config.options.callback_base_url;
+    if (sr.callback_url.back() != '/') sr.callback_url += '/';
+    sr.callback_url += a->provider;
+  }
+  sr.deadline_ms = g.deadline_ms;
+  const std::int64_t t0 = clock->monotonic_ns();
+  SubmitResult res = p->submit(sr);
+  provider_latency.observe(static_cast<double>(clock->monotonic_ns() - t0) / 1e6);
+  {
+    std::lock_guard lock(metrics_mu);
+    ++submits_by_provider[a->provider];
+  }
+  if (!res.error.ok()) {
+    ev.kind = EventKind::submit_error;
+    ev.error = std::move(res.error);
+    std::lock_guard lock(metrics_mu);
+    ++submit_errors_by_kind[std::string(error_kind_name(ev.error.kind))];
+    return ev;
+  }
+  ev.kind = EventKind::submit_ok;
+  ev.job = std::move(res.job);
+  ev.status = std::move(res.status);
+  return ev;
+}
+
+std::optional<Event> Engine::Impl::execute(const Task& task) {
+  const Generation& g = *task.generation;
+  const Effect& e = task.effect;
+  Event ev;
+  ev.attempt_id = e.attempt_id;
+  switch (e.kind) {
+    case EffectKind::submit:
+      return do_submit(g, e);
+    case EffectKind::poll: {
+      const Attempt* a = g.find_attempt(e.attempt_id);
+      Provider* p = a ? provider(a->provider) : nullptr;
+      if (a == nullptr || p == nullptr) {
+        ev.kind = EventKind::poll_error;
+        ev.error = ProviderError{ErrorKind::provider_unavailable, 0, {}, "provider is not configured"};
+        return ev;
+      }
+      const std::int64_t t0 = clock->monotonic_ns();
+      PollResult pr = p->poll(a->job);
+      provider_latency.observe(static_cast<double>(clock->monotonic_ns() - t0) / 1e6);
+      if (!pr.error.ok()) {
+        ev.kind = EventKind::poll_error;
+        ev.error = std::move(pr.error);
+      } else {
+        ev.kind = EventKind::provider_status;
+        ev.status = std::move(pr.status);
+      }
+      return ev;
+    }
+    case EffectKind::cancel: {
+      const Attempt* a = g.find_attempt(e.attempt_id);
+      Provider* p = a ? provider(a->provider) : nullptr;
+      ev.kind = EventKind::provider_cancel_ack;
+      if (a == nullptr || p == nullptr) {
+        ev.cancel = CancelOutcome::unsupported;
+        return ev;
+      }
+      CancelResult cr = p->cancel(a->job);
+      ev.error = std::move(cr.error);
+      ev.cancel = cr.outcome;
+      return ev;
+    }
+    case EffectKind::fetch_assets: {
+      auto urls = config.assets->store(g.id, e.outputs);
+      if (urls.ok()) {
+        ev.kind = EventKind::assets_stored;
+        ev.urls = std::move(*urls);
+        return ev;
+      }
+      ev.kind = EventKind::assets_failed;
+      const Status& st = urls.status();
+      bool expired = false;
+      for (const auto& issue : st.issues())
+        if (issue.code == "expired") expired = true;
+      // An expired or refused output will not come back by retrying.
+      ev.retryable = !expired && st.code() != Code::invalid_request && st.code() != Code::payload_too_large &&
+                     st.code() != Code::url_forbidden && st.code() != Code::unsupported_media_type;
+      ev.error = ProviderError{expired || st.code() == Code::unavailable ? ErrorKind::provider_unavailable
+                                                                        : ErrorKind::malformed_response,
+                               0, std::string(code_name(st.code())), std::string(st.message())};
+      return ev;
+    }
+    case EffectKind::remove_assets: {
+      // Copies that no generation uses (the generation did not succeed).
+      if (g.status != GenerationStatus::succeeded) (void)config.assets->remove(g.id);
+      return std::nullopt;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+std::size_t Engine::Impl::fire_due(bool inline_mode) {
+  std::vector<GenerationRow> rows;
+  const std::int64_t t = now();
+  Status st = config.store->read([&](UnitOfWork& uow) { return uow.generations().due(t, kDueBatch, rows); });
+  if (!st.ok()) return 0;
+  std::size_t fired = 0;
+  for (const auto& row : rows) {
+    if (stopping) break;
+    Event timer;
+    timer.kind = EventKind::timer;
+    if (inline_mode) {
+      auto r = apply(row.id, timer);
+      if (r.ok() && *r) ++fired;
+      continue;
+    }
+    {
+      std::lock_guard lock(sched_mu);
+      if (!timers_queued.insert(row.id).second) continue;
+    }
+    ++fired;
+    work_started();
+    auto run = [this, id = row.id, timer]() {
+      if (!stopping) (void)apply(id, timer);
+      {
+        std::lock_guard lock(sched_mu);
+        timers_queued.erase(id);
+      }
+      work_finished();
+    };
+    if (config.executor != nullptr)
+      config.executor->post(std::move(run));
+    else
+      boost::asio::post(*io, std::move(run));
+  }
+  return fired;
+}
+
+void Engine::Impl::housekeeping() {
+  (void)router->refresh();
+  (void)ledger->expire_due(now());
+}
+
+void Engine::Impl::scheduler_loop() {
+  std::int64_t last_refresh = 0;
+  std::int64_t last_prune = 0;
+  while (!stopping) {
+    fire_due(false);
+    const std::int64_t t = now();
+    if (t - last_refresh >= config.options.router_refresh.count()) {
+      housekeeping();
+      last_refresh = t;
+    }
+    if (t - last_prune >= kPruneEveryMs) {
+      (void)config.store->transact([&](UnitOfWork& uow) -> Status {
+        auto n = uow.generations().prune_idempotency(t);
+        return n.ok() ? Status() : n.status();
+      });
+      last_prune = t;
+    }
+    std::unique_lock lock(sched_mu);
+    sched_cv.wait_for(lock, config.options.tick, [this] { return stopping.load(); });
+  }
+}
+
+Status Engine::Impl::recover() {
+  std::vector<std::string> ids;
+  BABYSEA_RETURN_IF_ERROR(config.store->read([&](UnitOfWork& uow) { return uow.generations().unfinished(ids); }));
+  Event ev;
+  ev.kind = EventKind::recovered;
+  for (const auto& id : ids) {
+    auto r = apply(id, ev);
+    if (!r.ok() && r.code() != Code::not_found) return r.status();
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- Engine
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  Impl& I = *impl_;
+  I.stopping = true;
+  I.sched_cv.notify_all();
+  if (I.scheduler.joinable()) I.scheduler.join();
+  {
+    std::unique_lock lock(I.drain_mu);
+    I.drain_cv.wait(lock, [&] { return I.in_flight == 0; });
+  }
+  if (I.io) {
+    I.work_guard.reset();
+    I.io->stop();
+    for (auto& t : I.threads) t.join();
+  }
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
+  if (config.store == nullptr) return Status(Code::invalid_request, "engine config: store is required");
+  if (!config.catalog) return Status(Code::invalid_request, "engine config: catalog is required");
+  if (config.assets == nullptr) return Status(Code::invalid_request, "engine config: asset store is required");
+  const EngineOptions& o = config.options;
+  if (o.region.empty()) return Status(Code::invalid_request, "engine config: region is required");
+  if (o.start_workers && config.executor == nullptr && (o.threads < 1 || o.threads > 256))
+    return Status(Code::invalid_request, "engine config: threads must be 1..256");
+  if (o.generation_deadline.count() <= 0 || o.hold_grace.count() < 0 || o.tick.count() <= 0 ||
+      o.router_refresh.count() <= 0 || o.idempotency_ttl.count() <= 0 || o.retry_delay.count() <= 0 ||
+      o.max_asset_tries < 1 || o.max_cancel_tries < 1)
+    return Status(Code::invalid_request, "engine config: durations and tries must be positive");
+  if (sodium_init() < 0) return Status(Code::internal, "libsodium failed to initialise");
+
+  auto impl = std::make_unique<Impl>();
+  Impl& I = *impl;
+  I.config = std::move(config);
+  I.clock = I.config.clock != nullptr ? I.config.clock : &SystemClock::instance();
+  for (const auto& p : I.config.providers) {
+    if (!p) return Status(Code::invalid_request, "engine config: null provider");
+    std::string id(p->id());
+    if (I.providers.count(id) != 0) return Status(Code::invalid_request, "engine config: provider " + id + " given twice");
+    ProviderPolicy pol;
+    pol.delivery = p->delivery();
+    pol.can_cancel = p->can_cancel();
+    pol.timing = p->timing();
+    I.provider_policies.emplace(id, pol);
+    I.providers.emplace(std::move(id), p);
+  }
+  I.policy.provider = [impl = &I](std::string_view id) { return impl->policy_of(id); };
+  I.policy.max_asset_tries = I.config.options.max_asset_tries;
+  I.policy.retry_delay_ms = I.config.options.retry_delay.count();
+  I.policy.max_cancel_tries = I.config.options.max_cancel_tries;
+
+  I.ledger = std::make_unique<Ledger>(*I.config.store, *I.clock, I.config.options.ledger);
+  BABYSEA_RETURN_IF_ERROR(I.ledger->init());
+  auto router = Router::create(I.config.options.router, *I.clock, I.config.store);
+  if (!router.ok()) return router.status();
+  I.router = std::move(*router);
+  std::vector<ModelRoute> routes;
+  for (const auto& m : I.config.catalog->models()) {
+    ModelRoute r;
+    r.model = m.identifier;
+    const auto& order = m.default_provider_order.empty() ? m.providers : m.default_provider_order;
+    for (const auto& p : order)
+      if (I.providers.count(p) != 0) r.providers.push_back(p);
+    if (!r.providers.empty()) routes.push_back(std::move(r));
+  }
+  if (!routes.empty()) BABYSEA_RETURN_IF_ERROR(I.router->set_routes(routes));
+  (void)I.router->restore();
+
+  ApiKeyOptions ko;
+  ko.region = I.config.options.region;
+  ko.pepper = I.config.options.api_key_pepper;
+  auto keys = ApiKeyService::create(*I.config.store, *I.clock, ko);
+  if (!keys.ok()) return keys.status();
+  I.keys = std::move(*keys);
+  I.limiter = std::make_unique<RateLimiter>(*I.clock, I.config.options.rate_limits);
+
+  if (I.config.options.start_workers && I.config.executor == nullptr) {
+    I.io = std::make_unique<boost::asio::io_context>(I.config.options.threads);
+    I.work_guard.emplace(I.io->get_executor());
+    for (int i = 0; i < I.config.options.threads; ++i) I.threads.emplace_back([io = I.io.get()] { io->run(); });
+  }
+  std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
+  Impl& E = *engine->impl_;
+  // Recovery before any new work is admitted (the engine is not yet returned).
+  if (Status st = E.recover(); !st.ok()) return st;
+  if (E.config.options.start_workers) E.scheduler = std::thread([&E] { E.scheduler_loop(); });
+  return engine;
+}
+
+Result<Principal> Engine::authenticate(std::string_view api_key) { return impl_->keys->authenticate(api_key); }
+
+Status Engine::acquire(const Principal& principal, RateInfo* info) { return impl_->limiter->acquire(principal, info); }
+
+Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_view model, std::string_view params_json,
+                                     std::string_view idempotency_key, const SubmitOptions& options) {
+  Impl& I = *impl_;
+  const std::int64_t t0 = I.clock->monotonic_ns();
+  if (I.stopping) return Status(Code::unavailable, "engine is stopping");
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_write));
+  if (!idempotency_key.empty() && !valid_idempotency_key(idempotency_key)) {
+    return Status(Code::invalid_request, "Idempotency-Key must be 1-255 characters of [A-Za-z0-9_.:-]",
+                  {FieldIssue{"Idempotency-Key", "invalid_format", "must match ^[A-Za-z0-9_.:-]{1,255}$"}});
+  }
+  NormalizeOptions no = I.config.options.normalize;
+  no.expected_type = options.expected_type;
+  no.payloads = PayloadMode::none;
+  auto req = normalize(I.config.catalog, model, params_json, no);
+  if (!req.ok()) return req.status();
+  const Model& m = req->model();
+  const std::string fingerprint = request_fingerprint(m.type, m.identifier, req->canonical_json());
+
+  // Replays an existing record (same key): the original generation, or a conflict.
+  auto replay = [&](const IdempotencyRow& row) -> Result<SubmitOutcome> {
+    if (row.fingerprint != fingerprint)
+      return Status(Code::idempotency_conflict, "Idempotency-Key was already used with a different request");
+    auto g = I.load(row.generation_id);
+    if (!g.ok()) return g.status();
+    SubmitOutcome out;
+    out.generation = make_view(*g);
+    out.replayed = true;
+    out.response_json = create_response_json(*g);
+    return out;
+  };
+
+  std::string slot;
+  if (!idempotency_key.empty()) {
+    IdempotencyRow row;
+    bool found = false;
+    const std::int64_t t = I.now();
+    Status st = I.config.store->read([&](UnitOfWork& uow) {
+      Status s = uow.generations().get_idempotency(principal.account, idempotency_key, row);
+      if (s.ok()) found = row.expires_ms > t;
+      return s.code() == Code::not_found ? Status() : s;
+    });
+    if (!st.ok()) return st;
+    if (found) return replay(row);
+    slot = idem_slot(principal.account, idempotency_key);
+    std::lock_guard lock(I.idem_mu);
+    if (!I.idem_in_flight.insert(slot).second)
+      return Status(Code::idempotency_in_progress, "the original request with this Idempotency-Key is still in flight");
+  }
+  struct SlotGuard {
+    Impl& I;
+    const std::string& slot;
+    ~SlotGuard() {
+      if (slot.empty()) return;
+      std::lock_guard lock(I.idem_mu);
+      I.idem_in_flight.erase(slot);
+    }
+  } slot_guard{I, slot};
+
+  auto est = babysea::estimate(*req);
+  if (!est.ok()) return est.status();
+  std::vector<std::string_view> order_views(req->provider_order().begin(), req->provider_order().end());
+  const RequestedOrder order = req->provider_order_fastest() ? RequestedOrder::fastest_order()
+                                                             : RequestedOrder::explicit_order(order_views);
+  auto plan = I.router->plan(m.identifier, I.config.options.region, order);
+  if (!plan.ok()) {
+    if (plan.code() == Code::model_not_found)
+      return Status(Code::unavailable, "no configured provider serves " + m.identifier).set_retryable(false);
+    return plan.status();
+  }
+
+  const std::int64_t now = I.now();
+  Generation g;
+  g.id = new_id(now);
+  g.account = principal.account;
+  g.region = I.config.options.region;
+  g.model = m.identifier;
+  g.type = m.type;
+  g.params_json = req->canonical_json();
+  g.chain = plan->chain.names();
+  g.cost_per_output = est->cost_per_generation;
+  g.max_outputs = std::max<std::int64_t>(1, req->output_number());
+  g.held = est->cost_total;
+  g.created_ms = now;
+  g.deadline_ms = now + I.config.options.generation_deadline.count();
+  StepResult r;
+  Event accepted;
+  accepted.kind = EventKind::accepted;
+  std::vector<AttemptRecord> records;
+  std::vector<LifecycleEvent> events;
+  IdempotencyRow existing;
+  bool waiting = false;
+  if (options.wait_for_ack.count() > 0 && (I.io || I.config.executor != nullptr)) {
+    std::lock_guard lock(I.ack_mu);
+    ++I.ack_waiters[g.id];
+    waiting = true;
+  }
+  Status st = I.config.store->transact([&](UnitOfWork& uow) -> Status {
+    records.clear();
+    events.clear();
+    if (!idempotency_key.empty()) {
+      // Another engine instance may have claimed the key since the read.
+      Status s = uow.generations().get_idempotency(principal.account, idempotency_key, existing);
+      if (s.ok() && existing.expires_ms > now) return Status(Code::idempotency_conflict, std::string(kFoundRecord));
+      if (!s.ok() && s.code() != Code::not_found) return s;
+    }
+    // A key's account without a ledger account yet has a zero balance.
+    BABYSEA_RETURN_IF_ERROR(I.ledger->create_account(uow, principal.account));
+    auto hold = I.ledger->reserve(uow, principal.account, g.held, "gen:" + g.id,
+                                  g.deadline_ms + I.config.options.hold_grace.count(), g.id);
+    if (!hold.ok()) return hold.status();
+    g.hold_id = hold->hold.id;
+    Generation fresh = g;
+    r = step(fresh, accepted, now, I.policy);
+    for (const auto& e : r.effects)
+      if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(I.apply_in_unit(uow, fresh, e, records, events));
+    fresh.version = 1;
+    BABYSEA_RETURN_IF_ERROR(uow.generations().insert(row_of(fresh)));
+    if (!idempotency_key.empty()) {
+      IdempotencyRow row;
+      row.account = principal.account;
+      row.key = std::string(idempotency_key);
+      row.fingerprint = fingerprint;
+      row.generation_id = fresh.id;
+      row.response = create_response_json(fresh);
+      row.created_ms = now;
+      row.expires_ms = now + I.config.options.idempotency_ttl.count();
+      BABYSEA_RETURN_IF_ERROR(uow.generations().put_idempotency(row));
+    }
+    g = std::move(fresh);
+    return {};
+  });
+  auto unwait = [&] {
+    if (!waiting) return;
+    std::lock_guard lock(I.ack_mu);
+    if (--I.ack_waiters[g.id] <= 0) {
+      I.ack_waiters.erase(g.id);
+      I.acked.erase(g.id);
+    }
+  };
+  if (!st.ok()) {
+    unwait();
+    if (st.code() == Code::idempotency_conflict && st.message() == kFoundRecord) return replay(existing);
+    return st;
+  }
+  std::vector<Effect> io_effects;
+  for (auto& e : r.effects)
+    if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
+  I.after_commit(g, std::move(io_effects), std::move(records), std::move(events));
+
+  if (waiting) {
+    std::unique_lock lock(I.ack_mu);
+    I.ack_cv.wait_for(lock, options.wait_for_ack, [&] { return I.acked.count(g.id) != 0 || I.stopping; });
+    lock.unlock();
+    unwait();
+    if (auto fresh = I.load(g.id); fresh.ok()) g = std::move(*fresh);
+  }
+  SubmitOutcome out;
+  out.generation = make_view(g);
+  out.response_json = create_response_json(g);
+  I.submit_latency.observe(static_cast<double>(I.clock->monotonic_ns() - t0) / 1e6);
+  return out;
+}
+
+Result<CancelReceipt> Engine::cancel(const Principal& principal, std::string_view generation_id) {
+  Impl& I = *impl_;
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_delete));
+  auto g = I.load_owned(principal, generation_id);
+  if (!g.ok()) return g.status();
+  Event ev;
+  ev.kind = EventKind::cancel_requested;
+  Status refused;
+  auto r = I.apply(generation_id, ev, {}, &refused);
+  if (!refused.ok()) return refused;
+  if (!r.ok()) return r.status();
+  auto after = I.load(generation_id);
+  if (!after.ok()) return after.status();
+  CancelReceipt out;
+  out.generation_id = after->id;
+  out.credits_refunded = after->credits_refunded;
+  for (const auto& a : after->attempts)
+    if (a.cancel == CancelState::pending || a.cancel == CancelState::confirmed) out.provider_cancel_sent = true;
+  return out;
+}
+
+Result<DeleteReceipt> Engine::remove(const Principal& principal, std::string_view generation_id) {
+  Impl& I = *impl_;
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_delete));
+  auto g = I.load_owned(principal, generation_id);
+  if (!g.ok()) return g.status();
+  if (!is_terminal(g->status))
+    return Status(Code::invalid_state, "generation is " + std::string(generation_status_name(g->status)) +
+                                           "; cancel it before deleting");
+  // Files first: a retried delete finds none and still marks the record.
+  auto files = I.config.assets->remove(g->id);
+  if (!files.ok()) return files.status();
+  for (int tries = 0; tries < kMaxApplyTries; ++tries) {
+    Status st = I.config.store->transact([&](UnitOfWork& uow) -> Status {
+      GenerationRow row;
+      BABYSEA_RETURN_IF_ERROR(uow.generations().get(generation_id, row));
+      auto cur = decode_generation(row.doc);
+      if (!cur.ok()) return cur.status();
+      cur->removed = true;
+      cur->outputs.clear();
+      cur->version = row.version + 1;
+      return uow.generations().update(row_of(*cur), row.version);
+    });
+    if (st.ok()) break;
+    if (st.code() != Code::invalid_state || tries + 1 == kMaxApplyTries) return st;
+  }
+  DeleteReceipt out;
+  out.generation_id = g->id;
+  out.files_deleted = *files;
+  return out;
+}
+
+Result<CallbackResult> Engine::handle_provider_callback(std::string_view provider_id,
+                                                        std::span<const CallbackHeader> headers,
+                                                        std::string_view raw_body) {
+  Impl& I = *impl_;
+  Provider* p = I.provider(provider_id);
+  if (p == nullptr) return Status(Code::not_found, "unknown provider");
+  auto cb = p->parse_callback(headers, raw_body);
+  if (!cb.ok()) return cb.status();
+  std::string generation_id, attempt_id;
+  Status st = I.config.store->read(
+      [&](UnitOfWork& uow) { return uow.generations().find_job(provider_id, cb->job_id, generation_id, attempt_id); });
+  if (!st.ok()) {
+    // Not known (yet): the acknowledgement may still be on its way; the
+    // provider retries and the reconciliation poll covers it.
+    if (st.code() == Code::not_found) return Status(Code::not_found, "unknown job");
+    return st;
+  }
+  Event ev;
+  ev.kind = EventKind::provider_status;
+  ev.attempt_id = attempt_id;
+  ev.status = cb->status;
+  const std::string source = "cb:" + std::string(provider_id);
+  const std::string message_id = cb->message_id;
+  const std::int64_t now = I.now();
+  bool duplicate = false;
+  auto r = I.apply(generation_id, ev, [&](UnitOfWork& uow) -> Result<bool> {
+    if (message_id.empty()) return true;
+    auto fresh = uow.seen().insert_if_absent(source, message_id, now);
+    if (!fresh.ok()) return fresh.status();
+    duplicate = !*fresh;
+    return *fresh;
+  });
+  if (!r.ok()) return r.status();
+  if (duplicate) I.callbacks_duplicate.fetch_add(1, std::memory_order_relaxed);
+  CallbackResult out;
+  out.applied = *r;
+  out.generation_id = generation_id;
+  return out;
+}
+
+void Engine::set_event_callback(EventCallback callback) {
+  auto cb = std::make_shared<EventCallback>(std::move(callback));
+  std::lock_guard lock(impl_->callback_mu);
+  impl_->event_callback = std::move(cb);
+}
+
+Result<std::size_t> Engine::run_due() {
+  Impl& I = *impl_;
+  std::size_t steps = 0;
+  for (int round = 0; round < 100'000; ++round) {
+    const std::int64_t before = I.steps_applied.load();
+    std::deque<Task> batch;
+    {
+      std::lock_guard lock(I.queue_mu);
+      batch.swap(I.queue);
+    }
+    for (const auto& t : batch) I.run_task(t);
+    I.fire_due(/*inline_mode=*/true);
+    const std::int64_t applied = I.steps_applied.load() - before;
+    steps += static_cast<std::size_t>(std::max<std::int64_t>(0, applied));
+    bool empty;
+    {
+      std::lock_guard lock(I.queue_mu);
+      empty = I.queue.empty();
+    }
+    if (batch.empty() && empty && applied == 0) return steps;
+    if (batch.empty() && empty) {
+      // Timers fired but produced no work; stop unless more is due.
+      std::vector<GenerationRow> rows;
+      const std::int64_t t = I.now();
+      Status st = I.config.store->read([&](UnitOfWork& uow) { return uow.generations().due(t, 1, rows); });
+      if (!st.ok()) return st;
+      if (rows.empty()) return steps;
+    }
+  }
+  return Status(Code::internal, "run_due did not settle after 100000 rounds");
+}
+
+void Engine::drain() {
+  Impl& I = *impl_;
+  std::unique_lock lock(I.drain_mu);
+  I.drain_cv.wait(lock, [&] { return I.in_flight == 0; });
+}
+
+Ledger& Engine::ledger() { return *impl_->ledger; }
+Router& Engine::router() { return *impl_->router; }
+ApiKeyService& Engine::api_keys() { return *impl_->keys; }
+const std::shared_ptr<const Catalog>& Engine::catalog() const { return impl_->config.catalog; }
+
+}  // namespace babysea

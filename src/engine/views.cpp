@@ -1,0 +1,627 @@
+// Engine reads: views, list, estimate, usage, health, metrics, and the JSON
+// renderings in the shapes of specs/api.md.
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <map>
+
+#include "engine/engine_impl.hpp"
+#include "json/json.hpp"
+
+namespace babysea {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+void credits(json::JsonWriter& w, std::string_view key, Micros micros) {
+  w.key(key);
+  w.raw(format_credits(micros));
+}
+
+void time_or_null(json::JsonWriter& w, std::string_view key, std::int64_t ms) {
+  w.key(key);
+  if (ms > 0)
+    w.value(rfc3339_ms(ms));
+  else
+    w.null();
+}
+
+void seconds_or_null(json::JsonWriter& w, std::string_view key, std::int64_t ms) {
+  w.key(key);
+  if (ms >= 0)
+    w.value(static_cast<double>(ms) / 1000.0);
+  else
+    w.null();
+}
+
+void string_or_null(json::JsonWriter& w, std::string_view key, std::string_view v) {
+  w.key(key);
+  if (v.empty())
+    w.null();
+  else
+    w.value(v);
+}
+
+void string_array(json::JsonWriter& w, std::string_view key, const std::vector<std::string>& v) {
+  w.key(key);
+  w.begin_array();
+  for (const auto& s : v) w.value(s);
+  w.end_array();
+}
+
+// Re-writes one JSON value (the canonical request holds scalars and arrays).
+bool copy_value(json::JsonWriter& w, simdjson::ondemand::value v, int depth) {
+  simdjson::ondemand::json_type t;
+  if (v.type().get(t) || depth > 8) return false;
+  switch (t) {
+    case simdjson::ondemand::json_type::string: {
+      std::string_view s;
+      if (v.get_string().get(s)) return false;
+      w.value(s);
+      return true;
+    }
+    case simdjson::ondemand::json_type::number:
+      w.raw(trim(v.raw_json_token()));
+      return true;
+    case simdjson::ondemand::json_type::boolean: {
+      bool b = false;
+      if (v.get_bool().get(b)) return false;
+      w.value(b);
+      return true;
+    }
+    case simdjson::ondemand::json_type::null:
+      w.null();
+      return true;
+    case simdjson::ondemand::json_type::array: {
+      simdjson::ondemand::array a;
+      if (v.get_array().get(a)) return false;
+      w.begin_array();
+      for (auto item : a) {
+        simdjson::ondemand::value iv;
+        if (item.get(iv) || !copy_value(w, iv, depth + 1)) return false;
+      }
+      w.end_array();
+      return true;
+    }
+    case simdjson::ondemand::json_type::object: {
+      simdjson::ondemand::object o;
+      if (v.get_object().get(o)) return false;
+      w.begin_object();
+      for (auto f : o) {
+        std::string_view k;
+        simdjson::ondemand::value fv;
+        if (f.unescaped_key().get(k) || f.value().get(fv)) return false;
+        w.key(k);
+        if (!copy_value(w, fv, depth + 1)) return false;
+      }
+      w.end_object();
+      return true;
+    }
+  }
+  return false;
+}
+
+// Copies every member of the canonical request object (the echoed inputs).
+void echo_params(json::JsonWriter& w, std::string_view params_json, bool& audio_known, bool& audio) {
+  if (params_json.empty()) return;
+  auto padded = json::pad(params_json);
+  auto& parser = json::thread_parser();
+  simdjson::ondemand::document doc;
+  if (parser.iterate(padded).get(doc)) return;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return;
+  for (auto f : obj) {
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return;
+    if (key == "generation_provider_order") continue;  // rendered as the resolved array
+    std::string k(key);
+    simdjson::ondemand::value v;
+    if (f.value().get(v)) return;
+    if (k == "generation_generate_audio") {
+      bool b = false;
+      if (!v.get_bool().get(b)) {
+        audio_known = true;
+        audio = b;
+        w.field(k, b);
+        continue;
+      }
+    }
+    w.key(k);
+    if (!copy_value(w, v, 1)) w.null();
+  }
+}
+
+}  // namespace
+
+std::string rfc3339_ms(std::int64_t unix_ms) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(((unix_ms % 1000) + 1000) % 1000));
+  return buf;
+}
+
+GenerationView make_view(const Generation& g) {
+  GenerationView v;
+  v.id = g.id;
+  v.account = g.account;
+  v.model = g.model;
+  v.type = g.type;
+  v.status = g.status;
+  v.provider_order = g.chain;
+  if (!g.attempts.empty()) v.provider_initialized = g.attempts.front().provider;
+  if (g.status == GenerationStatus::succeeded) v.provider_used = g.provider_used;
+  v.prediction_id = g.prediction_id;
+  v.params_json = g.params_json;
+  if (!g.removed) v.outputs = g.outputs;
+  v.error = g.error;
+  v.error_code = g.error_code;
+  v.created_ms = g.created_ms;
+  v.started_ms = g.started_ms;
+  v.completed_ms = g.completed_ms;
+  v.predict_ms = g.predict_ms;
+  v.removed = g.removed;
+  v.credits_refunded = g.credits_refunded;
+  v.held = g.held;
+  v.cost = g.settled;
+  for (const auto& a : g.attempts) {
+    AttemptView av;
+    av.id = a.id;
+    av.order = a.order;
+    av.provider = a.provider;
+    av.state = attempt_status_name(a.status);
+    if (a.outcome) av.outcome = attempt_outcome_name(*a.outcome);
+    av.job_id = a.job.job_id;
+    if (a.error != ErrorKind::none) av.error_kind = error_kind_name(a.error);
+    av.error_message = a.error_message;
+    av.submits = a.submits;
+    v.attempts.push_back(std::move(av));
+  }
+  return v;
+}
+
+std::string generation_json(const GenerationView& g) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("account_id", g.account);
+  w.field("generation_id", g.id);
+  w.field("model_identifier", g.model);
+  string_array(w, "generation_provider_order", g.provider_order);
+  string_or_null(w, "generation_provider_used", g.provider_used);
+  string_or_null(w, "generation_prediction_id", g.prediction_id);
+  w.field("generation_status", generation_status_name(g.status));
+  bool audio_known = false, audio = false;
+  echo_params(w, g.params_json, audio_known, audio);
+  if (audio_known) w.field("generation_audio_mode", audio ? "audio" : "noaudio");
+  w.key("generation_output_file");
+  if (g.outputs.empty()) {
+    w.null();
+  } else {
+    w.begin_array();
+    for (const auto& u : g.outputs) w.value(u);
+    w.end_array();
+  }
+  time_or_null(w, "generation_created_at", g.created_ms);
+  time_or_null(w, "generation_started_at", g.started_ms);
+  time_or_null(w, "generation_completed_at", g.completed_ms);
+  seconds_or_null(w, "generation_metrics_total_time", g.completed_ms > 0 ? g.completed_ms - g.created_ms : -1);
+  seconds_or_null(w, "generation_metrics_predict_time", g.predict_ms);
+  if (g.status == GenerationStatus::failed) {
+    w.field("generation_error", g.error);
+    w.field("generation_error_code", g.error_code);
+  }
+  if (g.removed) w.field("generation_removed", true);
+  if (g.status == GenerationStatus::failed || g.status == GenerationStatus::canceled)
+    w.field("credits_refunded", g.credits_refunded);
+  w.end_object();
+  return std::move(w).take();
+}
+
+std::string create_response_json(const Generation& g) {
+  json::JsonWriter w;
+  w.begin_object();
+  if (g.status == GenerationStatus::canceled) {
+    w.field("generation_id", g.id);
+    w.field("generation_status", "canceled");
+  } else {
+    w.field("model_identifier", g.model);
+    string_array(w, "generation_provider_order", g.chain);
+    string_or_null(w, "generation_prediction_id", g.prediction_id);
+    w.field("generation_id", g.id);
+    w.field("generation_initialized", true);
+  }
+  w.end_object();
+  return std::move(w).take();
+}
+
+std::string webhook_data_json(const Generation& g) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("account_id", g.account);
+  w.field("model_identifier", g.model);
+  w.field("generation_status", generation_status_name(g.status));
+  w.field("generation_id", g.id);
+  if (!g.attempts.empty()) w.field("generation_provider_initialize", g.attempts.front().provider);
+  if (g.status == GenerationStatus::succeeded && !g.provider_used.empty())
+    w.field("generation_provider_used", g.provider_used);
+  if (!g.prediction_id.empty()) w.field("generation_prediction_id", g.prediction_id);
+  if (g.status == GenerationStatus::succeeded) string_array(w, "generation_output_file", g.outputs);
+  if (g.status == GenerationStatus::failed) {
+    w.field("generation_error", g.error);
+    w.field("generation_error_code", g.error_code);
+  }
+  if (is_terminal(g.status)) w.field("credits_refunded", g.credits_refunded);
+  w.end_object();
+  return std::move(w).take();
+}
+
+std::string estimate_json(const Estimate& e) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("model_identifier", e.model_identifier);
+  w.field("model_type", model_type_name(e.model_type));
+  w.field("assets_count", e.assets_count);
+  if (e.cost_per_second) credits(w, "cost_per_second", *e.cost_per_second);
+  if (e.duration_seconds) w.field("duration_seconds", *e.duration_seconds);
+  if (e.resolution) w.field("resolution", *e.resolution);
+  if (e.audio) w.field("audio", *e.audio);
+  credits(w, "cost_per_generation", e.cost_per_generation);
+  credits(w, "cost_total_consumed", e.cost_total);
+  w.key("credit_balance");
+  if (e.balance) w.raw(format_credits(*e.balance)); else w.null();
+  w.key("credit_balance_can_afford");
+  if (e.can_afford) w.value(*e.can_afford); else w.null();
+  w.key("credit_balance_max_affordable");
+  if (e.max_affordable) w.value(*e.max_affordable); else w.null();
+  w.end_object();
+  return std::move(w).take();
+}
+
+std::string usage_json(const Usage& u) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("usage_period_days", u.days);
+  w.field("usage_total_requests", u.total.requests);
+  w.field("usage_total_success", u.total.succeeded);
+  w.field("usage_total_client_errors", std::int64_t{0});
+  w.field("usage_total_server_errors", u.total.failed);
+  w.field("usage_total_generations", u.total.requests);
+  std::int64_t submissions = 0;
+  Micros est = 0, wasted = 0;
+  for (const auto& p : u.by_provider) submissions += p.attempts;
+  w.field("usage_total_provider_submissions", submissions);
+  credits(w, "usage_total_credits_used", u.total.credits_used);
+  w.key("usage_endpoints");
+  w.begin_array();
+  for (const auto& [name, c] : u.by_endpoint) {
+    w.begin_object();
+    w.field("endpoint", "/v1/generate/" + name);
+    w.field("total_requests", c.requests);
+    w.field("success_count", c.succeeded);
+    w.field("client_error_count", std::int64_t{0});
+    w.field("server_error_count", c.failed);
+    w.field("cancelled_count", c.cancelled);
+    w.field("pending_count", c.pending);
+    credits(w, "credits_used", c.credits_used);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("usage_models");
+  w.begin_array();
+  for (const auto& [name, c] : u.by_model) {
+    w.begin_object();
+    w.field("model_identifier", name);
+    w.field("total_requests", c.requests);
+    w.field("success_count", c.succeeded);
+    w.field("failed_count", c.failed);
+    w.field("cancelled_count", c.cancelled);
+    credits(w, "credits_used", c.credits_used);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("usage_providers");
+  w.begin_array();
+  for (const auto& p : u.by_provider) {
+    w.begin_object();
+    w.field("provider", p.provider);
+    w.field("total_submissions", p.attempts);
+    w.field("used_count", p.used);
+    w.field("cancelled_count", p.cancelled);
+    w.field("discarded_count", p.discarded);
+    w.field("failed_count", p.failed);
+    credits(w, "total_estimated_cost", p.estimated_cost);
+    credits(w, "wasted_estimated_cost", p.wasted_cost);
+    est += p.estimated_cost;
+    wasted += p.wasted_cost;
+    w.end_object();
+  }
+  w.end_array();
+  credits(w, "usage_total_estimated_cost", est);
+  credits(w, "usage_total_wasted_cost", wasted);
+  w.end_object();
+  return std::move(w).take();
+}
+
+std::string health_providers_json(const EngineHealth& h) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("healthy", h.healthy);
+  w.field("providers_total", static_cast<std::int64_t>(h.providers.size()));
+  w.key("providers");
+  w.begin_array();
+  for (const auto& p : h.providers) {
+    w.begin_object();
+    w.field("provider", p.provider);
+    w.field("status", health_state_name(p.status));
+    w.field("failure_rate", p.failure_rate);
+    w.key("window");
+    w.begin_object();
+    w.field("total_attempts", p.total_attempts);
+    w.field("failures", p.failures);
+    w.field("successes", p.successes);
+    w.field("duration_seconds", p.duration_seconds);
+    w.end_object();
+    for (const auto& [name, b] : h.breakers) {
+      if (name != p.provider) continue;
+      w.field("breaker_state", breaker_state_name(b.state));
+    }
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return std::move(w).take();
+}
+
+std::string health_models_json(const EngineHealth& h) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("healthy", h.healthy);
+  w.field("models_total", static_cast<std::int64_t>(h.models.size()));
+  w.key("models");
+  w.begin_array();
+  for (const auto& m : h.models) {
+    w.begin_object();
+    w.field("model_identifier", m.model);
+    w.field("model_type", m.type.empty() ? std::string("unknown") : m.type);
+    if (m.flat_price) credits(w, "model_pricing", *m.flat_price);
+    w.field("available", m.available);
+    w.key("providers");
+    w.begin_object();
+    for (const auto& [provider, native] : m.providers) {
+      w.key(provider);
+      w.begin_object();
+      w.field("available", std::find(m.providers_available.begin(), m.providers_available.end(), provider) !=
+                               m.providers_available.end());
+      string_or_null(w, "raw_model_id", native);
+      w.end_object();
+    }
+    w.end_object();
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return std::move(w).take();
+}
+
+void LatencyHistogram::render(std::string& out, std::string_view name, std::string_view labels) const {
+  auto line = [&](std::string_view suffix, std::string_view le, std::string value) {
+    out += name;
+    out += suffix;
+    out += '{';
+    out += labels;
+    if (!le.empty()) {
+      if (!labels.empty()) out += ',';
+      out += "le=\"";
+      out += le;
+      out += '"';
+    }
+    out += "} ";
+    out += value;
+    out += '\n';
+  };
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", kBoundsMs[i] / 1000.0);
+    line("_bucket", le, std::to_string(counts_[i].load(std::memory_order_relaxed)));
+  }
+  const auto count = count_.load(std::memory_order_relaxed);
+  line("_bucket", "+Inf", std::to_string(count));
+  char sum[48];
+  std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6);
+  line("_sum", "", sum);
+  line("_count", "", std::to_string(count));
+}
+
+// ---------------------------------------------------------------- Engine reads
+
+Result<GenerationView> Engine::get(const Principal& principal, std::string_view generation_id) {
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_read));
+  auto g = impl_->load_owned(principal, generation_id);
+  if (!g.ok()) return g.status();
+  return make_view(*g);
+}
+
+Result<GenerationPage> Engine::list(const Principal& principal, std::int64_t limit, std::int64_t offset) {
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_read));
+  if (limit < 1 || limit > 100)
+    return Status(Code::invalid_request, "limit must be 1..100", {FieldIssue{"limit", "out_of_range", "1..100"}});
+  if (offset < 0)
+    return Status(Code::invalid_request, "offset must be >= 0", {FieldIssue{"offset", "out_of_range", ">= 0"}});
+  std::vector<GenerationRow> rows;
+  GenerationPage page;
+  page.limit = limit;
+  page.offset = offset;
+  BABYSEA_RETURN_IF_ERROR(impl_->config.store->read([&](UnitOfWork& uow) {
+    return uow.generations().list_for_account(principal.account, offset, limit, rows, page.total);
+  }));
+  for (const auto& row : rows) {
+    auto g = decode_generation(row.doc);
+    if (!g.ok()) return g.status();
+    page.generations.push_back(make_view(*g));
+  }
+  return page;
+}
+
+Result<Estimate> Engine::estimate(const Principal& principal, std::string_view model, EstimateParams params) {
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_read));
+  const Model* m = impl_->config.catalog->find(model);
+  if (m == nullptr) return Status(Code::model_not_found, "unknown model " + std::string(model));
+  if (!params.balance) {
+    auto b = impl_->ledger->balance(principal.account);
+    if (b.ok()) params.balance = b->available();
+  }
+  return babysea::estimate(*m, params);
+}
+
+Result<Usage> Engine::usage(const Principal& principal, std::int64_t days) {
+  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::account_read));
+  if (days < 1 || days > 366)
+    return Status(Code::invalid_request, "days must be 1..366", {FieldIssue{"days", "out_of_range", "1..366"}});
+  Usage u;
+  u.days = days;
+  std::map<std::string, UsageCounts> by_endpoint, by_model;
+  std::map<std::string, ProviderUsage> by_provider;
+  Status decode_error;
+  const std::int64_t since = impl_->now() - days * 86'400'000;
+  BABYSEA_RETURN_IF_ERROR(impl_->config.store->read([&](UnitOfWork& uow) {
+    return uow.generations().for_each_since(principal.account, since, [&](const GenerationRow& row) {
+      auto g = decode_generation(row.doc);
+      if (!g.ok()) {
+        decode_error = g.status();
+        return;
+      }
+      auto count = [&](UsageCounts& c) {
+        ++c.requests;
+        switch (g->status) {
+          case GenerationStatus::succeeded: ++c.succeeded; c.credits_used += g->settled; break;
+          case GenerationStatus::failed: ++c.failed; break;
+          case GenerationStatus::canceled: ++c.cancelled; break;
+          default: ++c.pending; break;
+        }
+      };
+      count(u.total);
+      count(by_endpoint[std::string(model_type_name(g->type))]);
+      count(by_model[g->model]);
+      auto est = checked_mul(g->cost_per_output, std::max<std::int64_t>(1, g->max_outputs));
+      const Micros attempt_cost = est.ok() ? *est : g->held;
+      for (const auto& a : g->attempts) {
+        if (a.submits == 0) continue;
+        ProviderUsage& p = by_provider[a.provider];
+        p.provider = a.provider;
+        ++p.attempts;
+        // Only attempts a provider accepted can have cost anything.
+        const bool ran = !a.job.job_id.empty();
+        if (ran) p.estimated_cost += attempt_cost;
+        if (!a.outcome) continue;
+        switch (*a.outcome) {
+          case AttemptOutcome::used: ++p.used; break;
+          case AttemptOutcome::failed: ++p.failed; break;
+          case AttemptOutcome::cancelled: ++p.cancelled; break;
+          case AttemptOutcome::discarded: ++p.discarded; break;
+        }
+        if (ran && *a.outcome != AttemptOutcome::used) p.wasted_cost += attempt_cost;
+      }
+    });
+  }));
+  if (!decode_error.ok()) return decode_error;
+  for (auto& [k, v] : by_endpoint) u.by_endpoint.emplace_back(k, v);
+  for (auto& [k, v] : by_model) u.by_model.emplace_back(k, v);
+  for (auto& [k, v] : by_provider) u.by_provider.push_back(v);
+  return u;
+}
+
+EngineHealth Engine::health() const {
+  const Impl& I = *impl_;
+  EngineHealth h;
+  auto seen = I.router->health(I.config.options.region);
+  for (const auto& [id, p] : I.providers) {
+    (void)p;
+    ProviderHealth ph;
+    ph.provider = id;
+    for (const auto& s : seen)
+      if (s.provider == id) ph = s;
+    h.providers.push_back(ph);
+    h.breakers.emplace_back(id, I.router->breaker(id, I.config.options.region));
+    if (ph.status == HealthState::degraded) h.healthy = false;
+  }
+  for (const auto& m : I.config.catalog->models()) {
+    ModelAvailability a;
+    a.model = m.identifier;
+    a.type = std::string(model_type_name(m.type));
+    if (m.pricing.unit == PriceUnit::per_generation && m.pricing.flat) a.flat_price = *m.pricing.flat;
+    for (const auto& b : m.bindings) {
+      a.providers.emplace_back(b.provider, b.native_model);
+      if (I.providers.count(b.provider) == 0) continue;
+      const BreakerInfo info = I.router->breaker(b.provider, I.config.options.region, m.identifier);
+      if (info.state != BreakerState::open) a.providers_available.push_back(b.provider);
+    }
+    a.available = !a.providers_available.empty();
+    h.models.push_back(std::move(a));
+  }
+  if (I.providers.empty()) h.healthy = false;
+  return h;
+}
+
+std::string Engine::metrics_text() {
+  Impl& I = *impl_;
+  std::string out;
+  std::vector<std::int64_t> counts;
+  (void)I.config.store->read([&](UnitOfWork& uow) { return uow.generations().count_by_status(counts); });
+  out += "# HELP babysea_generations Generations by status.\n# TYPE babysea_generations gauge\n";
+  for (int s = 0; s < 5; ++s) {
+    out += "babysea_generations{status=\"";
+    out += generation_status_name(static_cast<GenerationStatus>(s));
+    out += "\"} ";
+    out += std::to_string(s < static_cast<int>(counts.size()) ? counts[static_cast<std::size_t>(s)] : 0);
+    out += '\n';
+  }
+  {
+    std::lock_guard lock(I.metrics_mu);
+    out += "# HELP babysea_attempts_total Finished provider attempts by outcome.\n# TYPE babysea_attempts_total counter\n";
+    for (const auto& [key, n] : I.attempts_by_outcome)
+      out += "babysea_attempts_total{provider=\"" + key.first + "\",outcome=\"" + key.second + "\"} " +
+             std::to_string(n) + "\n";
+    out += "# HELP babysea_provider_submits_total Submits sent to providers.\n# TYPE babysea_provider_submits_total counter\n";
+    for (const auto& [p, n] : I.submits_by_provider)
+      out += "babysea_provider_submits_total{provider=\"" + p + "\"} " + std::to_string(n) + "\n";
+    out += "# HELP babysea_submit_errors_total Failed submits by error kind.\n# TYPE babysea_submit_errors_total counter\n";
+    for (const auto& [k, n] : I.submit_errors_by_kind)
+      out += "babysea_submit_errors_total{kind=\"" + k + "\"} " + std::to_string(n) + "\n";
+  }
+  out += "# HELP babysea_breaker_state Circuit breaker state (0 closed, 1 open, 2 half-open).\n# TYPE babysea_breaker_state gauge\n";
+  for (const auto& [id, p] : I.providers) {
+    (void)p;
+    const BreakerInfo b = I.router->breaker(id, I.config.options.region);
+    out += "babysea_breaker_state{provider=\"" + id + "\"} " + std::to_string(static_cast<int>(b.state)) + "\n";
+  }
+  std::vector<OutboxRow> due;
+  (void)I.config.store->read([&](UnitOfWork& uow) { return uow.outbox().due(INT64_MAX, 100'000, due); });
+  out += "# HELP babysea_outbox_pending Outbox events not yet delivered.\n# TYPE babysea_outbox_pending gauge\n";
+  out += "babysea_outbox_pending " + std::to_string(due.size()) + "\n";
+  if (auto escrow = I.ledger->balance(kEscrowAccount); escrow.ok()) {
+    out += "# HELP babysea_holds_pending_micros Credits held by open reservations.\n# TYPE babysea_holds_pending_micros gauge\n";
+    out += "babysea_holds_pending_micros " + std::to_string(escrow->pending_credits) + "\n";
+  }
+  out += "# HELP babysea_lifecycle_steps_total Lifecycle steps that changed state.\n# TYPE babysea_lifecycle_steps_total counter\n";
+  out += "babysea_lifecycle_steps_total " + std::to_string(I.steps_applied.load()) + "\n";
+  out += "# HELP babysea_callbacks_duplicate_total Provider callbacks already seen.\n# TYPE babysea_callbacks_duplicate_total counter\n";
+  out += "babysea_callbacks_duplicate_total " + std::to_string(I.callbacks_duplicate.load()) + "\n";
+  out += "# HELP babysea_effect_failures_total Events that could not be applied.\n# TYPE babysea_effect_failures_total counter\n";
+  out += "babysea_effect_failures_total " + std::to_string(I.effect_failures.load()) + "\n";
+  out += "# HELP babysea_submit_seconds Engine submit() latency.\n# TYPE babysea_submit_seconds histogram\n";
+  I.submit_latency.render(out, "babysea_submit_seconds", "");
+  out += "# HELP babysea_generation_seconds Acceptance to terminal state.\n# TYPE babysea_generation_seconds histogram\n";
+  I.generation_latency.render(out, "babysea_generation_seconds", "");
+  out += "# HELP babysea_provider_call_seconds Provider submit and poll calls.\n# TYPE babysea_provider_call_seconds histogram\n";
+  I.provider_latency.render(out, "babysea_provider_call_seconds", "");
+  return out;
+}
+
+}  // namespace babysea

@@ -1,0 +1,528 @@
+// Engine over SQLite with scripted providers and a manual clock: every
+// delivery mode, failover, fail-fast, deadlines, cancel, idempotency,
+// callbacks, recovery; each test ends with the ledger and lifecycle
+// invariants checked.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "engine/rig.hpp"
+
+using namespace babysea;
+using namespace babysea::testing;
+
+namespace {
+
+void require_clean(Rig& rig) {
+  const std::string v = rig.check_invariants();
+  INFO(v);
+  REQUIRE(v.empty());
+}
+
+std::string job_of(const GenerationView& g, int order) {
+  for (const auto& a : g.attempts)
+    if (a.order == order) return a.job_id;
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("webhook provider: submit, callbacks, stored outputs, settlement", "[engine]") {
+  Rig rig;
+  const Micros before = rig.available();
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  CHECK_FALSE(s->replayed);
+  const std::string id = s->generation.id;
+  CHECK(s->generation.status == GenerationStatus::pending);
+  CHECK(rig.available() == before - s->generation.held);
+  CHECK(s->generation.held == 3'000);  // flux-schnell: 0.003 credits, one output
+
+  rig.run();  // the submit effect
+  CHECK(rig.first().submit_calls() == 1);
+  CHECK(rig.first().last_callback_url() == "https://babysea.test/v1/providers/callback/replicate");
+  auto g = rig.get(id);
+  CHECK(g.status == GenerationStatus::processing);
+  const std::string job = job_of(g, 1);
+  REQUIRE_FALSE(job.empty());
+  CHECK(g.prediction_id == job);
+
+  auto r1 = rig.callback("replicate", "m1|" + job + "|running");
+  REQUIRE(r1.ok());
+  CHECK(r1->applied);
+  CHECK(r1->generation_id == id);
+  auto r2 = rig.callback("replicate", "m2|" + job + "|succeeded");
+  REQUIRE(r2.ok());
+  rig.run();  // asset copy
+  g = rig.get(id);
+  REQUIRE(g.status == GenerationStatus::succeeded);
+  CHECK(g.provider_used == "replicate");
+  REQUIRE(g.outputs.size() == 1);
+  CHECK(g.outputs[0].rfind("https://assets.babysea.test/", 0) == 0);
+  CHECK(g.cost == 3'000);
+  CHECK(rig.available() == before - 3'000);
+
+  // Duplicate delivery of the same message: not applied, nothing changes.
+  auto dup = rig.callback("replicate", "m2|" + job + "|succeeded");
+  REQUIRE(dup.ok());
+  CHECK_FALSE(dup->applied);
+  // Tampered: refused before anything is read.
+  auto bad = rig.engine().handle_provider_callback("replicate", {}, "m3|" + job + "|failed");
+  CHECK(bad.code() == Code::invalid_signature);
+  auto unknown = rig.callback("replicate", "m4|no-such-job|succeeded");
+  CHECK(unknown.code() == Code::not_found);
+  auto foreign = rig.callback("nobody", "m5|" + job + "|succeeded");
+  CHECK(foreign.code() == Code::not_found);
+  // A late failure after success changes nothing.
+  REQUIRE(rig.callback("replicate", "m6|" + job + "|failed").ok());
+  rig.run();
+  CHECK(rig.get(id).status == GenerationStatus::succeeded);
+  CHECK(rig.available() == before - 3'000);
+  require_clean(rig);
+}
+
+TEST_CASE("polling provider: polls at its interval until success", "[engine]") {
+  RigOptions o;
+  o.first_mode = DeliveryMode::polling;
+  Rig rig(o);
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  CHECK(rig.first().poll_calls() == 0);
+  rig.first().poll_status(ScriptedProvider::status(ProviderStatusKind::running));
+  rig.first().poll_status(ScriptedProvider::succeeded("https://cdn.provider.test/x.png"));
+  rig.run(1'000);  // before the 2 s interval: no poll
+  CHECK(rig.first().poll_calls() == 0);
+  rig.run(1'000);
+  CHECK(rig.first().poll_calls() == 1);
+  CHECK(rig.get(s->generation.id).status == GenerationStatus::processing);
+  rig.run(2'000);
+  CHECK(rig.first().poll_calls() == 2);
+  auto g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::succeeded);
+  CHECK(g.predict_ms == 1500);
+  require_clean(rig);
+}
+
+TEST_CASE("webhook provider is backed by reconciliation polls", "[engine]") {
+  Rig rig;  // replicate: webhook, backup poll every 30 s
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  rig.first().poll_status(ScriptedProvider::succeeded("https://cdn.provider.test/y.png"));
+  rig.run(29'000);
+  CHECK(rig.first().poll_calls() == 0);
+  rig.run(1'000);
+  CHECK(rig.first().poll_calls() == 1);
+  CHECK(rig.get(s->generation.id).status == GenerationStatus::succeeded);
+  require_clean(rig);
+}
+
+TEST_CASE("synchronous provider answers with the result", "[engine]") {
+  RigOptions o;
+  o.first_mode = DeliveryMode::synchronous;
+  Rig rig(o);
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::succeeded);
+  CHECK(rig.first().poll_calls() == 0);
+  CHECK(rig.first().last_callback_url().empty());
+  require_clean(rig);
+}
+
+TEST_CASE("failover: a failing provider hands over to the next, same hold", "[engine]") {
+  Rig rig;
+  const Micros before = rig.available();
+  rig.first().fail_submit(ErrorKind::model_unavailable);
+  rig.second().poll_status(ScriptedProvider::succeeded("https://cdn.provider.test/z.png"));
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  REQUIRE(g.attempts.size() == 2);
+  CHECK(g.attempts[0].state == "failed");
+  CHECK(g.attempts[0].outcome == "failed");
+  CHECK(g.attempts[1].provider == "fal");
+  rig.run(2'000);
+  g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::succeeded);
+  CHECK(g.provider_used == "fal");
+  CHECK(g.provider_initialized == "replicate");
+  CHECK(rig.available() == before - 3'000);
+  require_clean(rig);
+}
+
+TEST_CASE("retry_same submit errors are retried, honoring Retry-After", "[engine]") {
+  Rig rig;
+  rig.first().fail_submit(ErrorKind::rate_limited, 5'000);
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  CHECK(rig.first().submit_calls() == 1);
+  rig.run(4'000);
+  CHECK(rig.first().submit_calls() == 1);
+  rig.run(1'000);
+  CHECK(rig.first().submit_calls() == 2);
+  auto g = rig.get(s->generation.id);
+  CHECK(g.attempts.size() == 1);
+  CHECK(g.status == GenerationStatus::processing);
+  CHECK(g.attempts[0].submits == 2);
+  require_clean(rig);
+}
+
+TEST_CASE("every provider failing: failed, BSE4001, hold released", "[engine]") {
+  Rig rig;
+  const Micros before = rig.available();
+  rig.first().fail_submit(ErrorKind::provider_unavailable);
+  rig.second().fail_submit(ErrorKind::model_unavailable);
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::failed);
+  CHECK(g.error_code == "BSE4001");
+  CHECK(g.credits_refunded);
+  CHECK(rig.available() == before);
+  require_clean(rig);
+}
+
+TEST_CASE("moderation fails fast without trying the next provider", "[engine]") {
+  Rig rig;
+  const Micros before = rig.available();
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  const std::string job = job_of(rig.get(s->generation.id), 1);
+  REQUIRE(rig.callback("replicate", "m1|" + job + "|moderated").ok());
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::failed);
+  CHECK(g.error_code == "BSE4003");
+  CHECK(g.attempts.size() == 1);
+  CHECK(rig.second().submit_calls() == 0);
+  CHECK(rig.available() == before);
+  require_clean(rig);
+}
+
+TEST_CASE("a silent provider is abandoned at its deadline and the next one serves", "[engine]") {
+  Rig rig;
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();  // replicate accepted, then never says anything (polls: queued)
+  rig.second().set_default_poll(ScriptedProvider::succeeded("https://cdn.provider.test/late.png"));
+  for (int i = 0; i < 12; ++i) rig.run(30'000);  // past the 300 s start deadline
+  auto g = rig.get(s->generation.id);
+  REQUIRE(g.attempts.size() == 2);
+  CHECK(g.attempts[0].state == "timed_out");
+  CHECK(rig.first().cancel_calls() >= 1);  // abandoned job canceled where possible
+  CHECK(g.status == GenerationStatus::succeeded);
+  CHECK(g.provider_used == "fal");
+  require_clean(rig);
+}
+
+TEST_CASE("an output URL that expired before the copy fails over, never succeeds without assets", "[engine]") {
+  Rig rig;
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  const std::string job = job_of(rig.get(s->generation.id), 1);
+  rig.second().set_default_poll(ScriptedProvider::succeeded("https://cdn.provider.test/fine.png"));
+  REQUIRE(rig.callback("replicate", "m1|" + job + "|succeeded|https://cdn.provider.test/expired.png").ok());
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  REQUIRE(g.attempts.size() == 2);
+  CHECK(g.attempts[0].state == "failed");
+  rig.run(2'000);
+  g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::succeeded);
+  CHECK(g.provider_used == "fal");
+  require_clean(rig);
+}
+
+TEST_CASE("cancel: refund at once, provider cancel sent, late success discarded", "[engine]") {
+  Rig rig;
+  const Micros before = rig.available();
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  const std::string id = s->generation.id;
+  const std::string job = job_of(rig.get(id), 1);
+  auto c = rig.engine().cancel(rig.principal(), id);
+  REQUIRE(c.ok());
+  CHECK(c->credits_refunded);
+  CHECK(c->provider_cancel_sent);
+  CHECK(rig.available() == before);
+  rig.run();
+  CHECK(rig.first().cancel_calls() == 1);
+  auto again = rig.engine().cancel(rig.principal(), id);
+  CHECK(again.code() == Code::invalid_state);
+  REQUIRE(rig.callback("replicate", "m9|" + job + "|succeeded").ok());
+  rig.run();
+  auto g = rig.get(id);
+  CHECK(g.status == GenerationStatus::canceled);
+  CHECK(g.attempts[0].state == "discarded");
+  CHECK(g.outputs.empty());
+  CHECK(rig.available() == before);
+  auto u = rig.engine().usage(rig.principal(), 30);
+  REQUIRE(u.ok());
+  REQUIRE(u->by_provider.size() == 1);
+  CHECK(u->by_provider[0].cancelled == 1);
+  CHECK(u->total.cancelled == 1);
+  require_clean(rig);
+}
+
+TEST_CASE("cancel racing a success whose copy is in flight", "[engine]") {
+  Rig rig;
+  const Micros before = rig.available();
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  const std::string id = s->generation.id;
+  const std::string job = job_of(rig.get(id), 1);
+  REQUIRE(rig.callback("replicate", "m1|" + job + "|succeeded").ok());  // copy queued, not run
+  REQUIRE(rig.engine().cancel(rig.principal(), id).ok());
+  rig.run();  // the copy finishes after the cancel: files dropped
+  auto g = rig.get(id);
+  CHECK(g.status == GenerationStatus::canceled);
+  CHECK(g.attempts[0].outcome == "discarded");
+  CHECK(rig.assets().file_count() == 0);
+  CHECK(rig.available() == before);
+  require_clean(rig);
+}
+
+TEST_CASE("delete: only terminal generations; files removed, record kept", "[engine]") {
+  Rig rig;
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  auto early = rig.engine().remove(rig.principal(), s->generation.id);
+  CHECK(early.code() == Code::invalid_state);
+  rig.run();
+  REQUIRE(rig.callback("replicate", "m1|" + job_of(rig.get(s->generation.id), 1) + "|succeeded").ok());
+  rig.run();
+  REQUIRE(rig.assets().file_count() == 1);
+  auto d = rig.engine().remove(rig.principal(), s->generation.id);
+  REQUIRE(d.ok());
+  CHECK(d->files_deleted == 1);
+  auto g = rig.get(s->generation.id);
+  CHECK(g.removed);
+  CHECK(g.outputs.empty());
+  CHECK(rig.assets().file_count() == 0);
+  CHECK(generation_json(g).find("\"generation_removed\":true") != std::string::npos);
+  require_clean(rig);
+}
+
+TEST_CASE("idempotency: replay, conflict, canceled form, validation stores nothing", "[engine]") {
+  Rig rig;
+  auto a = rig.submit("job:unit-test-1");
+  REQUIRE(a.ok());
+  auto b = rig.submit("job:unit-test-1");
+  REQUIRE(b.ok());
+  CHECK(b->replayed);
+  CHECK(b->generation.id == a->generation.id);
+  auto c = rig.submit("job:unit-test-1", "a different prompt");
+  CHECK(c.code() == Code::idempotency_conflict);
+  auto bad_key = rig.submit("has space");
+  CHECK(bad_key.code() == Code::invalid_request);
+  // Same key on another account is a different namespace.
+  auto key2 = rig.engine().api_keys().issue(IssueKeyRequest{"acct_other", kFullAccess, "", 0});
+  REQUIRE(key2.ok());
+  auto p2 = rig.engine().authenticate(key2->key);
+  REQUIRE(p2.ok());
+  auto other = rig.engine().submit(*p2, kRigModel, "{\"generation_prompt\":\"a lighthouse at dawn\"}", "job:unit-test-1");
+  CHECK(other.code() == Code::insufficient_credits);  // a new write for that account (no credits), not a replay
+  // Validation refusal stores nothing: the key stays free.
+  auto invalid = rig.engine().submit(rig.principal(), kRigModel, "{\"generation_prompt\":\"\"}", "job:k2");
+  CHECK(invalid.code() == Code::invalid_request);
+  auto valid = rig.submit("job:k2");
+  REQUIRE(valid.ok());
+  CHECK_FALSE(valid->replayed);
+  REQUIRE(rig.engine().cancel(rig.principal(), a->generation.id).ok());
+  auto d = rig.submit("job:unit-test-1");
+  REQUIRE(d.ok());
+  CHECK(d->replayed);
+  CHECK(d->response_json == "{\"generation_id\":\"" + a->generation.id + "\",\"generation_status\":\"canceled\"}");
+  // After the TTL the key is free again.
+  rig.run(25 * 3'600'000LL);
+  auto e = rig.submit("job:unit-test-1");
+  REQUIRE(e.ok());
+  CHECK_FALSE(e->replayed);
+  CHECK(e->generation.id != a->generation.id);
+  rig.run();
+  require_clean(rig);
+}
+
+TEST_CASE("insufficient credits: nothing is written", "[engine]") {
+  RigOptions o;
+  o.grant = 1'000;  // less than one flux-schnell generation
+  Rig rig(o);
+  auto s = rig.submit("job:poor");
+  CHECK(s.code() == Code::insufficient_credits);
+  auto page = rig.engine().list(rig.principal(), 10, 0);
+  REQUIRE(page.ok());
+  CHECK(page->total == 0);
+  CHECK(rig.available() == 1'000);
+  rig.run();
+  CHECK(rig.first().submit_calls() == 0);
+  REQUIRE(rig.ledger().grant(rig.account(), 10'000, "top-up").ok());
+  auto retry = rig.submit("job:poor");  // the key was not consumed
+  REQUIRE(retry.ok());
+  CHECK_FALSE(retry->replayed);
+  require_clean(rig);
+}
+
+TEST_CASE("accounts are isolated: another account's generation is not found", "[engine]") {
+  Rig rig;
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  auto key2 = rig.engine().api_keys().issue(IssueKeyRequest{"acct_other", kFullAccess, "", 0});
+  REQUIRE(key2.ok());
+  auto p2 = rig.engine().authenticate(key2->key);
+  REQUIRE(p2.ok());
+  auto g = rig.engine().get(*p2, s->generation.id);
+  auto missing = rig.engine().get(*p2, "00000000-0000-7000-8000-000000000000");
+  CHECK(g.code() == Code::not_found);
+  CHECK(missing.code() == Code::not_found);
+  CHECK(g.status().message() == missing.status().message());
+  CHECK(rig.engine().cancel(*p2, s->generation.id).code() == Code::not_found);
+  CHECK(rig.engine().remove(*p2, s->generation.id).code() == Code::not_found);
+  auto page = rig.engine().list(*p2, 10, 0);
+  REQUIRE(page.ok());
+  CHECK(page->total == 0);
+  // Scopes.
+  auto ro = rig.engine().api_keys().issue(IssueKeyRequest{rig.account(), ScopeSet{Scope::generation_read}, "", 0});
+  REQUIRE(ro.ok());
+  auto pr = rig.engine().authenticate(ro->key);
+  REQUIRE(pr.ok());
+  CHECK(rig.engine().submit(*pr, kRigModel, "{\"generation_prompt\":\"x\"}", {}).code() == Code::forbidden);
+  CHECK(rig.engine().cancel(*pr, s->generation.id).code() == Code::forbidden);
+  CHECK(rig.engine().get(*pr, s->generation.id).ok());
+  rig.run();
+}
+
+TEST_CASE("list is newest first and paginated", "[engine]") {
+  Rig rig;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto s = rig.submit();
+    REQUIRE(s.ok());
+    ids.push_back(s->generation.id);
+    rig.clock().advance(std::chrono::milliseconds(10));
+  }
+  auto p = rig.engine().list(rig.principal(), 2, 1);
+  REQUIRE(p.ok());
+  CHECK(p->total == 5);
+  REQUIRE(p->generations.size() == 2);
+  CHECK(p->generations[0].id == ids[3]);
+  CHECK(p->generations[1].id == ids[2]);
+  CHECK(rig.engine().list(rig.principal(), 0, 0).code() == Code::invalid_request);
+  CHECK(rig.engine().list(rig.principal(), 101, 0).code() == Code::invalid_request);
+  CHECK(rig.engine().list(rig.principal(), 10, -1).code() == Code::invalid_request);
+  rig.run();
+}
+
+TEST_CASE("restart: an engine destroyed before the submit recovers and submits once", "[engine]") {
+  Rig rig;
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.restart();  // the submit effect never ran
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::processing);
+  CHECK(rig.first().submit_calls() == 1);
+  // Restart with the job durable: the next engine polls it.
+  rig.first().poll_status(ScriptedProvider::succeeded("https://cdn.provider.test/r.png"));
+  rig.restart();
+  rig.run();
+  CHECK(rig.first().poll_calls() == 1);
+  CHECK(rig.get(s->generation.id).status == GenerationStatus::succeeded);
+  CHECK(rig.first().max_submits_per_attempt() == 1);
+  require_clean(rig);
+}
+
+TEST_CASE("restart: the generation deadline fails what the providers never finished", "[engine]") {
+  Rig rig;
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  rig.stop();
+  rig.clock().advance(std::chrono::hours(2));
+  rig.start();
+  rig.run();
+  auto g = rig.get(s->generation.id);
+  CHECK(g.status == GenerationStatus::failed);
+  CHECK(g.error_code == "BSE4002");
+  require_clean(rig);
+}
+
+TEST_CASE("lifecycle events reach the host callback and the outbox", "[engine]") {
+  Rig rig;
+  std::mutex mu;
+  std::vector<std::string> seen;
+  rig.engine().set_event_callback([&](const LifecycleEvent& ev) {
+    std::lock_guard lock(mu);
+    seen.push_back(ev.type + ":" + std::string(generation_status_name(ev.status)));
+  });
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  REQUIRE(rig.callback("replicate", "m1|" + job_of(rig.get(s->generation.id), 1) + "|succeeded").ok());
+  rig.run();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0] == "generation.started:processing");
+  CHECK(seen[1] == "generation.completed:succeeded");
+  std::vector<OutboxRow> rows;
+  REQUIRE(rig.store().read([&](UnitOfWork& uow) { return uow.outbox().list(0, 100, rows); }).ok());
+  int gen_events = 0;
+  for (const auto& r : rows)
+    if (r.topic.rfind("generation.", 0) == 0) {
+      ++gen_events;
+      CHECK(r.payload.find(s->generation.id) != std::string::npos);
+    }
+  CHECK(gen_events == 2);
+  const std::string metrics = rig.engine().metrics_text();
+  CHECK(metrics.find("babysea_generations{status=\"succeeded\"} 1") != std::string::npos);
+  CHECK(metrics.find("babysea_attempts_total{provider=\"replicate\",outcome=\"used\"} 1") != std::string::npos);
+  auto h = rig.engine().health();
+  CHECK(h.providers.size() == 2);
+  require_clean(rig);
+}
+
+TEST_CASE("50 concurrent identical submits: one generation, one hold, one provider submit", "[engine][threads]") {
+  RigOptions o;
+  o.workers = true;
+  Rig rig(o);
+  const Micros before = rig.available();
+  std::atomic<int> ok{0}, in_progress{0}, other{0};
+  std::set<std::string> ids;
+  std::mutex mu;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 50; ++i) {
+    threads.emplace_back([&] {
+      auto r = rig.submit("job:concurrent");
+      if (r.ok()) {
+        ++ok;
+        std::lock_guard lock(mu);
+        ids.insert(r->generation.id);
+      } else if (r.code() == Code::idempotency_in_progress) {
+        ++in_progress;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  rig.engine().drain();
+  CHECK(other == 0);
+  CHECK(ok + in_progress == 50);
+  CHECK(ids.size() == 1);
+  auto page = rig.engine().list(rig.principal(), 100, 0);
+  REQUIRE(page.ok());
+  CHECK(page->total == 1);
+  CHECK(rig.first().submit_calls() == 1);
+  CHECK(rig.available() == before - 3'000);
+  require_clean(rig);
+}
