@@ -290,10 +290,13 @@ class Stepper {
         a->job = e.job;
         audit("late submit ack for " + a->id + " (job " + e.job.job_id + ")");
         if (!a->open()) {
-          if (e.status && e.status->kind == ProviderStatusKind::succeeded && !a->outcome) {
+          // A closed attempt always has its outcome recorded already: a late
+          // success is discarded unless it is the one used (rule 1).
+          if (e.status && e.status->kind == ProviderStatusKind::succeeded && a->outcome != AttemptOutcome::used) {
             a->status = AttemptStatus::discarded;
           }
-          request_provider_cancel(*a);
+          // A job that already reached a final state has nothing left to cancel.
+          if (!e.status || !is_final(e.status->kind)) request_provider_cancel(*a);
         }
       }
       return;
