@@ -1,0 +1,198 @@
+// engine_bench: the full submit path and end-to-end generations.
+//
+// Prints one JSON object:
+//   memory_submit_p50_us, memory_submit_p99_us  one submit (auth + rate limit +
+//       idempotency + normalize + estimate + plan + reserve + persist) on the
+//       in-memory store, one submitter
+//   memory_submits_per_s_64                     same, 64 concurrent submitters
+//   sqlite_submits_per_s, sqlite_submit_p50_us, sqlite_submit_p99_us
+//       SQLite synchronous=FULL with group commit, 64 concurrent submitters
+//   e2e_generations_per_s  accepted -> succeeded (submit, instant synchronous
+//       provider, asset copy, settlement, outbox) on SQLite FULL, 4 workers
+// Usage: engine_bench [--seconds S] [--quick] [--dir D]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "babysea/assets.hpp"
+#include "babysea/engine.hpp"
+#include "support/scripted_provider.hpp"
+
+using namespace babysea;
+using Clk = std::chrono::steady_clock;
+
+namespace {
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "engine_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[i];
+}
+
+struct Setup {
+  std::unique_ptr<Store> store;
+  std::shared_ptr<testing::ScriptedProvider> provider;
+  std::unique_ptr<MemoryAssetStore> assets;
+  std::unique_ptr<Engine> engine;
+  std::vector<std::string> keys;  // one API key per submitter (own account)
+};
+
+Setup make(std::unique_ptr<Store> store, bool workers, int submitters) {
+  Setup s;
+  s.store = std::move(store);
+  auto cat = Catalog::load_directory(std::filesystem::path(BABYSEA_SOURCE_DIR) / "data");
+  if (!cat.ok()) die("catalog: " + cat.status().to_string());
+  s.provider = std::make_shared<testing::ScriptedProvider>("replicate", DeliveryMode::synchronous);
+  s.assets = make_memory_asset_store("https://assets.bench.test",
+                                     [](std::string_view) -> Result<std::string> { return testing::tiny_png(); });
+  EngineConfig c;
+  c.store = s.store.get();
+  c.catalog = *cat;
+  c.providers = {s.provider};
+  c.assets = s.assets.get();
+  c.options.api_key_pepper = "bench-pepper-0123456789abcdef0123456789abcdef";
+  c.options.start_workers = workers;
+  c.options.threads = 4;
+  c.options.rate_limits.per_key.limit = 0;
+  c.options.rate_limits.per_account.limit = 0;
+  auto e = Engine::create(std::move(c));
+  if (!e.ok()) die("engine: " + e.status().to_string());
+  s.engine = std::move(*e);
+  for (int i = 0; i < submitters; ++i) {
+    const std::string acct = "bench" + std::to_string(i);
+    auto k = s.engine->api_keys().issue(IssueKeyRequest{acct, kFullAccess, "bench", 0});
+    if (!k.ok()) die("key: " + k.status().to_string());
+    if (!s.engine->ledger().create_account(acct).ok()) die("account");
+    if (!s.engine->ledger().grant(acct, 900'000 * kMicrosPerCredit, "seed-" + acct).ok()) die("grant");
+    s.keys.push_back(k->key);
+  }
+  return s;
+}
+
+constexpr std::string_view kBody = "{\"generation_prompt\":\"a lighthouse at dawn, volumetric light\",\"generation_ratio\":\"16:9\"}";
+
+// One full submit as the server does it.
+bool submit_once(Engine& engine, const std::string& key, const std::string& idem) {
+  auto p = engine.authenticate(key);
+  if (!p.ok()) return false;
+  if (!engine.acquire(*p).ok()) return false;
+  auto r = engine.submit(*p, "bfl/flux-schnell", kBody, idem);
+  if (!r.ok()) die("submit: " + r.status().to_string());
+  return true;
+}
+
+struct Run {
+  double per_s = 0;
+  std::vector<double> us;
+};
+
+Run submit_run(Setup& s, int submitters, double seconds, const std::string& tag) {
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<double>> lat(static_cast<std::size_t>(submitters));
+  std::vector<std::thread> threads;
+  const auto t0 = Clk::now();
+  for (int i = 0; i < submitters; ++i) {
+    threads.emplace_back([&, i] {
+      auto& mine = lat[static_cast<std::size_t>(i)];
+      for (std::int64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+        const auto a = Clk::now();
+        submit_once(*s.engine, s.keys[static_cast<std::size_t>(i)], tag + "-" + std::to_string(i) + "-" + std::to_string(n));
+        mine.push_back(std::chrono::duration<double, std::micro>(Clk::now() - a).count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clk::now() - t0).count();
+  Run r;
+  for (auto& v : lat) r.us.insert(r.us.end(), v.begin(), v.end());
+  r.per_s = static_cast<double>(r.us.size()) / elapsed;
+  return r;
+}
+
+std::unique_ptr<Store> sqlite_at(const std::filesystem::path& dir, const std::string& name) {
+  SqliteOptions so;
+  so.path = (dir / name).string();
+  so.durability = Durability::full;
+  auto s = open_sqlite_store(so);
+  if (!s.ok()) die("sqlite: " + s.status().to_string());
+  return std::move(*s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 3;
+  std::filesystem::path dir;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) seconds = 0.3;
+    else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = std::atof(argv[++i]);
+    else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+    else die(std::string("unknown argument ") + argv[i]);
+  }
+  const bool own_dir = dir.empty();
+  if (own_dir) {
+    dir = std::filesystem::temp_directory_path() / ("engine_bench_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+  }
+
+  // (a) memory, one submitter: latency.
+  Run mem1, mem64, sql;
+  {
+    Setup s = make(open_memory_store(), false, 64);
+    for (int i = 0; i < 200; ++i) submit_once(*s.engine, s.keys[0], "warm-" + std::to_string(i));
+    mem1 = submit_run(s, 1, seconds, "m1");
+    mem64 = submit_run(s, 64, seconds, "m64");
+  }
+  // (b) SQLite FULL, group commit, 64 submitters.
+  {
+    Setup s = make(sqlite_at(dir, "submit.db"), false, 64);
+    sql = submit_run(s, 64, seconds, "s64");
+  }
+  // (c) end to end on SQLite FULL with workers and an instant provider.
+  double e2e = 0;
+  {
+    Setup s = make(sqlite_at(dir, "e2e.db"), true, 16);
+    const int per_thread = seconds < 1 ? 20 : 200;
+    const int total = per_thread * 16;
+    const auto t0 = Clk::now();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 16; ++i)
+      threads.emplace_back([&, i] {
+        for (int n = 0; n < per_thread; ++n)
+          submit_once(*s.engine, s.keys[static_cast<std::size_t>(i)], "e-" + std::to_string(i) + "-" + std::to_string(n));
+      });
+    for (auto& t : threads) t.join();
+    for (;;) {
+      std::vector<std::int64_t> counts;
+      if (!s.store->read([&](UnitOfWork& u) { return u.generations().count_by_status(counts); }).ok()) die("count");
+      if (counts.size() > 2 && counts[2] >= total) break;
+      if (counts.size() > 3 && counts[3] > 0) die("a generation failed in the e2e run");
+      if (std::chrono::duration<double>(Clk::now() - t0).count() > 300) die("e2e did not finish");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    e2e = total / std::chrono::duration<double>(Clk::now() - t0).count();
+  }
+  if (own_dir) std::filesystem::remove_all(dir);
+
+  std::printf(
+      "{\"memory_submit_p50_us\":%.1f,\"memory_submit_p99_us\":%.1f,\"memory_submits_per_s_64\":%.0f,"
+      "\"sqlite_submits_per_s\":%.0f,\"sqlite_submit_p50_us\":%.0f,\"sqlite_submit_p99_us\":%.0f,"
+      "\"e2e_generations_per_s\":%.0f,\"seconds\":%.1f,\"cores\":%u}\n",
+      pct(mem1.us, 0.5), pct(mem1.us, 0.99), mem64.per_s, sql.per_s, pct(sql.us, 0.5), pct(sql.us, 0.99), e2e, seconds,
+      std::thread::hardware_concurrency());
+  return 0;
+}
