@@ -361,6 +361,13 @@ class Stepper {
     if (a == nullptr || !e.status) return;
     const ProviderStatus& st = *e.status;
     if (!a->open() || a->status == AttemptStatus::succeeded) {
+      // The provider reports the job over: our cancel of it has nothing
+      // left to do (rule 5: retried until confirmed or a terminal state).
+      if (is_final(st.kind) && a->cancel == CancelState::pending) {
+        a->cancel = CancelState::confirmed;
+        a->next_cancel_ms = 0;
+        changed();
+      }
       // Terminal attempt (or outputs already in hand): only a late success matters.
       if (st.kind == ProviderStatusKind::succeeded && a->status != AttemptStatus::succeeded &&
           a->status != AttemptStatus::discarded && a->outcome != AttemptOutcome::used) {
