@@ -122,6 +122,7 @@ struct AttemptView {
   std::string error_kind;  // errors.hpp name, empty when none
   std::string error_message;
   int submits = 0;  // times sent to the provider (> 1 only across retries or the crash window)
+  bool resubmitted = false;  // re-sent after a crash between send and durable ack (possible duplicate job)
 };
 
 struct GenerationView {

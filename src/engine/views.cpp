@@ -182,6 +182,7 @@ GenerationView make_view(const Generation& g) {
     if (a.error != ErrorKind::none) av.error_kind = error_kind_name(a.error);
     av.error_message = a.error_message;
     av.submits = a.submits;
+    av.resubmitted = a.resubmitted;
     v.attempts.push_back(std::move(av));
   }
   return v;
