@@ -1,0 +1,93 @@
+// server_app.cpp — see server_app.hpp.
+#include "server_app.hpp"
+
+#include <algorithm>
+
+#include "api.hpp"
+#include "http_server.hpp"
+#include "json/json.hpp"
+#include "json/strict.hpp"
+
+namespace babysea::server {
+
+struct ServerApp::Impl {
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<Api> api;
+  bool stopped = false;
+};
+
+ServerApp::ServerApp(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ServerApp::~ServerApp() { stop(); }
+
+Result<std::unique_ptr<ServerApp>> ServerApp::start(std::string_view config_json) {
+  // The server section is read first to bind the socket (the Runtime
+  // validates the whole document again, including this section).
+  HttpServerOptions ho;
+  {
+    auto doc = json::parse_strict(config_json);
+    if (!doc.ok() || !doc->is_object()) {
+      auto r = Runtime::open(config_json);  // the precise config error
+      if (!r.ok()) return std::move(r).take_status();
+      return Status(Code::invalid_request, "config: expected a JSON object");
+    }
+    if (const json::Value* s = doc->find("server"); s && s->is_object()) {
+      if (const json::Value* h = s->find("host"); h && h->is_string()) ho.host = h->string;
+      if (const json::Value* p = s->find("port"); p && p->is_integer() && p->integer >= 0 && p->integer <= 65535)
+        ho.port = static_cast<std::uint16_t>(p->integer);
+    }
+  }
+  BABYSEA_ASSIGN_OR_RETURN(auto http, HttpServer::bind(ho));
+  std::string text(config_json);
+  const std::string port = std::to_string(http->port());
+  for (auto at = text.find("{port}"); at != std::string::npos; at = text.find("{port}", at + port.size()))
+    text.replace(at, 6, port);
+
+  auto impl = std::make_unique<Impl>();
+  BABYSEA_ASSIGN_OR_RETURN(impl->runtime, Runtime::open(text));
+  const ServerSettings& s = impl->runtime->server_settings();
+  // The validated limits apply to the listener bound above.
+  HttpServerOptions& o = http->options();
+  o.io_threads = s.threads;
+  o.handler_threads = std::max(8, s.threads * 4);
+  o.max_header_bytes = s.max_header_bytes;
+  o.max_body_bytes = s.max_body_bytes;
+  o.request_timeout_ms = s.request_timeout_ms;
+  impl->http = std::move(http);
+  impl->api = std::make_unique<Api>(*impl->runtime);
+  Api* api = impl->api.get();
+  impl->http->start([api](const HttpRequest& r) { return api->handle(r); }, &Api::refusal_body);
+  return std::unique_ptr<ServerApp>(new ServerApp(std::move(impl)));
+}
+
+std::uint16_t ServerApp::port() const { return impl_->http->port(); }
+
+std::string ServerApp::base_url() const {
+  std::string host = impl_->http->host();
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(port());
+}
+
+Runtime& ServerApp::runtime() { return *impl_->runtime; }
+
+std::string ServerApp::listening_json() const {
+  json::JsonWriter w;
+  w.begin_object()
+      .field("event", "listening")
+      .field("host", impl_->http->host())
+      .field("port", static_cast<std::int64_t>(port()))
+      .field("base_url", base_url())
+      .end_object();
+  return std::move(w).take();
+}
+
+void ServerApp::stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->http->stop();
+  impl_->http.reset();
+  impl_->api.reset();
+  impl_->runtime.reset();
+}
+
+}  // namespace babysea::server
