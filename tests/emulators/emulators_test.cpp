@@ -819,10 +819,11 @@ TEST_CASE("runway emulator: version header, tasks, polling cadence, cancel/delet
       [](const HttpResponse& r) { return r.status == 200; });
 }
 
-// Hidden (run with "[.transport-retry]"): a reset after the provider accepted
-// a submit, on a reused keep-alive connection. The pooled transport resends
-// the POST on a fresh connection, so one submit call creates two paid jobs.
-TEST_CASE("pooled transport does not resend a submit the provider already took", "[.transport-retry]") {
+// A reset after the provider accepted a submit, on a reused keep-alive
+// connection. The pooled transport used to resend the POST on a fresh
+// connection, so one submit call created two paid jobs; it now resends only
+// idempotent methods and reports the (retryable) error instead.
+TEST_CASE("pooled transport does not resend a submit the provider already took", "[transport-retry]") {
   ReplicateEmulator rep(EmulatorOptions{.api_key = "r8_test"});
   rep.start();
   Http http(/*pool=*/true);

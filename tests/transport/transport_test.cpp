@@ -186,7 +186,7 @@ TEST_CASE("pool: a pooled connection the server closed while idle is dropped, no
   CHECK(server.requests() == 3);  // nothing was sent into a dead connection
 }
 
-TEST_CASE("pool: a reused connection closed before any response byte is retried once on a fresh one") {
+TEST_CASE("pool: a reused connection closed before any response byte is retried once on a fresh one (GET)") {
   // The second request on any connection is read and the connection dropped
   // without a byte of answer (a server closing an idle connection as the
   // request arrives).
@@ -200,8 +200,9 @@ TEST_CASE("pool: a reused connection closed before any response byte is retried 
   });
   auto t = make_beast_transport();
   auto req = get(server.port());
-  req.method = "POST";
-  req.body = "payload";
+  const std::string method = GENERATE(as<std::string>{}, "GET", "PUT", "DELETE");
+  req.method = method;
+  if (method == "PUT") req.body = "payload";
   auto first = t->send(req, loopback(server.port()));
   REQUIRE(first.ok());
   CHECK(first->body == "fresh 1");
@@ -214,7 +215,8 @@ TEST_CASE("pool: a reused connection closed before any response byte is retried 
   CHECK(got[1].connection == 1);
   CHECK(got[1].request_on_conn == 2);
   CHECK(got[2].connection == 2);
-  CHECK(got[2].body == "payload");
+  CHECK(got[2].method == method);
+  if (method == "PUT") CHECK(got[2].body == "payload");
 
   // Only once: when the fresh connection dies too, the caller hears about it.
   server.set_handler([](const ServerRequest&) {
@@ -226,6 +228,46 @@ TEST_CASE("pool: a reused connection closed before any response byte is retried 
   CHECK(third.code() == Code::unavailable);
   CHECK(server.requests() == 5);  // the reused connection, then one fresh one
   CHECK(server.connections() == 3);
+}
+
+TEST_CASE("pool: a POST the server read on a reused connection is never resent") {
+  // The server reads the whole request, then closes without answering: it
+  // may have created a job. Sending the POST again could create a second.
+  LoopbackServer server([](const ServerRequest& req) {
+    if (req.request_on_conn >= 2) {
+      Reply r;
+      r.action = Reply::Action::close_silently;
+      return r;
+    }
+    return ok_reply("fresh " + std::to_string(req.connection));
+  });
+  auto t = make_beast_transport();
+  const std::string method = GENERATE(as<std::string>{}, "POST", "PATCH");
+  auto req = get(server.port());
+  req.method = method;
+  req.body = R"({"submit":1})";
+  auto first = t->send(req, loopback(server.port()));
+  REQUIRE(first.ok());
+  CHECK(first->body == "fresh 1");
+
+  auto second = t->send(req, loopback(server.port()));
+  CHECK_FALSE(second.ok());
+  CHECK(second.code() == Code::unavailable);
+  CHECK(second.status().retryable());
+  CHECK(server.requests() == 2);     // sent exactly once
+  CHECK(server.connections() == 1);  // no fresh connection was opened for it
+  auto got = server.received();
+  REQUIRE(got.size() == 2);
+  CHECK(got[1].method == method);
+  CHECK(got[1].body == R"({"submit":1})");
+  CHECK(got[1].request_on_conn == 2);
+
+  // The transport is not poisoned: the next POST goes out on a fresh connection.
+  server.set_handler([](const ServerRequest& r) { return ok_reply("again " + std::to_string(r.connection)); });
+  auto third = t->send(req, loopback(server.port()));
+  REQUIRE(third.ok());
+  CHECK(third->body == "again 2");
+  CHECK(server.requests() == 3);
 }
 
 TEST_CASE("pool: never retried once the server may have processed the request") {

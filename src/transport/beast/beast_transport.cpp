@@ -349,7 +349,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   // A reused connection died before it can have processed anything: once,
-  // on a fresh connection, within the same deadlines.
+  // on a fresh connection, within the same deadlines. Only for idempotent
+  // methods, or when not one byte of the request left us (a POST the peer
+  // read before closing may have been acted on: sending it again could
+  // create a second job; the caller gets the retryable transport error).
   void retry() {
     retried_ = true;
     conn_->close();
@@ -387,9 +390,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     return ec == beast::error::timeout || ec == asio::error::timed_out;
   }
 
-  void on_write(beast::error_code ec, std::size_t) {
+  static bool idempotent_method(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
+  }
+
+  void on_write(beast::error_code ec, std::size_t written) {
     if (ec) {
-      if (reused_ && !retried_ && !is_deadline(ec) && ec != asio::error::operation_aborted) return retry();
+      // written == 0: the very first send on the stale socket was refused,
+      // so the peer cannot have seen any of this request.
+      if (reused_ && !retried_ && !is_deadline(ec) && ec != asio::error::operation_aborted &&
+          (written == 0 || idempotent_method(req_.method)))
+        return retry();
       return fail(map_error(ec, "write"));
     }
     http::async_read_header(conn_->stream, buffer_, *parser_,
@@ -406,7 +417,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) {
-      if (reused_ && !retried_ && closed_before_response(ec)) return retry();
+      // The whole request was written: the peer may have acted on it.
+      if (reused_ && !retried_ && idempotent_method(req_.method) && closed_before_response(ec)) return retry();
       return fail(map_error(ec, "read headers"));
     }
     conn_->lowest().expires_at(total_deadline_);
