@@ -651,10 +651,11 @@ class Stepper {
         a->next_poll_ms = now_;
       }
     } else if (a->status == AttemptStatus::succeeded && a->asset_in_flight) {
+      // Fetched again by timer() below, after the generation deadline check
+      // and alongside any pending provider cancel.
       changed();
       a->asset_in_flight = false;
-      dispatch_fetch(*a);
-      return;
+      a->asset_due_ms = std::max<std::int64_t>(now_, 1);
     }
     timer();
   }
