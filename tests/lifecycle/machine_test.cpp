@@ -1357,6 +1357,28 @@ TEST_CASE("lifecycle recovery: each durable point") {
     CHECK(count_of(r.effects, EffectKind::cancel, A1) == 1);
     CHECK(count_of(r.effects, EffectKind::poll, A2) == 1);
   }
+  SECTION("asset copy in flight and a pending cancel of an abandoned attempt: both resumed at once") {
+    Life L({"alpha", "beta"});
+    L.on(accepted(), 1'000);
+    L.on(submit_ok(A1, "job-1"), 1'100);
+    L.on(timer(), 21'100);  // alpha abandoned, its cancel pending
+    L.on(submit_ok(A2, "job-2"), 21'200);
+    L.on(status(A2, succeeded_with(1)), 21'300);
+    auto r = L.on(recovered(), 21'400);
+    CHECK(count_of(r.effects, EffectKind::fetch_assets, A2) == 1);
+    CHECK(count_of(r.effects, EffectKind::cancel, A1) == 1);
+    CHECK(L.at(1).next_cancel_ms > 21'400);
+  }
+  SECTION("asset copy in flight past the generation deadline: failed on recovery") {
+    Life L({"alpha"});
+    L.g.deadline_ms = 50'000;
+    L.to_running();
+    L.on(status(A1, succeeded_with(1)), 3'000);
+    auto r = L.on(recovered(), 60'000);
+    CHECK(L.g.status == GenerationStatus::failed);
+    CHECK(L.g.error_code == "BSE4002");
+    CHECK(count_of(r.effects, EffectKind::release) == 1);
+  }
   SECTION("terminal without pending work: nothing") {
     Life L({"alpha"});
     L.to_running();
