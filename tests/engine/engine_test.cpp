@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <set>
 #include <thread>
 
@@ -524,5 +526,113 @@ TEST_CASE("50 concurrent identical submits: one generation, one hold, one provid
   CHECK(page->total == 1);
   CHECK(rig.first().submit_calls() == 1);
   CHECK(rig.available() == before - 3'000);
+  require_clean(rig);
+}
+
+namespace {
+
+// A host thread pool lent to the engine; only the host starts and stops it.
+class HostPool final : public Executor {
+ public:
+  explicit HostPool(int n) {
+    for (int i = 0; i < n; ++i)
+      threads_.emplace_back([this] {
+        for (;;) {
+          std::function<void()> job;
+          {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+            if (jobs_.empty()) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+          }
+          job();
+          ++ran;
+        }
+      });
+  }
+  ~HostPool() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void post(std::function<void()> work) override {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(work));
+    }
+    cv_.notify_one();
+  }
+  std::atomic<int> ran{0};
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  bool stop_ = false;
+};
+
+bool wait_terminal(Rig& rig, const std::vector<std::string>& ids, int seconds) {
+  for (int i = 0; i < seconds * 100; ++i) {
+    bool all = true;
+    for (const auto& id : ids)
+      if (!is_terminal(rig.get(id).status)) all = false;
+    if (all) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("an executor lent by the host runs the provider work; the engine never stops it", "[engine][threads]") {
+  HostPool pool(2);
+  RigOptions o;
+  o.workers = true;
+  o.first_mode = DeliveryMode::synchronous;
+  o.executor = &pool;
+  Rig rig(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) {
+    auto s = rig.submit();
+    REQUIRE(s.ok());
+    ids.push_back(s->generation.id);
+  }
+  REQUIRE(wait_terminal(rig, ids, 30));
+  for (const auto& id : ids) CHECK(rig.get(id).status == GenerationStatus::succeeded);
+  CHECK(pool.ran >= 10);
+  rig.stop();  // the engine is gone; the pool still works for the host
+  std::atomic<bool> ran{false};
+  pool.post([&] { ran = true; });
+  for (int i = 0; i < 500 && !ran; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(ran);
+  rig.start();
+  require_clean(rig);
+}
+
+TEST_CASE("destroying the engine mid-flight loses nothing", "[engine][threads]") {
+  RigOptions o;
+  o.workers = true;
+  o.first_mode = DeliveryMode::synchronous;
+  Rig rig(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    auto s = rig.submit();
+    REQUIRE(s.ok());
+    ids.push_back(s->generation.id);
+  }
+  rig.restart();  // immediately, while the submits are queued or running
+  REQUIRE(wait_terminal(rig, ids, 60));
+  for (const auto& id : ids) CHECK(rig.get(id).status == GenerationStatus::succeeded);
+  CHECK(rig.first().max_submits_per_attempt() <= 2);
+  for (const auto& id : ids) {
+    auto g = rig.get(id);
+    for (const auto& a : g.attempts)
+      if (rig.first().submits_for(a.id) > 1) CHECK(a.resubmitted);  // only the crash window re-sends
+  }
   require_clean(rig);
 }

@@ -49,6 +49,7 @@ void Rig::start() {
   c.options.api_key_pepper = std::string(kRigPepper);
   c.options.callback_base_url = "https://babysea.test/v1/providers/callback";
   c.options.start_workers = options.workers;
+  c.executor = options.executor;
   c.options.threads = options.threads;
   c.options.retry_delay = std::chrono::milliseconds(1'000);
   c.options.rate_limits.per_key.limit = 0;

@@ -23,6 +23,7 @@ struct RigOptions {
   Micros grant = 100 * kMicrosPerCredit;
   int threads = 4;
   Durability durability = Durability::full;
+  Executor* executor = nullptr;  // lent to the engine (workers mode)
 };
 
 class Rig {
