@@ -394,35 +394,29 @@ TEST_CASE("lifecycle: submitted -> succeeded directly, and a synchronous submit 
 // ----------------------------------------------------------- settlement
 
 TEST_CASE("lifecycle: settle = cost_per_output x min(outputs, max_outputs), capped at the hold") {
+  struct Case {
+    const char* name;
+    Micros cost_per_output;
+    std::int64_t max_outputs;
+    int stored;
+    Micros expect;
+  };
+  const Case c = GENERATE(Case{"one output", 300, 2, 1, 300},
+                          Case{"more outputs than max_outputs are not charged", 300, 2, 5, 600},
+                          Case{"price above the hold is capped at the hold", 800, 2, 2, 1'000},
+                          Case{"overflowing product is capped at the hold", std::numeric_limits<Micros>::max() / 2, 4, 4,
+                               1'000});
+  INFO(c.name);
   Life L({"alpha"});
-  int stored_n = 1;
-  Micros expect = 0;
-  SECTION("one output") {
-    stored_n = 1;
-    expect = 300;
-  }
-  SECTION("more outputs than max_outputs are not charged") {
-    stored_n = 5;
-    expect = 600;
-  }
-  SECTION("price above the hold is capped at the hold") {
-    L.g.cost_per_output = 800;
-    stored_n = 2;
-    expect = 1'000;
-  }
-  SECTION("overflowing product is capped at the hold") {
-    L.g.cost_per_output = std::numeric_limits<Micros>::max() / 2;
-    L.g.max_outputs = 4;
-    stored_n = 4;
-    expect = 1'000;
-  }
+  L.g.cost_per_output = c.cost_per_output;
+  L.g.max_outputs = c.max_outputs;
   L.to_running();
-  L.on(status(A1, succeeded_with(stored_n)), 3'000);
-  L.on(stored(A1, stored_n), 3'100);
+  L.on(status(A1, succeeded_with(c.stored)), 3'000);
+  L.on(stored(A1, c.stored), 3'100);
   const Effect* s = find_effect(L.fx(), EffectKind::settle);
   REQUIRE(s != nullptr);
-  CHECK(s->amount == expect);
-  CHECK(L.g.settled == expect);
+  CHECK(s->amount == c.expect);
+  CHECK(L.g.settled == c.expect);
 }
 
 // ------------------------------------------------------ terminal absorbs
