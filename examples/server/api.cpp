@@ -560,6 +560,7 @@ HttpResponse Api::handle(const HttpRequest& req) {
         .field("event_id", r->event_id)
         .field("type", r->type)
         .field("effect", kEffects[static_cast<int>(r->effect)])
+        .field("detail", r->detail)
         .end_object();
     return success(ctx, "ok", w.str());
   }

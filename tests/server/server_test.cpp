@@ -509,7 +509,7 @@ TEST_CASE("server: rate limits answer 429 with headers", "[server]") {
 
 TEST_CASE("server: Stripe and provider callbacks", "[server]") {
   Fixture f;
-  const std::string event = R"({"id":"evt_1","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_1","object":"checkout.session","payment_status":"paid","client_reference_id":"acct_a","payment_intent":"pi_1","amount_total":500,"currency":"usd","metadata":{"account_id":"acct_a","price_id":"price_small"}}}})";
+  const std::string event = R"({"id":"evt_1","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs_1","object":"checkout.session","payment_status":"paid","mode":"payment","client_reference_id":"acct_a","payment_intent":"pi_1","amount_total":500,"currency":"usd","metadata":{"account_id":"acct_a","price_id":"price_small"}}}})";
   const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                                std::chrono::system_clock::now().time_since_epoch()).count();
   auto bad = request(f.port, "POST", "/v1/webhooks/stripe",
@@ -522,10 +522,19 @@ TEST_CASE("server: Stripe and provider callbacks", "[server]") {
                        {"Content-Type", "application/json"}},
                       event);
   INFO(good.body);
-  // The exact event layout the handler wants is its own contract; what
-  // matters here is that a verified event is not refused as a bad signature.
-  CHECK(good.status != 400);
-  CHECK(good.status != 401);
+  REQUIRE(good.status == 200);
+  CHECK(good.json().at("data").at("effect").as_string() == "granted");
+  auto bal = f.app->runtime().balance("acct_a");
+  REQUIRE(bal.ok());
+  CHECK(bal->available() == 15 * kMicrosPerCredit);
+  // Redelivery: a 2xx no-op.
+  auto dup = request(f.port, "POST", "/v1/webhooks/stripe",
+                     {{"Stripe-Signature", stripe_signature_header(kStripeSecret, now, event)},
+                      {"Content-Type", "application/json"}},
+                     event);
+  REQUIRE(dup.status == 200);
+  CHECK(dup.json().at("data").at("effect").as_string() == "duplicate");
+  CHECK(f.app->runtime().balance("acct_a")->available() == 15 * kMicrosPerCredit);
 
   auto cb = request(f.port, "POST", "/v1/callbacks/replicate",
                     {{"webhook-id", "msg_1"}, {"webhook-timestamp", std::to_string(now)},
