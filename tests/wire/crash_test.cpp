@@ -1,0 +1,197 @@
+// Crash safety on the real wire: a worker process runs the engine (SQLite file,
+// synchronous FULL, real adapters, Beast transport) against provider
+// emulators that live here in the test process (so they survive the worker
+// and their counters can be read), submitting generations continuously with
+// faults injected; it is SIGKILLed at seeded random points (during recovery
+// too) and restarted on the same database, at least 50 times. Then the engine
+// is opened here on that database, runs until every generation is terminal,
+// and we check:
+//   - every generation the worker reported accepted exists and is terminal;
+//   - every job an emulator created carries the id of an attempt the database
+//     knows (nothing reached a provider without a durable intent);
+//   - no attempt reached a provider more often than the engine durably
+//     counted (`submits`), and at most once unless it was resubmitted in the
+//     crash window or retried after a retry_same submit error;
+//   - ledger audit clean; every hold resolved to match its terminal state;
+//     succeeded generations have their files in the asset directory.
+// BABYSEA_WIRE_CRASH_SEED / BABYSEA_WIRE_CRASH_KILLS override seed and kills.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "bfl_emulator.hpp"
+#include "fal_emulator.hpp"
+#include "openai_emulator.hpp"
+#include "replicate_emulator.hpp"
+#include "support/process.hpp"
+#include "support/testing.hpp"
+#include "wire/wire_stack.hpp"
+
+using namespace babysea;
+using namespace babysea::emu;
+using namespace babysea::wire;
+using babysea::testing::Child;
+using babysea::testing::TempDir;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::uint64_t env_u64(const char* name, std::uint64_t def) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::stoull(v) : def;
+}
+
+void inject_random_faults(std::mt19937_64& rng, ReplicateEmulator& rep, FalEmulator& fal, BflEmulator& bfl,
+                          OpenAiEmulator& oai) {
+  auto one_in = [&](int n) { return rng() % static_cast<std::uint64_t>(n) == 0; };
+  if (one_in(3)) rep.faults().fail_next(1);
+  if (one_in(4)) rep.faults().reset_next(1, Op::submit, /*after_accept=*/true);  // job created, answer lost
+  if (one_in(4)) fal.faults().http_error_next(1, 503, Op::submit);
+  if (one_in(4)) fal.faults().lose_next(1);
+  if (one_in(3)) bfl.faults().http_error_next(1, 500, Op::submit);
+  if (one_in(4)) bfl.faults().fail_next(1);
+  if (one_in(4)) oai.faults().http_error_next(1, 502, Op::submit);
+  if (one_in(6)) oai.faults().moderate_next(1);
+  if (one_in(8)) rep.faults().rate_limit_next(1, 1, Op::submit);
+  if (one_in(10)) fal.faults().hang_next(1, Op::poll);
+}
+
+}  // namespace
+
+TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery", "[wire][crash]") {
+  const char* worker = std::getenv("BABYSEA_WIRE_CRASH_WORKER");
+  REQUIRE(worker != nullptr);
+  const std::uint64_t seed = env_u64("BABYSEA_WIRE_CRASH_SEED", std::random_device{}());
+  const int kills = static_cast<int>(env_u64("BABYSEA_WIRE_CRASH_KILLS", 50));
+  std::cout << "wire crash test: seed " << seed << " (BABYSEA_WIRE_CRASH_SEED), " << kills << " kills" << std::endl;
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+
+  const std::string key = "crash-key";
+  EmulatorOptions eo;
+  eo.api_key = key;
+  ReplicateEmulator rep(eo);
+  FalEmulator fal(eo);
+  BflEmulator bfl(eo);
+  OpenAiEmulator oai(eo);
+  std::vector<EmulatorBase*> emus = {&rep, &fal, &bfl, &oai};
+  for (EmulatorBase* e : emus) {
+    e->faults().set_job_timing(JobTiming{milliseconds(50), milliseconds(150)});
+    e->start();
+  }
+
+  TempDir dir;
+  const std::string db = dir.file("crash.db");
+  const auto assets = dir.path() / "assets";
+  const std::string catalog = (babysea::testing::source_dir() / "data").string();
+  std::set<std::string> accepted;
+  int errors = 0;
+  int early_kills = 0;
+  for (int run = 0; run < kills; ++run) {
+    INFO("run " << run);
+    inject_random_faults(rng, rep, fal, bfl, oai);
+    std::string out;
+    {
+      Child child({worker, "db=" + db, "assets=" + assets.string(), "catalog=" + catalog,
+                   "seed=" + std::to_string(rng()), "api_key=" + key, "replicate=" + rep.base_url(),
+                   "replicate_secret=" + rep.webhook_secret(), "fal=" + fal.base_url(),
+                   "fal_jwks=" + fal.jwks_url(), "fal_user=" + fal.user_id(), "bfl=" + bfl.base_url(),
+                   "openai=" + oai.base_url()});
+      if (rng() % 6 == 0) {
+        // Somewhere in startup: recovery, the first submits.
+        ++early_kills;
+        std::this_thread::sleep_for(milliseconds(rng() % 400));
+      } else {
+        REQUIRE(child.wait_for_output(60'000));
+        std::this_thread::sleep_for(milliseconds(100 + rng() % 1'400));
+      }
+      out = child.kill_and_collect();
+    }
+    std::istringstream lines(out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("G ", 0) == 0) accepted.insert(line.substr(2));
+      else if (line.rfind("E ", 0) == 0) ++errors;
+    }
+  }
+  for (EmulatorBase* e : emus) e->faults().clear();
+  std::cout << "wire crash test: " << accepted.size() << " generations accepted over " << kills << " runs ("
+            << early_kills << " killed during startup), " << errors << " submit errors" << std::endl;
+  REQUIRE(accepted.size() >= 50);
+
+  // Recovery here, then run everything to a terminal state.
+  StackOptions so;
+  so.db_path = db;
+  so.assets_dir = assets;
+  so.catalog_dir = catalog;
+  so.replicate = {rep.base_url(), key, rep.webhook_secret(), "", ""};
+  so.fal = {fal.base_url(), key, "", fal.jwks_url(), fal.user_id()};
+  so.bfl = {bfl.base_url(), key, "", "", ""};
+  so.openai = {oai.base_url(), key, "", "", ""};
+  so.timing = fast_timing();
+  so.timing.submit_ack_timeout = milliseconds(2'000);
+  so.timing.start_timeout = milliseconds(2'000);
+  so.timing.finish_timeout = milliseconds(3'000);
+  so.request_timeout = milliseconds(1'500);
+  so.generation_deadline = milliseconds(15'000);
+  Stack stack(so);
+  stack.login("acct_crash", 0);
+  const bool all_terminal = stack.wait_all_terminal(milliseconds(120'000));
+  auto gens = stack.all_generations();
+  std::map<std::string, const GenerationView*> by_id;
+  std::map<std::string, const AttemptView*> attempts;
+  std::map<std::string, int> by_status;
+  for (const auto& g : gens) {
+    by_id[g.id] = &g;
+    ++by_status[std::string(generation_status_name(g.status))];
+    for (const auto& a : g.attempts) attempts[a.id] = &a;
+  }
+  std::cout << "wire crash test: " << gens.size() << " generations in the database:";
+  for (const auto& [s, n] : by_status) std::cout << " " << s << "=" << n;
+  std::cout << std::endl;
+  CHECK(all_terminal);
+
+  for (const auto& id : accepted) {
+    INFO("accepted generation " << id);
+    auto it = by_id.find(id);
+    REQUIRE(it != by_id.end());
+    CHECK(is_terminal(it->second->status));
+  }
+
+  // Provider side: every created job belongs to a known attempt, and no
+  // attempt reached a provider more often than allowed.
+  int resubmitted = 0, retried = 0, duplicates = 0;
+  for (EmulatorBase* e : emus) {
+    for (const auto& [tag, n] : e->faults().submits_by_tag()) {
+      INFO(e->provider() << " job tag '" << tag << "' created " << n << " times");
+      if (tag.empty()) continue;
+      auto it = attempts.find(tag);
+      REQUIRE(it != attempts.end());
+      const AttemptView& a = *it->second;
+      CHECK(a.provider == e->provider());
+      INFO("attempt submits=" << a.submits << " resubmitted=" << a.resubmitted << " state=" << a.state);
+      CHECK(n <= static_cast<std::uint64_t>(std::max(a.submits, 1)));
+      if (n > 1) {
+        ++duplicates;
+        CHECK((a.resubmitted || a.submits > 1));
+      }
+    }
+    CHECK(e->faults().submits_for("") == 0);
+  }
+  for (const auto& [id, a] : attempts) {
+    if (a->resubmitted) ++resubmitted;
+    else if (a->submits > 1) ++retried;
+  }
+  std::cout << "wire crash test: " << attempts.size() << " attempts, " << resubmitted << " resubmitted, " << retried
+            << " retried, " << duplicates << " reached a provider twice" << std::endl;
+
+  auto violation = stack.check_invariants();
+  INFO(violation);
+  CHECK(violation.empty());
+}
