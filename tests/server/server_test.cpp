@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "babysea/stripe.hpp"
@@ -42,11 +43,31 @@ class HookReceiver {
       std::lock_guard lock(mu_);
       got_.push_back(r);
       cv_.notify_all();
+      if (fail_next_ > 0) {
+        --fail_next_;
+        return EmuResponse::text(500, "try again");
+      }
       return EmuResponse::text(200, "ok");
     });
     server_.start();
   }
   std::string url() const { return server_.base_url() + "/hook"; }
+  void fail_next(int n) {
+    std::lock_guard lock(mu_);
+    fail_next_ = n;
+  }
+  // Every delivery of `event` for `generation_id` received so far.
+  std::vector<EmuRequest> all(const std::string& event, const std::string& generation_id) {
+    std::lock_guard lock(mu_);
+    std::vector<EmuRequest> out;
+    for (const auto& r : got_) {
+      auto v = bj::parse(r.body);
+      if (v.at("webhook_event").as_string() == event &&
+          v.at("webhook_data").at("generation_id").as_string() == generation_id)
+        out.push_back(r);
+    }
+    return out;
+  }
   // Waits until a delivery of `event` arrived; returns it.
   std::optional<EmuRequest> wait_event(const std::string& event, const std::string& generation_id,
                                        milliseconds timeout = milliseconds(15'000)) {
@@ -71,6 +92,7 @@ class HookReceiver {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<EmuRequest> got_;
+  int fail_next_ = 0;
 };
 
 std::string hex(const unsigned char* p, std::size_t n) {
@@ -572,4 +594,59 @@ TEST_CASE("server: OpenAI-compatible images route", "[server]") {
                      R"({"model": "bfl/flux-schnell", "prompt": "x", "size": "1000x7"})");
   CHECK(size.status == 400);
   CHECK(size.json().at("error").at("param").as_string() == "size");
+}
+
+TEST_CASE("server: a webhook redelivery keeps its delivery id with a fresh signature", "[server]") {
+  Fixture f;
+  WebhookEndpointSpec spec;
+  spec.url = f.hooks.url();
+  spec.secret = "whsec_redelivery_secret";
+  spec.events = {"generation.completed"};
+  REQUIRE(f.app->runtime().webhook_endpoints().create("acct_a", spec).ok());
+  f.hooks.fail_next(1);
+  auto created = f.call("POST", "/v1/generate/image/bfl/flux-schnell", f.full, kSchnell);
+  REQUIRE(created.status == 200);
+  const std::string id(created.json().at("data").at("generation_id").as_string());
+  REQUIRE(f.wait_terminal(id, f.full).at("generation_status").as_string() == "succeeded");
+  auto until = std::chrono::steady_clock::now() + milliseconds(15'000);
+  std::vector<EmuRequest> got;
+  while (std::chrono::steady_clock::now() < until) {
+    got = f.hooks.all("generation.completed", id);
+    if (got.size() >= 2) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  REQUIRE(got.size() >= 2);
+  CHECK(got[0].header("x-babysea-delivery-id") == got[1].header("x-babysea-delivery-id"));
+  CHECK(bj::parse(got[0].body).at("webhook_delivery_id") == bj::parse(got[1].body).at("webhook_delivery_id"));
+  for (const auto& r : got)
+    CHECK(verify_babysea_signature(*r.header("x-babysea-signature"), r.body, "whsec_redelivery_secret"));
+}
+
+TEST_CASE("server: concurrent duplicates create one generation", "[server]") {
+  Fixture f;
+  f.rep.faults().set_latency(milliseconds(800));
+  f.fal.faults().set_latency(milliseconds(800));
+  std::vector<Response> out(6);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    threads.emplace_back([&, i] {
+      out[i] = f.call("POST", "/v1/generate/image/bfl/flux-schnell", f.full, kSchnell, {{"Idempotency-Key", "dup:1"}});
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::string> ids;
+  int in_progress = 0;
+  for (const auto& r : out) {
+    INFO(r.body);
+    if (r.status == 200) {
+      ids.insert(std::string(r.json().at("data").at("generation_id").as_string()));
+    } else {
+      check_error_shape(r, 409, "BSE2016", "idempotency_in_progress");
+      CHECK(r.json().at("error").at("retryable").as_bool());
+      ++in_progress;
+    }
+  }
+  CHECK(ids.size() == 1);
+  auto list = f.call("GET", "/v1/content/list", f.full);
+  REQUIRE(list.status == 200);
+  CHECK(list.json().at("total").as_int64() == 1);
 }
