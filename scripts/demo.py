@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""The babysea end-to-end demo (run by scripts/demo.sh after the build).
+
+Starts the provider emulators and the reference server (SQLite in a temp
+dir), creates an account and an API key, tops up through a signed Stripe
+event, then runs a scenario over the public API: an image on a webhook
+provider with live progress, a video on a queue provider, an image whose
+first provider is down (failover), a synchronous provider, a cancel, an
+idempotent replay, a customer webhook received and verified, and finally the
+account statement, provider usage and the ledger audit. Ends with one verdict
+line; exits non-zero if anything is off.
+
+Usage: demo.py <build dir>   (standard library only)
+"""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+SERVER = os.path.join(BUILD, "examples", "server", "babysea-server")
+ADMIN = os.path.join(BUILD, "examples", "server", "babysea-admin")
+EMULATORS = os.path.join(BUILD, "tests", "emulators", "babysea-emulators")
+STRIPE_SECRET = "whsec_demo_stripe_endpoint_secret"
+HOOK_SECRET = "whsec_demo_customer_hook_secret"
+
+failures = []
+procs = []
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+def check(ok, what):
+    say(("  ok    " if ok else "  FAIL  ") + what)
+    if not ok:
+        failures.append(what)
+    return ok
+
+
+def start(cmd, cfg_path):
+    p = subprocess.Popen(cmd + ["--config", cfg_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(p)
+    line = p.stdout.readline()
+    if not line:
+        raise SystemExit("%s did not start: %s" % (cmd[0], p.stderr.read()))
+    return json.loads(line)
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Api:
+    def __init__(self, base, key):
+        self.base, self.key = base, key
+
+    def call(self, method, path, body=None, headers=None):
+        h = {"Authorization": "Bearer " + self.key}
+        h.update(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), json.loads(e.read() or b"{}")
+
+    def wait(self, gen_id, label, timeout=90):
+        last = None
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            _, _, doc = self.call("GET", "/v1/content/" + gen_id)
+            g = doc.get("data", {})
+            st = g.get("generation_status")
+            if st != last:
+                say("    %-28s %s" % (label, st))
+                last = st
+            if st in ("succeeded", "failed", "canceled"):
+                return g
+            time.sleep(0.25)
+        return {"generation_status": "timeout"}
+
+
+def admin(cfg_path, *args):
+    out = subprocess.run([ADMIN, "--config", cfg_path] + list(args), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit("babysea-admin %s failed: %s %s" % (args[0], out.stdout, out.stderr))
+    return json.loads(out.stdout)
+
+
+class HookReceiver(http.server.BaseHTTPRequestHandler):
+    events = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        sig = self.headers.get("X-BabySea-Signature", "")
+        parts = dict(p.split("=", 1) for p in sig.split(",") if "=" in p)
+        t, v1 = parts.get("t", ""), parts.get("v1", "")
+        expected = hmac.new(HOOK_SECRET.encode(), (t + ".").encode() + body, hashlib.sha256).hexdigest()
+        fresh = t.isdigit() and abs(time.time() - int(t)) <= 300
+        verified = bool(v1) and hmac.compare_digest(expected, v1) and fresh
+        self.send_response(200 if verified else 400)
+        self.end_headers()
+        self.wfile.write(b"OK" if verified else b"bad signature")
+        with self.lock:
+            HookReceiver.events.append((verified, json.loads(body)))
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    for path in (SERVER, ADMIN, EMULATORS):
+        if not os.path.exists(path):
+            raise SystemExit("missing %s (build first)" % path)
+    tmp = tempfile.mkdtemp(prefix="babysea-demo-")
+    try:
+        run(tmp)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        say("\nVERDICT: FAIL (%d problem%s: %s)" % (len(failures), "" if len(failures) == 1 else "s", "; ".join(failures)))
+        return 1
+    say("\nVERDICT: OK: every generation reached the right end state, credits settled exactly once, ledger audit clean")
+    return 0
+
+
+def run(tmp):
+    say("== 1. provider emulators (replicate, fal, openai) on loopback")
+    emu_cfg = os.path.join(tmp, "emulators.json")
+    timing = {"queued_ms": 400, "running_ms": 1200}
+    with open(emu_cfg, "w") as f:
+        json.dump({"replicate": dict(api_key="r8_demo", **timing), "fal": dict(api_key="fal_demo", **timing),
+                   "openai": {"api_key": "sk-demo", "latency_ms": 300}}, f)
+    emu = start([EMULATORS], emu_cfg)
+    say("   replicate %s   fal %s   openai %s" % (emu["replicate"], emu["fal"], emu["openai"]))
+
+    hooks = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HookReceiver)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    hook_url = "http://127.0.0.1:%d/hook" % hooks.server_address[1]
+
+    say("== 2. reference server (SQLite in %s); BFL is configured on a dead port" % tmp)
+    cfg_path = os.path.join(tmp, "server.json")
+    cfg = {
+        "region": "us",
+        "api_key_pepper": "demo-pepper-0123456789abcdef0123456789abcdef",
+        "callback_base_url": "http://127.0.0.1:{port}/v1/callbacks",
+        "database": {"engine": "sqlite", "path": os.path.join(tmp, "babysea.db")},
+        "assets": {"directory": os.path.join(tmp, "assets"), "public_base_url": "http://127.0.0.1:{port}/assets"},
+        "providers": {
+            "replicate": {"base_url": emu["replicate"], "api_token": "r8_demo",
+                          "webhook_secrets": [emu["replicate_webhook_secret"]]},
+            "fal": {"base_url": emu["fal"], "api_key": "fal_demo", "jwks_url": emu["fal_jwks_url"],
+                    "user_id": emu["fal_user_id"]},
+            "openai": {"base_url": emu["openai"], "api_key": "sk-demo"},
+            "bfl": {"base_url": "http://127.0.0.1:%d" % closed_port(), "api_key": "bfl_demo"},
+        },
+        "stripe": {"endpoint_secrets": [STRIPE_SECRET],
+                   "packs": [{"price_id": "price_demo_10", "credits": "10", "amount_cents": 1000}]},
+        "webhooks": {"enabled": True, "idle_poll_ms": 100},
+        "net_guard": {"allow_loopback": True, "allow_any_port": True},
+        "engine": {"threads": 4, "tick_ms": 100, "retry_delay_ms": 500},
+        "server": {"host": "127.0.0.1", "port": 0, "create_wait_ms": 5000},
+    }
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2)
+    srv = start([SERVER], cfg_path)
+    base = srv["base_url"]
+    cfg["server"]["port"] = srv["port"]  # the admin CLI reads the same file
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2)
+    say("   listening on " + base)
+
+    say("== 3. account, API key, customer webhook endpoint (babysea-admin)")
+    admin(cfg_path, "account-create", "acct_demo")
+    key = admin(cfg_path, "key-create", "acct_demo", "--name", "demo")["key"]
+    admin(cfg_path, "webhook-create", "acct_demo", hook_url, "--secret", HOOK_SECRET)
+    say("   key %s...  webhook -> %s" % (key[:12], hook_url))
+    api = Api(base, key)
+
+    say("== 4. top-up through a signed Stripe checkout.session.completed")
+    event = json.dumps({"id": "evt_demo_1", "object": "event", "type": "checkout.session.completed",
+                        "data": {"object": {"id": "cs_demo_1", "object": "checkout.session", "mode": "payment",
+                                            "payment_status": "paid", "payment_intent": "pi_demo_1",
+                                            "amount_total": 1000, "currency": "usd",
+                                            "client_reference_id": "acct_demo",
+                                            "metadata": {"price_id": "price_demo_10"}}}})
+    t = str(int(time.time()))
+    sig = hmac.new(STRIPE_SECRET.encode(), (t + "." + event).encode(), hashlib.sha256).hexdigest()
+    req = urllib.request.Request(base + "/v1/webhooks/stripe", data=event.encode(), method="POST",
+                                 headers={"Stripe-Signature": "t=%s,v1=%s" % (t, sig),
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        check(r.status == 200, "Stripe event accepted (HTTP %d)" % r.status)
+    bal = admin(cfg_path, "balance", "acct_demo")
+    check(bal["available_micros"] == 10_000_000, "balance is 10 credits (%s)" % bal["available"])
+
+    say("== 5. image on replicate (webhooks), with live progress")
+    body = {"generation_prompt": "a lighthouse at dawn, volumetric light", "generation_ratio": "16:9"}
+    st, hdr, doc = api.call("POST", "/v1/generate/image/bfl/flux-schnell", body, {"Idempotency-Key": "demo:image-1"})
+    check(st == 200 and doc.get("status") == "success", "generate accepted (HTTP %d)" % st)
+    first = doc["data"]
+    say("    generation %s  order %s  prediction %s" % (first["generation_id"], first["generation_provider_order"],
+                                                        first.get("generation_prediction_id")))
+    g1 = api.wait(first["generation_id"], "flux-schnell")
+    check(g1["generation_status"] == "succeeded", "image succeeded on %s" % g1.get("generation_provider_used"))
+    outputs = g1.get("generation_output_file") or []
+    if check(len(outputs) == 1 and outputs[0].startswith(base + "/assets/"), "output copied into babysea's asset store"):
+        with urllib.request.urlopen(outputs[0], timeout=10) as r:
+            check(r.read(8) == b"\x89PNG\r\n\x1a\n", "asset served: " + outputs[0])
+
+    say("== 6. idempotent replay of the same request")
+    st, hdr, doc = api.call("POST", "/v1/generate/image/bfl/flux-schnell", body, {"Idempotency-Key": "demo:image-1"})
+    replayed = {k.lower(): v for k, v in hdr.items()}.get("idempotency-replayed")
+    check(st == 200 and replayed == "true" and doc["data"]["generation_id"] == first["generation_id"],
+          "same generation returned, Idempotency-Replayed: %s" % replayed)
+    st, _, doc = api.call("POST", "/v1/generate/image/bfl/flux-schnell", dict(body, generation_prompt="another"),
+                          {"Idempotency-Key": "demo:image-1"})
+    check(st == 422 and doc["error"]["code"] == "BSE2015", "same key, different body refused (%s)" % doc["error"]["code"])
+
+    say("== 7. failover: flux-dev prefers BFL, which is down")
+    st, _, doc = api.call("POST", "/v1/generate/image/bfl/flux-dev", {"generation_prompt": "a red fox in snow"})
+    check(st == 200, "generate accepted (order %s)" % doc.get("data", {}).get("generation_provider_order"))
+    g2 = api.wait(doc["data"]["generation_id"], "flux-dev")
+    check(g2["generation_status"] == "succeeded" and g2.get("generation_provider_used") in ("replicate", "fal"),
+          "failed over from bfl to %s" % g2.get("generation_provider_used"))
+
+    say("== 8. video on fal (queue + Ed25519 callbacks)")
+    st, _, doc = api.call("POST", "/v1/generate/video/google/veo-3-fast",
+                          {"generation_prompt": "waves rolling onto a beach", "generation_duration": 8})
+    check(st == 200, "video accepted (HTTP %d)" % st)
+    g3 = api.wait(doc["data"]["generation_id"], "veo-3-fast")
+    check(g3["generation_status"] == "succeeded", "video succeeded on %s" % g3.get("generation_provider_used"))
+
+    say("== 9. synchronous provider (OpenAI images)")
+    st, _, doc = api.call("POST", "/v1/generate/image/openai/gpt-image-1", {"generation_prompt": "a teapot"})
+    g4 = api.wait(doc["data"]["generation_id"], "gpt-image-1")
+    check(g4["generation_status"] == "succeeded", "synchronous image succeeded on %s" % g4.get("generation_provider_used"))
+
+    say("== 10. cancel while the provider is still working")
+    st, _, doc = api.call("POST", "/v1/generate/image/bfl/flux-schnell", {"generation_prompt": "never mind"})
+    gid = doc["data"]["generation_id"]
+    st, _, c = api.call("POST", "/v1/content/generation/cancel/" + gid)
+    check(st == 200 and c["data"].get("credits_refunded") is True,
+          "canceled, credits refunded, provider cancel sent: %s" % c.get("data", {}).get("provider_cancel_sent"))
+    time.sleep(2.5)  # the provider would have finished by now: its result must be discarded
+    _, _, doc = api.call("GET", "/v1/content/" + gid)
+    check(doc["data"]["generation_status"] == "canceled", "still canceled after the provider's late result")
+
+    say("== 11. customer webhooks, verified with the endpoint secret")
+    deadline = time.time() + 20
+    want = {("generation.completed", first["generation_id"]), ("generation.canceled", gid)}
+    while time.time() < deadline:
+        with HookReceiver.lock:
+            got = {(e["webhook_event"], e["webhook_data"].get("generation_id")) for ok, e in HookReceiver.events if ok}
+        if want <= got:
+            break
+        time.sleep(0.2)
+    with HookReceiver.lock:
+        events = list(HookReceiver.events)
+    check(all(ok for ok, _ in events) and len(events) > 0, "%d webhook deliveries, every signature verified" % len(events))
+    check(want <= got, "generation.completed and generation.canceled received")
+
+    say("== 12. statement, provider usage, audit")
+    stmt = admin(cfg_path, "statement", "acct_demo")
+    say("    %-4s %-8s %14s %14s  %s" % ("seq", "kind", "balance delta", "held delta", "generation / reference"))
+    for e in stmt.get("entries", []):
+        say("    %-4d %-8s %14.6f %14.6f  %s" % (e["seq"], e["kind"], e["delta_micros"] / 1e6,
+                                              e["pending_delta_micros"] / 1e6, e["ref"]))
+    _, _, usage = api.call("GET", "/v1/usage?days=30")
+    for p in usage.get("data", {}).get("usage_providers", []):
+        say("    %-10s submissions %d  used %d  failed %d  cancelled %d  discarded %d" % (
+            p["provider"], p["total_submissions"], p["used_count"], p["failed_count"], p["cancelled_count"],
+            p["discarded_count"]))
+    bal = admin(cfg_path, "balance", "acct_demo")
+    spent = 10_000_000 - bal["available_micros"]
+    # flux-schnell 0.003 + flux-dev 0.025 + veo-3-fast 8 s x 0.1 + gpt-image-1 0.07 (cancel refunded)
+    expected = 3_000 + 25_000 + 800_000 + 70_000
+    check(spent == expected, "charged %d micro-credits for 4 successes, nothing for the cancel (expected %d)" % (spent, expected))
+    audit = admin(cfg_path, "audit")
+    check(audit.get("clean") is True, "ledger audit clean")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
