@@ -656,18 +656,12 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     return out;
   };
 
+  // The key's record is checked inside the unit of work below (one read
+  // less per submit, and atomic with the insert); here only the in-process
+  // claim, so a concurrent duplicate while the original is in flight gets
+  // idempotency_in_progress instead of racing it.
   std::string slot;
   if (!idempotency_key.empty()) {
-    IdempotencyRow row;
-    bool found = false;
-    const std::int64_t t = I.now();
-    Status st = I.config.store->read([&](UnitOfWork& uow) {
-      Status s = uow.generations().get_idempotency(principal.account, idempotency_key, row);
-      if (s.ok()) found = row.expires_ms > t;
-      return s.code() == Code::not_found ? Status() : s;
-    });
-    if (!st.ok()) return st;
-    if (found) return replay(row);
     slot = idem_slot(principal.account, idempotency_key);
     std::lock_guard lock(I.idem_mu);
     if (!I.idem_in_flight.insert(slot).second)
@@ -725,7 +719,7 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     records.clear();
     events.clear();
     if (!idempotency_key.empty()) {
-      // Another engine instance may have claimed the key since the read.
+      // An earlier request (or another engine instance) with this key.
       Status s = uow.generations().get_idempotency(principal.account, idempotency_key, existing);
       if (s.ok() && existing.expires_ms > now) return Status(Code::idempotency_conflict, std::string(kFoundRecord));
       if (!s.ok() && s.code() != Code::not_found) return s;
