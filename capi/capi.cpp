@@ -14,19 +14,52 @@ LastError& last_error() noexcept {
   return last;
 }
 
+Status text_argument(const char* text, std::string_view what) {
+  if (text == nullptr) return null_argument(what);
+  if (!simdjson::validate_utf8(text, std::strlen(text))) {
+    return Status(Code::invalid_request, std::string(what) + " must be valid UTF-8");
+  }
+  return Status();
+}
+
+std::string valid_utf8(std::string_view text) {
+  if (simdjson::validate_utf8(text.data(), text.size())) return std::string(text);
+  std::string out;
+  out.reserve(text.size() + 8);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // The longest valid sequence starting here (1..4 bytes), else one bad byte.
+    std::size_t len = 0;
+    for (std::size_t n = 1; n <= 4 && i + n <= text.size(); ++n) {
+      if (simdjson::validate_utf8(text.data() + i, n)) {
+        len = n;
+        break;
+      }
+    }
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(text.substr(i, len));
+      i += len;
+    }
+  }
+  return out;
+}
+
 std::string error_document(const Status& status) {
   json::JsonWriter w;
   w.begin_object().key("error").begin_object();
   w.field("code", static_cast<int>(status.code()));
   w.field("type", code_name(status.code()));
-  w.field("message", status.message());
+  w.field("message", valid_utf8(status.message()));
   w.field("retryable", status.retryable());
   w.key("issues").begin_array();
   for (const auto& issue : status.issues()) {
     w.begin_object();
-    w.field("field", issue.field);
-    w.field("code", issue.code);
-    w.field("message", issue.message);
+    w.field("field", valid_utf8(issue.field));
+    w.field("code", valid_utf8(issue.code));
+    w.field("message", valid_utf8(issue.message));
     w.end_object();
   }
   w.end_array();
@@ -49,7 +82,7 @@ int fail(const void* engine, char** out, const Status& status) noexcept {
   last.engine = engine;
   last.code = code;
   try {
-    last.message.assign(status.message());
+    last.message = valid_utf8(status.message());
     last.json = error_document(status);
   } catch (...) {
     // Out of memory while describing the error: keep the code, drop the text.

@@ -170,7 +170,7 @@ using json::Value;
 Status null_engine() { return null_argument("engine"); }
 
 Result<Principal> principal_for(babysea_engine* h, const char* api_key, bool rate_limit = true) {
-  if (api_key == nullptr) return null_argument("api_key");
+  BABYSEA_RETURN_IF_ERROR(text_argument(api_key, "api_key"));
   auto principal = h->engine->authenticate(api_key);
   if (!principal.ok()) return principal;
   if (rate_limit) BABYSEA_RETURN_IF_ERROR(h->engine->acquire(*principal));
@@ -385,7 +385,8 @@ Result<IssueArgs> issue_args(const char* request_json) {
   return a;
 }
 
-Status require(const char* p, std::string_view what) { return p == nullptr ? null_argument(what) : Status(); }
+// Required text arguments: non-NULL, valid UTF-8.
+Status require(const char* p, std::string_view what) { return text_argument(p, what); }
 
 }  // namespace
 }  // namespace babysea::capi
@@ -516,6 +517,7 @@ int babysea_generation_submit(babysea_engine_t* engine, const char* api_key, con
     BABYSEA_RETURN_IF_ERROR(require(api_key, "api_key"));
     BABYSEA_RETURN_IF_ERROR(require(model, "model"));
     BABYSEA_RETURN_IF_ERROR(require(params_json, "params_json"));
+    if (idempotency_key != nullptr) BABYSEA_RETURN_IF_ERROR(require(idempotency_key, "idempotency_key"));
     auto options = babysea::capi::submit_options(options_json);
     if (!options.ok()) return options.status();
     auto p = babysea::capi::principal_for(h, api_key);
@@ -728,6 +730,7 @@ int babysea_credits_grant(babysea_engine_t* engine, const char* account, const c
   return engine_call(engine, out, [&](babysea_engine* h) -> Result<std::string> {
     BABYSEA_RETURN_IF_ERROR(require(account, "account"));
     BABYSEA_RETURN_IF_ERROR(require(amount, "amount"));
+    if (key != nullptr) BABYSEA_RETURN_IF_ERROR(require(key, "key"));
     auto micros = babysea::parse_credits(amount);
     if (!micros.ok()) return micros.status();
     auto g = h->runtime->grant_credits(account, *micros, key == nullptr ? "" : key);

@@ -64,6 +64,13 @@ int guarded(const void* engine, char** out, Fn&& fn) noexcept {
 // invalid_request "<what> must not be NULL".
 Status null_argument(std::string_view what);
 
+// OK for a non-NULL, valid UTF-8 string argument; invalid_request otherwise.
+Status text_argument(const char* text, std::string_view what);
+
+// `text` with every invalid UTF-8 sequence replaced by U+FFFD, so documents
+// built from it are always valid JSON text.
+std::string valid_utf8(std::string_view text);
+
 // Parses an optional JSON object argument (NULL or "" -> empty object).
 Result<json::Value> parse_object_arg(const char* text, std::string_view what, bool optional);
 

@@ -254,6 +254,10 @@ static void test_lifecycle(babysea_engine_t* e) {
   babysea_free(out);
   CHECK(babysea_estimate(e, key, "no/such-model", NULL, &out) == BABYSEA_MODEL_NOT_FOUND);
   babysea_free(out);
+  /* Text arguments must be UTF-8 (so every output stays valid JSON). */
+  CHECK(babysea_estimate(e, key, "bfl/\xff\xfe", NULL, &out) == BABYSEA_INVALID_REQUEST);
+  CHECK(contains(out, "valid UTF-8"));
+  babysea_free(out);
 
   /* Submit, replay, conflict. */
   const char* params = "{\"generation_prompt\":\"a lighthouse at dawn\"}";
