@@ -49,7 +49,7 @@ Result<std::unique_ptr<ServerApp>> ServerApp::start(std::string_view config_json
   // The validated limits apply to the listener bound above.
   HttpServerOptions& o = http->options();
   o.io_threads = s.threads;
-  o.handler_threads = std::max(8, s.threads * 4);
+  o.handler_threads = s.handler_threads;
   o.max_header_bytes = s.max_header_bytes;
   o.max_body_bytes = s.max_body_bytes;
   o.request_timeout_ms = s.request_timeout_ms;

@@ -51,7 +51,9 @@
 //   rate_limits            { per_key: {limit, window_ms} [600/60000],
 //                            per_account: {limit, window_ms} [1200/60000], max_buckets }
 //   server                 { host: string ["127.0.0.1"], port: int [8080] (0 = any free port),
-//                            threads: int [2], max_body_bytes: int [1048576],
+//                            threads: int [2] (I/O), handler_threads: int [32] (requests may block
+//                            on the engine: bounded create waits, OpenAI-compatible waits),
+//                            max_body_bytes: int [1048576],
 //                            max_header_bytes: int [16384], create_wait_ms: int [10000],
 //                            openai_wait_ms: int [120000], request_timeout_ms: int [30000] }
 //                          (read only by the reference server)
@@ -92,7 +94,8 @@ namespace babysea {
 struct ServerSettings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port
-  int threads = 2;
+  int threads = 2;           // I/O threads
+  int handler_threads = 32;  // request handlers (they may block on the engine)
   std::size_t max_body_bytes = 1u << 20;
   std::size_t max_header_bytes = 16u << 10;
   std::int64_t create_wait_ms = 10'000;    // generate: bounded wait for the provider ack

@@ -457,6 +457,7 @@ Result<Config> parse_config(std::string_view text) {
     s.str("host", o.host, false, true);
     s.integer("port", o.port, 0, 65535);
     s.integer("threads", o.threads, 1, 256);
+    s.integer("handler_threads", o.handler_threads, 1, 1024);
     s.integer("max_body_bytes", o.max_body_bytes, 1024, std::int64_t{1} << 30);
     s.integer("max_header_bytes", o.max_header_bytes, 1024, 1 << 20);
     s.integer("create_wait_ms", o.create_wait_ms, 0, 600'000);
