@@ -278,6 +278,28 @@ BABYSEA_CAPI int babysea_credits_balance(babysea_engine_t* engine, const char* a
 BABYSEA_CAPI int babysea_credits_statement(babysea_engine_t* engine, const char* account, int64_t limit,
                                            char** out);
 
+/* Customer webhook endpoints of `account` (deliveries of lifecycle and
+ * credit events, signed; specs/api.md §6). `spec_json`:
+ *   {"url":"https://...","secret":"" (empty: generated),
+ *    "signing":"babysea"|"standard_webhooks"|"both","events":["generation.completed",..]}
+ * The URL is checked by the network guard. *out = the endpoint
+ * {"id","account","url","secret","signing","events":[..],"enabled",...}; the
+ * secret is returned by create only. */
+BABYSEA_CAPI int babysea_webhook_endpoint_create(babysea_engine_t* engine, const char* account,
+                                                 const char* spec_json, char** out);
+
+/* *out = {"endpoints":[...]} (secrets omitted). */
+BABYSEA_CAPI int babysea_webhook_endpoint_list(babysea_engine_t* engine, const char* account, char** out);
+
+/* Disables (enabled = 0) or re-enables (enabled = 1; the URL is checked again)
+ * an endpoint of `account`. *out = {"id":..,"enabled":bool}. */
+BABYSEA_CAPI int babysea_webhook_endpoint_set_enabled(babysea_engine_t* engine, const char* account,
+                                                      const char* endpoint_id, int enabled, char** out);
+
+/* Queues a "webhook.test" delivery to that endpoint only. *out = {"delivery_id":".."}. */
+BABYSEA_CAPI int babysea_webhook_endpoint_test(babysea_engine_t* engine, const char* account,
+                                               const char* endpoint_id, char** out);
+
 /* Checks the ledger invariants over the whole store:
  * *out = {"clean":bool,"violations":[..],"accounts":N,"entries":N,"holds":N,
  *         "pending_holds":N}. A dirty ledger is a successful call with

@@ -20,6 +20,7 @@
 #include "babysea/runtime.hpp"
 #include "babysea/status.hpp"
 #include "babysea/stripe.hpp"
+#include "babysea/webhook_delivery.hpp"
 #include "capi_internal.hpp"
 #include "json/json.hpp"
 #include "json/strict.hpp"
@@ -383,6 +384,77 @@ Result<IssueArgs> issue_args(const char* request_json) {
     }
   }
   return a;
+}
+
+std::string_view signing_name(WebhookSigning s) {
+  switch (s) {
+    case WebhookSigning::babysea: return "babysea";
+    case WebhookSigning::standard_webhooks: return "standard_webhooks";
+    case WebhookSigning::both: return "both";
+  }
+  return "unknown";
+}
+
+void write_endpoint(JsonWriter& w, const WebhookEndpointRow& r, bool with_secret) {
+  w.begin_object();
+  w.field("id", r.id);
+  w.field("account", r.account);
+  w.field("url", r.url);
+  if (with_secret) w.field("secret", r.secret);
+  w.field("signing", signing_name(r.signing));
+  w.key("events").begin_array();
+  std::string_view events = r.events;
+  while (!events.empty()) {
+    auto comma = events.find(',');
+    auto item = events.substr(0, comma);
+    if (!item.empty()) w.value(item);
+    if (comma == std::string_view::npos) break;
+    events.remove_prefix(comma + 1);
+  }
+  w.end_array();
+  w.field("enabled", r.enabled);
+  w.field("disabled_reason", r.disabled_reason);
+  w.field("created_ms", r.created_ms);
+  w.field("updated_ms", r.updated_ms);
+  w.end_object();
+}
+
+Result<WebhookEndpointSpec> endpoint_spec(const char* spec_json) {
+  auto parsed = parse_object_arg(spec_json, "spec_json", false);
+  if (!parsed.ok()) return parsed.status();
+  WebhookEndpointSpec spec;
+  for (const auto& m : parsed->object) {
+    const Value& v = m.second;
+    if (m.first == "url") {
+      if (!v.is_string()) return wrong_type("spec_json", m.first, "a string");
+      spec.url = v.string;
+    } else if (m.first == "secret") {
+      if (!v.is_string()) return wrong_type("spec_json", m.first, "a string");
+      spec.secret = v.string;
+    } else if (m.first == "signing") {
+      if (v.is_string() && v.string == "babysea") {
+        spec.signing = WebhookSigning::babysea;
+      } else if (v.is_string() && v.string == "standard_webhooks") {
+        spec.signing = WebhookSigning::standard_webhooks;
+      } else if (v.is_string() && v.string == "both") {
+        spec.signing = WebhookSigning::both;
+      } else {
+        return wrong_type("spec_json", m.first, "\"babysea\", \"standard_webhooks\" or \"both\"");
+      }
+    } else if (m.first == "events") {
+      if (!v.is_array()) return wrong_type("spec_json", m.first, "an array of strings");
+      for (const auto& e : v.array) {
+        if (!e.is_string()) return wrong_type("spec_json", m.first, "an array of strings");
+        spec.events.push_back(e.string);
+      }
+    } else {
+      return unknown_key("spec_json", m.first);
+    }
+  }
+  if (spec.url.empty()) {
+    return Status(Code::invalid_request, "spec_json: url is required", {FieldIssue{"url", "required", "is required"}});
+  }
+  return spec;
 }
 
 // Required text arguments: non-NULL, valid UTF-8.
@@ -787,6 +859,61 @@ int babysea_credits_statement(babysea_engine_t* engine, const char* account, int
       w.end_object();
     }
     w.end_array().end_object();
+    return std::move(w).take();
+  });
+}
+
+int babysea_webhook_endpoint_create(babysea_engine_t* engine, const char* account, const char* spec_json,
+                                    char** out) {
+  return engine_query(engine, out, [&](babysea_engine* h) -> Result<std::string> {
+    BABYSEA_RETURN_IF_ERROR(require(account, "account"));
+    auto spec = babysea::capi::endpoint_spec(spec_json);
+    if (!spec.ok()) return spec.status();
+    auto row = h->runtime->webhook_endpoints().create(account, std::move(spec).value());
+    if (!row.ok()) return row.status();
+    JsonWriter w;
+    babysea::capi::write_endpoint(w, *row, /*with_secret=*/true);
+    return std::move(w).take();
+  });
+}
+
+int babysea_webhook_endpoint_list(babysea_engine_t* engine, const char* account, char** out) {
+  return engine_query(engine, out, [&](babysea_engine* h) -> Result<std::string> {
+    BABYSEA_RETURN_IF_ERROR(require(account, "account"));
+    auto rows = h->runtime->webhook_endpoints().list(account);
+    if (!rows.ok()) return rows.status();
+    JsonWriter w;
+    w.begin_object().key("endpoints").begin_array();
+    for (const auto& r : *rows) babysea::capi::write_endpoint(w, r, /*with_secret=*/false);
+    w.end_array().end_object();
+    return std::move(w).take();
+  });
+}
+
+int babysea_webhook_endpoint_set_enabled(babysea_engine_t* engine, const char* account, const char* endpoint_id,
+                                         int enabled, char** out) {
+  return engine_call(engine, out, [&](babysea_engine* h) -> Result<std::string> {
+    BABYSEA_RETURN_IF_ERROR(require(account, "account"));
+    BABYSEA_RETURN_IF_ERROR(require(endpoint_id, "endpoint_id"));
+    auto& endpoints = h->runtime->webhook_endpoints();
+    BABYSEA_RETURN_IF_ERROR(enabled != 0 ? endpoints.enable(account, endpoint_id)
+                                         : endpoints.disable(account, endpoint_id));
+    JsonWriter w;
+    w.begin_object().field("id", endpoint_id).field("enabled", enabled != 0).end_object();
+    return std::move(w).take();
+  });
+}
+
+int babysea_webhook_endpoint_test(babysea_engine_t* engine, const char* account, const char* endpoint_id,
+                                  char** out) {
+  return engine_query(engine, out, [&](babysea_engine* h) -> Result<std::string> {
+    BABYSEA_RETURN_IF_ERROR(require(account, "account"));
+    BABYSEA_RETURN_IF_ERROR(require(endpoint_id, "endpoint_id"));
+    auto id = h->runtime->webhook_endpoints().send_test(account, endpoint_id);
+    if (!id.ok()) return id.status();
+    if (auto* d = h->runtime->webhook_dispatcher()) d->notify();
+    JsonWriter w;
+    w.begin_object().field("delivery_id", *id).end_object();
     return std::move(w).take();
   });
 }

@@ -118,6 +118,18 @@ export interface AuditReport {
   pending_holds: number;
 }
 
+export interface WebhookEndpoint {
+  id: string;
+  account: string;
+  url: string;
+  signing: 'babysea' | 'standard_webhooks' | 'both';
+  events: string[];
+  enabled: boolean;
+  disabled_reason: string;
+  created_ms: number;
+  updated_ms: number;
+}
+
 export interface SubmitOptions {
   idempotencyKey?: string | null;
   type?: 'image' | 'video';
@@ -176,6 +188,14 @@ export class Engine extends EventEmitter {
   balance(account: string): Promise<BalanceInfo>;
   statement(account: string, limit?: number): Promise<{ account: string; entries: Array<{ [key: string]: Json }> }>;
   audit(): Promise<AuditReport>;
+
+  createWebhookEndpoint(account: string, url: string, options?: {
+    secret?: string; signing?: 'babysea' | 'standard_webhooks' | 'both'; events?: string[];
+  }): Promise<WebhookEndpoint & { secret: string }>;
+  listWebhookEndpoints(account: string): Promise<WebhookEndpoint[]>;
+  setWebhookEndpointEnabled(account: string, endpointId: string, enabled: boolean):
+    Promise<{ id: string; enabled: boolean }>;
+  testWebhookEndpoint(account: string, endpointId: string): Promise<{ delivery_id: string }>;
 
   health(): Promise<{ healthy: boolean; providers: Json; models: Json }>;
   metricsText(): Promise<string>;

@@ -72,6 +72,13 @@ const C = {
   statement: lib.func('int babysea_credits_statement(void* engine, const char* account, int64_t limit, ' +
     '_Out_ void** out)'),
   audit: lib.func('int babysea_ledger_audit(void* engine, _Out_ void** out)'),
+  hookCreate: lib.func('int babysea_webhook_endpoint_create(void* engine, const char* account, const char* spec, ' +
+    '_Out_ void** out)'),
+  hookList: lib.func('int babysea_webhook_endpoint_list(void* engine, const char* account, _Out_ void** out)'),
+  hookEnable: lib.func('int babysea_webhook_endpoint_set_enabled(void* engine, const char* account, ' +
+    'const char* id, int enabled, _Out_ void** out)'),
+  hookTest: lib.func('int babysea_webhook_endpoint_test(void* engine, const char* account, const char* id, ' +
+    '_Out_ void** out)'),
   health: lib.func('int babysea_health(void* engine, _Out_ void** out)'),
   metrics: lib.func('int babysea_metrics_text(void* engine, _Out_ void** out)'),
   runDue: lib.func('int babysea_engine_run_due(void* engine, _Out_ int64_t* steps)'),
@@ -358,6 +365,18 @@ class Engine extends EventEmitter {
   statement(account, limit = 100) { return this._json(C.statement, account, limit); }
 
   audit() { return this._json(C.audit); }
+
+  createWebhookEndpoint(account, url, { secret = '', signing = 'babysea', events = [] } = {}) {
+    return this._json(C.hookCreate, account, JSON.stringify({ url, secret, signing, events }));
+  }
+
+  async listWebhookEndpoints(account) { return (await this._json(C.hookList, account)).endpoints; }
+
+  setWebhookEndpointEnabled(account, endpointId, enabled) {
+    return this._json(C.hookEnable, account, endpointId, enabled ? 1 : 0);
+  }
+
+  testWebhookEndpoint(account, endpointId) { return this._json(C.hookTest, account, endpointId); }
 
   // --- operations ------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ static int g_passed = 0;
 static int g_failed = 0;
 static pid_t g_emulators = -1;
 static char g_tmp[256];
+static char g_replicate_url[256];
 
 #define CHECK(cond)                                                               \
   do {                                                                            \
@@ -377,6 +378,33 @@ static void test_lifecycle(babysea_engine_t* e) {
   CHECK(babysea_provider_callback(e, "replicate", "[\"bad\"]", "{}", 2, &out) == BABYSEA_INVALID_REQUEST);
   babysea_free(out);
 
+  /* Customer webhook endpoints. */
+  char endpoint[64] = {0};
+  char hook_url[320];
+  snprintf(hook_url, sizeof hook_url, "{\"url\":\"%s/hook\",\"events\":[\"generation.completed\"]}", g_replicate_url);
+  CHECK(babysea_webhook_endpoint_create(e, "acct_c", hook_url, &out) == 0);
+  CHECK(json_str(out, "id", endpoint, sizeof endpoint));
+  CHECK(contains(out, "\"secret\":\""));
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_create(e, "acct_c", "{\"url\":\"ftp://x\"}", &out) != 0);
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_create(e, "acct_c", "{\"secret\":\"s\"}", &out) == BABYSEA_INVALID_REQUEST);
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_list(e, "acct_c", &out) == 0);
+  CHECK(contains(out, endpoint));
+  CHECK(!contains(out, "\"secret\""));
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_test(e, "acct_c", endpoint, &out) == 0);
+  CHECK(contains(out, "delivery_id"));
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_set_enabled(e, "acct_c", endpoint, 0, &out) == 0);
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_list(e, "acct_c", &out) == 0);
+  CHECK(contains(out, "\"enabled\":false"));
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_set_enabled(e, "acct_poor", endpoint, 1, &out) == BABYSEA_NOT_FOUND);
+  babysea_free(out);
+
   /* Revocation. */
   CHECK(babysea_api_key_revoke(e, "acct_c", key_id, &out) == 0);
   babysea_free(out);
@@ -423,6 +451,7 @@ int main(void) {
   REQUIRE(start_emulators(bin, line, sizeof line));
   char replicate[256], fal[256], secret[256], jwks[256], fal_user[128];
   REQUIRE(json_str(line, "replicate", replicate, sizeof replicate));
+  snprintf(g_replicate_url, sizeof g_replicate_url, "%s", replicate);
   REQUIRE(json_str(line, "fal", fal, sizeof fal));
   REQUIRE(json_str(line, "replicate_webhook_secret", secret, sizeof secret));
   REQUIRE(json_str(line, "fal_jwks_url", jwks, sizeof jwks));

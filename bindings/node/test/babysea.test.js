@@ -219,6 +219,20 @@ describe('lifecycle against the emulators', () => {
     assert.equal(results.length, 40);
   });
 
+  test('webhook endpoints', async () => {
+    const ep = await engine.createWebhookEndpoint('acct_node', `${emu.urls.replicate}/hook`,
+      { events: ['generation.completed'] });
+    assert.ok(ep.secret);
+    assert.deepEqual(ep.events, ['generation.completed']);
+    assert.ok((await engine.listWebhookEndpoints('acct_node')).some((x) => x.id === ep.id));
+    assert.ok((await engine.testWebhookEndpoint('acct_node', ep.id)).delivery_id);
+    await engine.setWebhookEndpointEnabled('acct_node', ep.id, false);
+    const listed = (await engine.listWebhookEndpoints('acct_node')).find((x) => x.id === ep.id);
+    assert.equal(listed.enabled, false);
+    await assert.rejects(engine.createWebhookEndpoint('acct_node', ''), babysea.InvalidRequest);
+    await assert.rejects(engine.setWebhookEndpointEnabled('acct_other', ep.id, true), babysea.NotFound);
+  });
+
   test('revoked keys stop working', async () => {
     const extra = await engine.issueApiKey('acct_node', { scopes: 'read_only' });
     await engine.revokeApiKey('acct_node', extra.id);

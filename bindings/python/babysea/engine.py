@@ -287,6 +287,21 @@ class Engine:
     def statement(self, account: str, limit: int = 100) -> dict:
         return self._call("babysea_credits_statement", _b(account), ctypes.c_int64(limit))
 
+    def create_webhook_endpoint(self, account: str, url: str, *, secret: str = "", signing: str = "babysea",
+                                events: Sequence[str] = ()) -> dict:
+        spec = {"url": url, "secret": secret, "signing": signing, "events": list(events)}
+        return self._call("babysea_webhook_endpoint_create", _b(account), _json_arg(spec))
+
+    def list_webhook_endpoints(self, account: str) -> list[dict]:
+        return self._call("babysea_webhook_endpoint_list", _b(account))["endpoints"]
+
+    def set_webhook_endpoint_enabled(self, account: str, endpoint_id: str, enabled: bool) -> dict:
+        return self._call("babysea_webhook_endpoint_set_enabled", _b(account), _b(endpoint_id),
+                          ctypes.c_int(1 if enabled else 0))
+
+    def test_webhook_endpoint(self, account: str, endpoint_id: str) -> dict:
+        return self._call("babysea_webhook_endpoint_test", _b(account), _b(endpoint_id))
+
     def audit(self) -> dict:
         return self._call("babysea_ledger_audit")
 

@@ -255,6 +255,21 @@ class LifecycleTest(unittest.TestCase):
         with self.assertRaises(babysea.Unavailable):
             self.engine.next_events(0)
 
+    def test_10_webhook_endpoints(self) -> None:
+        ep = self.engine.create_webhook_endpoint("acct_py", self.urls["replicate"] + "/hook",
+                                                 events=["generation.completed"])
+        self.assertTrue(ep["secret"])
+        self.assertEqual(ep["events"], ["generation.completed"])
+        self.assertIn(ep["id"], [x["id"] for x in self.engine.list_webhook_endpoints("acct_py")])
+        self.assertTrue(self.engine.test_webhook_endpoint("acct_py", ep["id"])["delivery_id"])
+        self.engine.set_webhook_endpoint_enabled("acct_py", ep["id"], False)
+        listed = {x["id"]: x for x in self.engine.list_webhook_endpoints("acct_py")}
+        self.assertFalse(listed[ep["id"]]["enabled"])
+        with self.assertRaises(babysea.InvalidRequest):
+            self.engine.create_webhook_endpoint("acct_py", "")
+        with self.assertRaises(babysea.NotFound):
+            self.engine.set_webhook_endpoint_enabled("acct_other", ep["id"], True)
+
     def test_09_revoke(self) -> None:
         extra = self.engine.issue_api_key("acct_py", "read_only")
         self.assertEqual(self.engine.authenticate(extra["key"])["account"], "acct_py")
