@@ -517,12 +517,14 @@ Runtime::~Runtime() {
   if (!impl_) return;
   // Stop delivering first, then stop the engine (in-flight provider work
   // ends), then everything the engine borrowed; the store goes last.
+  // The dispatcher object outlives the engine: an event callback already
+  // running may still call notify() (harmless on a stopped dispatcher).
   if (impl_->dispatcher) impl_->dispatcher->stop();
   if (impl_->engine) impl_->engine->set_event_callback({});
   impl_->stripe.reset();
+  impl_->engine.reset();
   impl_->dispatcher.reset();
   impl_->endpoints.reset();
-  impl_->engine.reset();
   impl_->own_api_keys.reset();
   impl_->own_ledger.reset();
   impl_->assets.reset();
