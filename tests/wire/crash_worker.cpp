@@ -7,6 +7,10 @@
 //     db=<file> assets=<dir> catalog=<dir> seed=<n>
 //     replicate=<url> replicate_secret=<whsec> fal=<url> fal_jwks=<url> fal_user=<id>
 //     bfl=<url> openai=<url> api_key=<key>
+//     [only=openai]         submit gpt-image-1 ("openai, replicate") only
+//     [count=<n>]           stop submitting after n accepted generations
+//     [die_after_store=1]   _exit(137) right after the first asset store
+//                           wrote its files (before the engine records it)
 //
 // Exit codes: 2 bad usage, 1 setup failure; otherwise it runs until killed
 // (or stops by itself after 10 minutes).
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
     so.request_timeout = std::chrono::milliseconds(1'500);
     so.generation_deadline = std::chrono::milliseconds(15'000);
     so.threads = 4;
+    if (args["die_after_store"] == "1") so.after_asset_store = [] { ::_exit(137); };
     Stack stack(so);
     stack.login("acct_crash", 10'000 * kMicrosPerCredit);
     write_line("UP");
@@ -85,16 +90,19 @@ int main(int argc, char** argv) {
       const char* model;
       const char* order;
     };
-    const std::vector<Pick> picks = {
+    std::vector<Pick> picks = {
         {"bfl/flux-schnell", "replicate, fal"},
         {"bfl/flux-schnell", "fal, replicate"},
         {"bfl/flux-dev", "bfl, replicate, fal"},
         {"openai/gpt-image-1", "openai, replicate"},
     };
+    if (args["only"] == "openai") picks = {{"openai/gpt-image-1", "openai, replicate"}};
+    const long limit = args.count("count") ? std::stol(args["count"]) : -1;
+    std::atomic<long> submitted{0};
     const auto stop_at = std::chrono::steady_clock::now() + std::chrono::minutes(10);
     std::atomic<bool> stop{false};
     std::vector<std::thread> submitters;
-    for (int t = 0; t < 2; ++t) {
+    for (int t = 0; t < (limit > 0 ? 1 : 2); ++t) {
       std::uint64_t s = rng();
       submitters.emplace_back([&, s] {
         std::mt19937_64 r(s);
@@ -105,6 +113,7 @@ int main(int argc, char** argv) {
           auto out = stack.engine().submit(stack.principal(), p.model, body, {});
           if (out.ok()) {
             write_line("G " + out->generation.id);
+            if (limit > 0 && ++submitted >= limit) break;
           } else {
             write_line("E " + out.status().to_string());
           }
@@ -113,6 +122,8 @@ int main(int argc, char** argv) {
       });
     }
     for (auto& t : submitters) t.join();
+    // Keep the engine running (until killed) so the provider work goes on.
+    while (std::chrono::steady_clock::now() < stop_at) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   } catch (const std::exception& e) {
     std::cerr << "wire_crash_worker: " << e.what() << "\n";
     return 1;
