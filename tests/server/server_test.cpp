@@ -262,6 +262,7 @@ TEST_CASE("server: authentication, scopes and error shapes", "[server]") {
   CHECK(sv.at("data").at("account_id").as_string() == "acct_a");
   CHECK(sv.at("data").at("apikey_id").is_string());
   CHECK(sv.at("data").at("apikey_prefix").as_string().starts_with("bye_"));
+  CHECK(sv.at("data").at("apikey_last_used_at").is_string());  // this very call used it
   REQUIRE(st.header("x-request-id"));
   CHECK(*st.header("x-request-id") == std::string(sv.at("request_id").as_string()));
   REQUIRE(st.header("x-ratelimit-limit"));
@@ -273,6 +274,16 @@ TEST_CASE("server: authentication, scopes and error shapes", "[server]") {
   auto bill = f.call("GET", "/v1/user/billing", f.full);
   REQUIRE(bill.status == 200);
   CHECK(bill.json().at("data").at("billing_credit_balance").to_number<double>() == Approx(10.0));
+
+  // An expired key is answered like any invalid key.
+  const std::int64_t now_ms = f.app->runtime().clock().now_ms();
+  auto short_lived = f.app->runtime().issue_api_key("acct_a", kFullAccess, "short", now_ms + 1'000);
+  REQUIRE(short_lived.ok());
+  CHECK(f.call("GET", "/v1/status", short_lived->key).status == 200);
+  std::this_thread::sleep_for(milliseconds(1'200));
+  auto expired = f.call("GET", "/v1/status", short_lived->key);
+  check_error_shape(expired, 401, "BSE1001", "unauthenticated");
+  CHECK(stable_body(expired) == stable_body(r));
 
   // Unknown route, wrong method.
   check_error_shape(f.call("GET", "/v1/nope", f.full), 404, "BSE3001", "not_found");
