@@ -272,7 +272,7 @@ BABYSEA_CAPI int babysea_credits_grant(babysea_engine_t* engine, const char* acc
  *         "available_micros":N,"posted_micros":N,"pending_micros":N}. */
 BABYSEA_CAPI int babysea_credits_balance(babysea_engine_t* engine, const char* account, char** out);
 
-/* The account's journal, newest first (at most `limit`, 1..1000):
+/* The account's journal: its newest `limit` (1..1000) entries, oldest first:
  * *out = {"account":..,"entries":[{"id","kind","debit","credit","amount",
  *         "amount_micros","ref","created_ms"}...]}. */
 BABYSEA_CAPI int babysea_credits_statement(babysea_engine_t* engine, const char* account, int64_t limit,
