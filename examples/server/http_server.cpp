@@ -199,6 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_) res->body().clear();
     const bool close_after = out.close || !keep_alive_ || server_.stopping.load();
     res->keep_alive(!close_after);
+    stream_.expires_after(std::chrono::milliseconds(server_.options.request_timeout_ms));  // slow readers
     http::async_write(stream_, *res, [self = shared_from_this(), res, close_after](beast::error_code ec, std::size_t) {
       if (ec || close_after) return self->close();
       self->read_header();
@@ -215,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = server_.refusal(status, code, message);
     res->keep_alive(false);
     res->prepare_payload();
+    stream_.expires_after(std::chrono::milliseconds(server_.options.request_timeout_ms));
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, std::size_t) { self->close(); });
   }
 
