@@ -398,8 +398,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec) {
       // written == 0: the very first send on the stale socket was refused,
       // so the peer cannot have seen any of this request.
+      (void)written;  // a partial count cannot prove the peer saw nothing
       if (reused_ && !retried_ && !is_deadline(ec) && ec != asio::error::operation_aborted &&
-          (written == 0 || idempotent_method(req_.method)))
+          idempotent_method(req_.method))
         return retry();
       return fail(map_error(ec, "write"));
     }
