@@ -573,6 +573,10 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
     if (I.providers.count(id) != 0) return Status(Code::invalid_request, "engine config: provider " + id + " given twice");
     ProviderPolicy pol;
     pol.delivery = p->delivery();
+    // Without a callback URL no provider is asked to call back: webhook
+    // providers are then polled at their normal interval.
+    if (pol.delivery == DeliveryMode::webhook && I.config.options.callback_base_url.empty())
+      pol.delivery = DeliveryMode::polling;
     pol.can_cancel = p->can_cancel();
     pol.timing = p->timing();
     I.provider_policies.emplace(id, pol);

@@ -217,6 +217,14 @@ class Stepper {
     finish_failed(std::string(kErrorProvidersFailed), "all providers failed");
   }
 
+  // A generation ending without success drops any file a copy may have
+  // written (a copy interrupted by a crash leaves its files behind; removal
+  // is idempotent).
+  void drop_copied_files() {
+    for (const auto& a : g_.attempts)
+      if (a.asset_tries > 0) return effect(EffectKind::remove_assets, a.id);
+  }
+
   void finish_failed(std::string code, std::string message) {
     for (auto& a : g_.attempts) {
       if (!a.open()) continue;
@@ -235,6 +243,7 @@ class Stepper {
     g_.error = std::move(message);
     g_.credits_refunded = true;
     effect(EffectKind::release);
+    drop_copied_files();
     emit("generation.failed");
   }
 
@@ -601,6 +610,7 @@ class Stepper {
     g_.completed_ms = now_;
     g_.credits_refunded = true;
     effect(EffectKind::release);
+    drop_copied_files();
     emit("generation.canceled");
   }
 
