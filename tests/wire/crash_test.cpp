@@ -176,6 +176,13 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
       const AttemptView& a = *it->second;
       CHECK(a.provider == e->provider());
       INFO("attempt submits=" << a.submits << " resubmitted=" << a.resubmitted << " state=" << a.state);
+      if (n > static_cast<std::uint64_t>(std::max(a.submits, 1))) {
+        const std::string gid = tag.substr(0, tag.rfind('.'));
+        for (const auto& x : by_id[gid]->attempts)
+          std::cout << "  dup " << tag << ": attempt " << x.id << " " << x.provider << " " << x.state << " submits="
+                    << x.submits << " resub=" << x.resubmitted << " job=" << x.job_id << " err=" << x.error_kind
+                    << " " << x.error_message << std::endl;
+      }
       CHECK(n <= static_cast<std::uint64_t>(std::max(a.submits, 1)));
       if (n > 1) {
         ++duplicates;
@@ -191,33 +198,27 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
   std::cout << "wire crash test: " << attempts.size() << " attempts, " << resubmitted << " resubmitted, " << retried
             << " retried, " << duplicates << " reached a provider twice" << std::endl;
 
-  // Files left behind by a copy the kill interrupted, for a generation that
-  // then failed, are a known bug (the [.bug] case below): counted, not failed on.
+  // Files a killed copy left behind are removed when the generation then
+  // fails (regression test below): none may remain.
   int orphans = 0;
   for (const auto& g : gens)
     if (g.status != GenerationStatus::succeeded && stack.asset_files(g.id) > 0) ++orphans;
-  std::cout << "wire crash test: " << orphans << " failed generations with orphaned files (known bug)" << std::endl;
-  auto violation = stack.check_invariants(/*allow_orphan_files=*/true);
+  std::cout << "wire crash test: " << orphans << " failed generations with orphaned files" << std::endl;
+  CHECK(orphans == 0);
+  auto violation = stack.check_invariants(/*allow_orphan_files=*/false);
   INFO(violation);
   CHECK(violation.empty());
 }
 
-// BUG (src/lifecycle/machine.cpp, recovery of an attempt whose asset copy was
-// in flight, with src/engine/engine.cpp only removing assets on a late
-// assets_stored): the worker dies right after the directory store wrote a
+// Regression: the worker dies right after the directory store wrote a
 // generation's files and before assets_stored committed (the crash window
-// "outputs fetched, not stored"). OpenAI's outputs are inline (b64_json) and
-// not kept durably, so recovery fails that attempt ("inline outputs were lost
-// before they were stored") and fails over; when the rest of the chain fails
-// too, the generation ends failed and refunded, yet the files the dead copy
-// wrote stay in the asset directory, publicly served under public_base_url
-// (an unpaid output and a storage leak). Nothing ever removes them: the
-// remove_assets effect is only emitted when a copy's assets_stored arrives for
-// a closed attempt. Suggested fix: emit remove_assets (idempotent) whenever a
-// generation reaches failed/canceled after any attempt had a copy in flight
-// (or on every non-succeeded terminal transition), including from recovery.
+// "outputs fetched, not stored"). OpenAI's outputs are inline and not kept
+// durably, so recovery fails that attempt and fails over; when the rest of the
+// chain fails too, the generation ends failed and its files must be removed
+// (the machine emits remove_assets on every failed/canceled end once a copy
+// was attempted).
 TEST_CASE("wire crash: files written by a copy the crash interrupted are removed when the generation fails",
-          "[wire][crash][.bug]") {
+          "[wire][crash]") {
   const char* worker = std::getenv("BABYSEA_WIRE_CRASH_WORKER");
   REQUIRE(worker != nullptr);
   const std::string key = "crash-key";

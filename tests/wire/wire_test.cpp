@@ -456,15 +456,10 @@ TEST_CASE("wire: duplicate and reordered callbacks change nothing", "[wire]") {
   w.check();
 }
 
-// BUG (src/engine/engine.cpp, Engine::create): with no callback_base_url the
-// engine asks no provider for callbacks (do_submit), yet the lifecycle policy
-// still takes the adapter's delivery() == webhook for replicate/fal, so their
-// jobs are polled only every backup_poll_interval (30 s by default) instead
-// of poll_interval: a "polling only" deployment sees every replicate/fal
-// result up to 30 s late, and any start/finish deadline shorter than the
-// backup interval abandons healthy jobs. Fix: when callback_base_url is empty,
-// set ProviderPolicy::delivery = polling for webhook-mode providers.
-TEST_CASE("wire: with no callback URL, webhook providers are polled at poll_interval", "[wire][.bug]") {
+// Regression: with no callback_base_url no provider is asked for callbacks,
+// so webhook providers must be polled at poll_interval, not at the backup
+// interval (Engine::create maps their delivery to polling).
+TEST_CASE("wire: with no callback URL, webhook providers are polled at poll_interval", "[wire]") {
   WireOptions o;
   o.callbacks = false;
   o.timing.backup_poll_interval = milliseconds(10'000);
