@@ -98,11 +98,11 @@ struct BeastTransportOptions {
 // A Beast HTTP/1.1 client with a keep-alive pool (see BeastTransportOptions).
 // A pooled connection is checked before reuse (closed or readable: dropped).
 // If a reused connection still turns out dead, the request is retried once on
-// a fresh connection, and only when resending cannot do harm: the very first
-// write of the request failed (no byte left us), or the method is idempotent
-// (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) and the write failed or the
-// connection closed before any response byte. A POST/PATCH the peer may have
-// read is never resent: the caller gets the (retryable) unavailable error. A
+// a fresh connection, and only when resending cannot do harm: the method is
+// idempotent (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) and the write failed or
+// the connection closed before any response byte. A POST/PATCH is never
+// resent, not even after a failed first write (a byte count is no proof the
+// peer saw nothing): the caller gets the (retryable) unavailable error. A
 // timeout, or a close after part of the response, is never retried. Deadlines
 // cover the retry too (they run from the call). Destroying the transport
 // waits for the I/O threads, i.e. for pending exchanges to end (each bounded
