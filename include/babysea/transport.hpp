@@ -96,7 +96,9 @@ struct BeastTransportOptions {
 };
 
 // A Beast HTTP/1.1 client with a keep-alive pool (see BeastTransportOptions).
-// A pooled connection is checked before reuse (closed or readable: dropped).
+// Only idempotent methods take a pooled connection; POST/PATCH always open a
+// fresh one (a dead reused connection could not be retried safely). A pooled
+// connection is checked before reuse (closed or readable: dropped).
 // If a reused connection still turns out dead, the request is retried once on
 // a fresh connection, and only when resending cannot do harm: the method is
 // idempotent (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) and the write failed or

@@ -308,7 +308,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void start() {
-    if (core_.pooling) {
+    // Only idempotent requests ride a pooled connection: a POST/PATCH on a
+    // connection that turns out dead could not be resent safely, so it always
+    // gets a fresh one (and returns it to the pool afterwards).
+    if (core_.pooling && idempotent_method(req_.method)) {
       if (auto c = core_.pool.take(key_)) {
         conn_ = std::static_pointer_cast<ConnT>(std::move(c));
         reused_ = true;
