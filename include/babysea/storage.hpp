@@ -379,7 +379,6 @@ struct IdempotencyRow {
   std::string key;
   std::string fingerprint;    // hex hash of method + path + canonical body
   std::string generation_id;
-  std::string response;       // the original create response `data` JSON
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;
 };

@@ -746,7 +746,6 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
       row.key = std::string(idempotency_key);
       row.fingerprint = fingerprint;
       row.generation_id = fresh.id;
-      row.response = create_response_json(fresh);
       row.created_ms = now;
       row.expires_ms = now + I.config.options.idempotency_ttl.count();
       BABYSEA_RETURN_IF_ERROR(uow.generations().put_idempotency(row));

@@ -175,7 +175,6 @@ CREATE TABLE idempotency_keys(
   key TEXT NOT NULL,
   fingerprint TEXT NOT NULL,
   generation_id TEXT NOT NULL,
-  response TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
   expires_ms INTEGER NOT NULL,
   PRIMARY KEY(account, key)

@@ -151,7 +151,7 @@ Status SqliteGenerations::find_job(std::string_view provider, std::string_view j
 }
 
 Status SqliteGenerations::get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) {
-  BABYSEA_Q(q, "SELECT account, key, fingerprint, generation_id, response, created_ms, expires_ms "
+  BABYSEA_Q(q, "SELECT account, key, fingerprint, generation_id, created_ms, expires_ms "
                "FROM idempotency_keys WHERE account = ? AND key = ?");
   q.bind(1, account).bind(2, key);
   BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
@@ -160,18 +160,17 @@ Status SqliteGenerations::get_idempotency(std::string_view account, std::string_
   out.key = q.text(1);
   out.fingerprint = q.text(2);
   out.generation_id = q.text(3);
-  out.response = q.text(4);
-  out.created_ms = q.int64(5);
-  out.expires_ms = q.int64(6);
+  out.created_ms = q.int64(4);
+  out.expires_ms = q.int64(5);
   return {};
 }
 
 Status SqliteGenerations::put_idempotency(const IdempotencyRow& r) {
   BABYSEA_RETURN_IF_ERROR(writable());
-  BABYSEA_Q(q, "INSERT OR REPLACE INTO idempotency_keys(account, key, fingerprint, generation_id, response, "
-               "created_ms, expires_ms) VALUES(?,?,?,?,?,?,?)");
-  q.bind(1, r.account).bind(2, r.key).bind(3, r.fingerprint).bind(4, r.generation_id).bind(5, r.response)
-      .bind(6, r.created_ms).bind(7, r.expires_ms);
+  BABYSEA_Q(q, "INSERT OR REPLACE INTO idempotency_keys(account, key, fingerprint, generation_id, "
+               "created_ms, expires_ms) VALUES(?,?,?,?,?,?)");
+  q.bind(1, r.account).bind(2, r.key).bind(3, r.fingerprint).bind(4, r.generation_id).bind(5, r.created_ms)
+      .bind(6, r.expires_ms);
   return q.run();
 }
 

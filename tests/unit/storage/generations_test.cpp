@@ -34,7 +34,6 @@ IdempotencyRow idem(const std::string& account, const std::string& key, std::int
   r.key = key;
   r.fingerprint = "fp-" + key;
   r.generation_id = "gen-" + key;
-  r.response = R"({"id":"gen-)" + key + R"("})";
   r.created_ms = expires_ms - 1'000;
   r.expires_ms = expires_ms;
   return r;
@@ -391,7 +390,6 @@ TEST_CASE("generations: idempotency records get, replace and prune by expiry") {
   CHECK(r.key == "k1");
   CHECK(r.fingerprint == "fp-k1");
   CHECK(r.generation_id == "gen-k1");
-  CHECK(r.response == R"({"id":"gen-k1"})");
   CHECK(r.created_ms == 0);
   CHECK(r.expires_ms == 1'000);
   // Namespaced by account.
