@@ -1,12 +1,36 @@
-// The SQLite Store: one writer thread with group commit, a pool of readers.
+// The SQLite Store: one writer thread with group commit, a sync thread, a
+// pool of readers.
 //
 // Writers enqueue their unit and block. The writer thread takes every unit
 // queued (up to max_batch), opens one transaction, runs each unit inside its
-// own savepoint (released on success, rolled back on error), commits once
-// (one fsync for the batch under synchronous=FULL) and only then wakes each
-// caller with its own result.
+// own savepoint (released on success, rolled back on error) and commits once.
+//
+// Durability::full is a pipeline: SQLite itself runs with synchronous=NORMAL
+// (a commit writes its WAL frames without fsync; checkpoints still sync the
+// WAL before and the database after), and the sync thread fdatasyncs the WAL
+// file after each commit, covering every batch committed so far, and only
+// then wakes their callers. The writer runs the next batch while the previous
+// one syncs. A caller therefore returns only once its unit is on disk, as
+// with synchronous=FULL; the difference is that other connections may read a
+// unit a few hundred microseconds before it is durable (never a caller's own
+// acknowledgement). A failed fdatasync leaves the durable state unknown: the
+// callers waiting on it get storage_error and the store refuses every later
+// unit (reopen it to recover from what is on disk).
+//
+// Checkpoints run off the writer too: a checkpointer thread with its own
+// connection backfills the database (PASSIVE) once the WAL holds
+// kCheckpointPages frames. The writer only checkpoints itself, between
+// batches, when the WAL reaches kWalCapPages: by then most frames are
+// backfilled, and its own checkpoint lets the next transaction restart the
+// WAL from the beginning, which bounds the file.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -67,6 +91,19 @@ class SqliteStore final : public Store {
     }
     cv_.notify_all();
     if (writer_thread_.joinable()) writer_thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      sync_stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (sync_thread_.joinable()) sync_thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(ckpt_mu_);
+      ckpt_stopping_ = true;
+    }
+    ckpt_cv_.notify_all();
+    if (ckpt_thread_.joinable()) ckpt_thread_.join();
+    if (wal_fd_ >= 0) ::close(wal_fd_);
   }
 
   Status open() {
@@ -82,6 +119,14 @@ class SqliteStore final : public Store {
         readers_.push_back(std::move(reader));
       }
       for (auto& r : readers_) free_readers_.push_back(r.get());
+      BABYSEA_ASSIGN_OR_RETURN(checkpointer_, Db::open(path, SQLITE_OPEN_READWRITE));
+      BABYSEA_RETURN_IF_ERROR(configure(*checkpointer_, /*writer=*/false));
+      sqlite3_wal_hook(writer_->raw(), &SqliteStore::on_wal_commit, this);  // replaces autocheckpoint
+      ckpt_thread_ = std::thread([this] { checkpoint_loop(); });
+    }
+    if (!in_memory_ && options_.durability == Durability::full) {
+      BABYSEA_RETURN_IF_ERROR(open_wal_for_sync());
+      sync_thread_ = std::thread([this] { sync_loop(); });
     }
     writer_thread_ = std::thread([this] { writer_loop(); });
     return {};
@@ -94,11 +139,11 @@ class SqliteStore final : public Store {
   Status read(Work work) override {
     if (in_memory_) return submit(work, true);  // one connection: go through the writer
     Db* db = acquire_reader();
-    Status s = db->exec("BEGIN");
+    Status s = exec_cached(*db, "BEGIN");
     if (s.ok()) {
       SqliteUnit unit(*db, true);
       s = run_guarded(work, unit);
-      Status end = db->exec(s.ok() ? "COMMIT" : "ROLLBACK");
+      Status end = exec_cached(*db, s.ok() ? "COMMIT" : "ROLLBACK");
       if (s.ok()) s = end;
     }
     release_reader(db);
@@ -118,8 +163,9 @@ class SqliteStore final : public Store {
       if (!row || q.text_view(0) != "wal")
         return Status(Code::storage_error, "could not enable WAL journal mode on " + options_.path);
     }
-    BABYSEA_RETURN_IF_ERROR(db.exec(options_.durability == Durability::full ? "PRAGMA synchronous = FULL"
-                                                                           : "PRAGMA synchronous = NORMAL"));
+    // Durability::full syncs the WAL on the sync thread (see the top of this
+    // file); an in-memory database has nothing to sync.
+    BABYSEA_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = NORMAL"));
     BABYSEA_RETURN_IF_ERROR(db.exec("PRAGMA temp_store = MEMORY"));
     return {};
   }
@@ -145,11 +191,53 @@ class SqliteStore final : public Store {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return Status(Code::unavailable, "store is closing");
+      if (!failed_.ok()) return failed_;
       queue_.push_back(&p);
     }
     cv_.notify_one();
     p.wait();
     return std::move(p.result);
+  }
+
+  static constexpr int kCheckpointPages = 1000;
+  static constexpr int kWalCapPages = 8 * kCheckpointPages;
+
+  // Called by SQLite on the writer thread after each commit.
+  static int on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    if (pages < store->wal_pages_) store->next_checkpoint_ = kCheckpointPages;  // the WAL restarted
+    store->wal_pages_ = pages;
+    if (pages >= store->next_checkpoint_) {
+      store->next_checkpoint_ = pages + kCheckpointPages;
+      {
+        std::lock_guard<std::mutex> lock(store->ckpt_mu_);
+        store->ckpt_wanted_ = true;
+      }
+      store->ckpt_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  void checkpoint_loop() {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(ckpt_mu_);
+        ckpt_cv_.wait(lock, [&] { return ckpt_stopping_ || ckpt_wanted_; });
+        if (ckpt_stopping_) return;
+        ckpt_wanted_ = false;
+      }
+      // BUSY (another checkpoint is running) and I/O errors leave the WAL
+      // longer; the writer's own checkpoint at the cap retries.
+      (void)sqlite3_wal_checkpoint_v2(checkpointer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+  }
+
+  // Between batches: the writer's own checkpoint once the WAL is at its cap.
+  void checkpoint_if_capped() {
+    if (checkpointer_ == nullptr || wal_pages_ < kWalCapPages) return;
+    (void)sqlite3_wal_checkpoint_v2(writer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    wal_pages_ = 0;
+    next_checkpoint_ = kCheckpointPages;
   }
 
   void writer_loop() {
@@ -168,7 +256,17 @@ class SqliteStore final : public Store {
           queue_.pop_front();
         }
       }
-      run_batch(batch);
+      Status failed;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        failed = failed_;
+      }
+      if (failed.ok()) {
+        checkpoint_if_capped();
+        run_batch(batch);
+      } else {
+        for (Pending* p : batch) finish(p, failed);
+      }
       batch.clear();
     }
   }
@@ -182,7 +280,7 @@ class SqliteStore final : public Store {
 
   std::size_t run_transaction(std::vector<Pending*>& batch, std::size_t begin) {
     Db& db = *writer_;
-    Status s = db.exec("BEGIN IMMEDIATE");
+    Status s = exec_cached(db, "BEGIN IMMEDIATE");
     if (!s.ok()) {  // nothing ran: fail this unit, try the rest in a new transaction
       finish(batch[begin], s);
       return begin + 1;
@@ -227,16 +325,76 @@ class SqliteStore final : public Store {
       }
     }
     if (!aborted) {
-      Status c = db.exec("COMMIT");
+      Status c = exec_cached(db, "COMMIT");
       if (!c.ok()) {
-        (void)db.exec("ROLLBACK");
+        (void)exec_cached(db, "ROLLBACK");
         Status lost(Code::storage_error, "commit failed: " + std::string(c.message()));
         for (Pending* p : committed) finish(p, lost);
         return i;
       }
-      for (Pending* p : committed) finish(p, Status());
+      acknowledge(committed);
     }
     return i;
+  }
+
+  // Committed units are acknowledged once durable: at once without a sync
+  // thread, else after the sync thread's next fdatasync.
+  void acknowledge(std::vector<Pending*>& committed) {
+    if (committed.empty()) return;
+    if (!sync_thread_.joinable()) {
+      for (Pending* p : committed) finish(p, Status());
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      to_sync_.insert(to_sync_.end(), committed.begin(), committed.end());
+    }
+    sync_cv_.notify_one();
+  }
+
+  // The WAL file SQLite writes for the main database, opened for fdatasync.
+  // It exists once the writer has run (the migrations read and write). The
+  // directory is synced once so the WAL's entry is durable too.
+  Status open_wal_for_sync() {
+    const char* wal = sqlite3_filename_wal(sqlite3_db_filename(writer_->raw(), "main"));
+    if (wal == nullptr || *wal == '\0') return Status(Code::storage_error, "SQLite reports no WAL file name");
+    wal_fd_ = ::open(wal, O_RDONLY | O_CLOEXEC);
+    if (wal_fd_ < 0) return Status(Code::storage_error, std::string("open WAL for sync: ") + std::strerror(errno));
+    const std::filesystem::path dir = std::filesystem::absolute(std::filesystem::path(wal)).parent_path();
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return Status(Code::storage_error, std::string("open database directory: ") + std::strerror(errno));
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    if (rc != 0) return Status(Code::storage_error, std::string("sync database directory: ") + std::strerror(err));
+    if (::fdatasync(wal_fd_) != 0) return Status(Code::storage_error, std::string("sync WAL: ") + std::strerror(errno));
+    return {};
+  }
+
+  // Takes every committed unit waiting, makes them durable with one
+  // fdatasync of the WAL, then wakes their callers.
+  void sync_loop() {
+    std::vector<Pending*> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(sync_mu_);
+        sync_cv_.wait(lock, [&] { return sync_stopping_ || !to_sync_.empty(); });
+        if (to_sync_.empty()) return;  // stopping, nothing left
+        batch.swap(to_sync_);
+      }
+      if (::fdatasync(wal_fd_) == 0) {
+        for (Pending* p : batch) finish(p, Status());
+      } else {
+        Status lost(Code::storage_error, std::string("WAL sync failed, durable state unknown (reopen the store): ") +
+                                             std::strerror(errno));
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          failed_ = lost;
+        }
+        for (Pending* p : batch) finish(p, lost);
+      }
+      batch.clear();
+    }
   }
 
   static Status exec_cached(Db& db, const char* sql) {
@@ -257,6 +415,24 @@ class SqliteStore final : public Store {
   std::deque<Pending*> queue_;
   bool stopping_ = false;
   std::thread writer_thread_;
+
+  Status failed_;  // set once a WAL sync failed; under mu_
+
+  std::unique_ptr<Db> checkpointer_;  // file databases only
+  int wal_pages_ = 0;                 // WAL frames after the last commit; writer thread only
+  int next_checkpoint_ = kCheckpointPages;  // WAL frames that wake the checkpointer; writer only
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_wanted_ = false;
+  bool ckpt_stopping_ = false;
+  std::thread ckpt_thread_;
+
+  int wal_fd_ = -1;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<Pending*> to_sync_;
+  bool sync_stopping_ = false;
+  std::thread sync_thread_;
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
