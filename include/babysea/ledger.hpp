@@ -126,6 +126,13 @@ class Ledger {
   Result<HoldResult> reserve(UnitOfWork& uow, std::string_view account, Micros amount,
                              std::string_view hold_key, std::int64_t deadline_ms,
                              std::string_view ref = {});
+  // reserve() for a hold key that cannot exist yet because it embeds a fresh
+  // id: no replay lookup (the key's unique index still refuses a duplicate,
+  // idempotency_conflict), and an account that does not exist yet is an
+  // empty one (insufficient_credits, nothing written).
+  Result<HoldResult> reserve_new(UnitOfWork& uow, std::string_view account, Micros amount,
+                                 std::string_view hold_key, std::int64_t deadline_ms,
+                                 std::string_view ref = {});
 
   // REQUIRES: 0 < actual <= held amount (else invalid_amount).
   Result<HoldResult> settle(std::string_view hold_id, Micros actual);
@@ -158,6 +165,8 @@ class Ledger {
 
  private:
   Status check_amount(Micros amount) const;
+  Result<HoldResult> place_hold(UnitOfWork& uow, const AccountRow& a, Micros amount, std::string_view hold_key,
+                                std::int64_t deadline_ms, std::string_view ref);
   Status check_low_balance(UnitOfWork& uow, const AccountRow& account, Micros available,
                            std::vector<LowBalanceAlert>* alerts);
   Result<HoldResult> void_hold(UnitOfWork& uow, std::string_view hold_id, HoldState state,

@@ -419,6 +419,17 @@ class GenerationTable {
   virtual Status get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) = 0;
   // Inserts or replaces (account, key).
   virtual Status put_idempotency(const IdempotencyRow& row) = 0;
+  // Inserts `row` unless (account, key) holds a live record (expires_ms >
+  // now_ms): true when inserted (an expired record is replaced), false with
+  // the live record copied to `existing`. The default runs get then put;
+  // backends override it with one statement.
+  virtual Result<bool> claim_idempotency(const IdempotencyRow& row, std::int64_t now_ms, IdempotencyRow& existing) {
+    Status s = get_idempotency(row.account, row.key, existing);
+    if (s.ok() && existing.expires_ms > now_ms) return false;
+    if (!s.ok() && s.code() != Code::not_found) return s;
+    BABYSEA_RETURN_IF_ERROR(put_idempotency(row));
+    return true;
+  }
   // Deletes rows with expires_ms < before_ms; returns how many.
   virtual Result<std::size_t> prune_idempotency(std::int64_t before_ms) = 0;
 };

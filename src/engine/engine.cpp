@@ -719,19 +719,30 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     ++I.ack_waiters[g.id];
     waiting = true;
   }
+  IdempotencyRow claim;
+  if (!idempotency_key.empty()) {
+    claim.account = principal.account;
+    claim.key = std::string(idempotency_key);
+    claim.fingerprint = fingerprint;
+    claim.generation_id = g.id;
+    claim.created_ms = now;
+    claim.expires_ms = now + I.config.options.idempotency_ttl.count();
+  }
+  const std::string hold_key = "gen:" + g.id;
   Status st = I.config.store->transact([&](UnitOfWork& uow) -> Status {
     records.clear();
     events.clear();
     if (!idempotency_key.empty()) {
-      // An earlier request (or another engine instance) with this key.
-      Status s = uow.generations().get_idempotency(principal.account, idempotency_key, existing);
-      if (s.ok() && existing.expires_ms > now) return Status(Code::idempotency_conflict, std::string(kFoundRecord));
-      if (!s.ok() && s.code() != Code::not_found) return s;
+      // The key's record, unless an earlier request (or another engine
+      // instance) holds a live one; an error below rolls the claim back.
+      auto claimed = uow.generations().claim_idempotency(claim, now, existing);
+      if (!claimed.ok()) return claimed.status();
+      if (!*claimed) return Status(Code::idempotency_conflict, std::string(kFoundRecord));
     }
-    // A key's account without a ledger account yet has a zero balance.
-    BABYSEA_RETURN_IF_ERROR(I.ledger->create_account(uow, principal.account));
-    auto hold = I.ledger->reserve(uow, principal.account, g.held, "gen:" + g.id,
-                                  g.deadline_ms + I.config.options.hold_grace.count(), g.id);
+    // The hold key embeds the new generation id; an account without a
+    // ledger account yet has a zero balance (insufficient_credits).
+    auto hold = I.ledger->reserve_new(uow, principal.account, g.held, hold_key,
+                                      g.deadline_ms + I.config.options.hold_grace.count(), g.id);
     if (!hold.ok()) return hold.status();
     g.hold_id = hold->hold.id;
     Generation fresh = g;
@@ -740,16 +751,6 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
       if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(I.apply_in_unit(uow, fresh, e, records, events));
     fresh.version = 1;
     BABYSEA_RETURN_IF_ERROR(uow.generations().insert(row_of(fresh)));
-    if (!idempotency_key.empty()) {
-      IdempotencyRow row;
-      row.account = principal.account;
-      row.key = std::string(idempotency_key);
-      row.fingerprint = fingerprint;
-      row.generation_id = fresh.id;
-      row.created_ms = now;
-      row.expires_ms = now + I.config.options.idempotency_ttl.count();
-      BABYSEA_RETURN_IF_ERROR(uow.generations().put_idempotency(row));
-    }
     g = std::move(fresh);
     return {};
   });

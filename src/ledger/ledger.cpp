@@ -185,15 +185,39 @@ Result<HoldResult> Ledger::reserve(UnitOfWork& uow, std::string_view account, Mi
 
   AccountRow a;
   BABYSEA_RETURN_IF_ERROR(t.get_account(account, a));
+  return place_hold(uow, a, amount, hold_key, deadline_ms, ref);
+}
+
+Result<HoldResult> Ledger::reserve_new(UnitOfWork& uow, std::string_view account, Micros amount,
+                                       std::string_view hold_key, std::int64_t deadline_ms,
+                                       std::string_view ref) {
+  BABYSEA_RETURN_IF_ERROR(check_account_id(account));
+  BABYSEA_RETURN_IF_ERROR(check_key(hold_key, "hold key"));
+  BABYSEA_RETURN_IF_ERROR(check_amount(amount));
+  AccountRow a;
+  Status s = uow.ledger().get_account(account, a);
+  if (s.code() == Code::not_found)
+    return Status(Code::insufficient_credits, "available balance " + format_credits(0) + " credits cannot cover " +
+                                                  format_credits(amount));
+  if (!s.ok()) return s;
+  return place_hold(uow, a, amount, hold_key, deadline_ms, ref);
+}
+
+// The hold itself, once the account is read: L2 (balance covers it, checked
+// atomically with the insert), the hold row, its entry and both balances.
+Result<HoldResult> Ledger::place_hold(UnitOfWork& uow, const AccountRow& a, Micros amount,
+                                      std::string_view hold_key, std::int64_t deadline_ms, std::string_view ref) {
+  LedgerTables& t = uow.ledger();
+  HoldResult out;
   const Micros available = available_of(a);
-  if (available < amount)  // L2, checked atomically with the insert below
+  if (available < amount)
     return Status(Code::insufficient_credits, "available balance " + format_credits(available) +
                                                   " credits cannot cover " + format_credits(amount));
   const std::int64_t now = clock_.now_ms();
   HoldRow& h = out.hold;
   h.id = new_id(now);
   h.key = std::string(hold_key);
-  h.account = std::string(account);
+  h.account = a.id;
   h.amount = amount;
   h.state = HoldState::pending;
   h.deadline_ms = deadline_ms;

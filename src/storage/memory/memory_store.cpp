@@ -9,6 +9,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "babysea/storage.hpp"
 
@@ -349,6 +350,22 @@ class MemoryGenerations final : public GenerationTable {
       undo_.push_back([this, k, old] { d_.idempotency[k] = old; });
     }
     return {};
+  }
+  Result<bool> claim_idempotency(const IdempotencyRow& row, std::int64_t now_ms, IdempotencyRow& existing) override {
+    if (read_only_) return read_only_write();
+    std::string k = row.account + '\x1f' + row.key;
+    auto [it, inserted] = d_.idempotency.try_emplace(k, row);
+    if (inserted) {
+      undo_.push_back([this, k = std::move(k)] { d_.idempotency.erase(k); });
+      return true;
+    }
+    if (it->second.expires_ms > now_ms) {
+      existing = it->second;
+      return false;
+    }
+    IdempotencyRow old = std::exchange(it->second, row);
+    undo_.push_back([this, k = std::move(k), old = std::move(old)] { d_.idempotency[k] = old; });
+    return true;
   }
   Result<std::size_t> prune_idempotency(std::int64_t before_ms) override {
     if (read_only_) return read_only_write();

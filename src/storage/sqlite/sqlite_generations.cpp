@@ -174,6 +174,24 @@ Status SqliteGenerations::put_idempotency(const IdempotencyRow& r) {
   return q.run();
 }
 
+Result<bool> SqliteGenerations::claim_idempotency(const IdempotencyRow& r, std::int64_t now_ms,
+                                                 IdempotencyRow& existing) {
+  BABYSEA_RETURN_IF_ERROR(writable());
+  {
+    BABYSEA_Q(q, "INSERT INTO idempotency_keys(account, key, fingerprint, generation_id, created_ms, expires_ms) "
+                 "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(account, key) DO UPDATE SET "
+                 "fingerprint = excluded.fingerprint, generation_id = excluded.generation_id, "
+                 "created_ms = excluded.created_ms, expires_ms = excluded.expires_ms "
+                 "WHERE idempotency_keys.expires_ms <= ?7");
+    q.bind(1, r.account).bind(2, r.key).bind(3, r.fingerprint).bind(4, r.generation_id).bind(5, r.created_ms)
+        .bind(6, r.expires_ms).bind(7, now_ms);
+    BABYSEA_RETURN_IF_ERROR(q.run());
+  }
+  if (db_.changes() > 0) return true;
+  BABYSEA_RETURN_IF_ERROR(get_idempotency(r.account, r.key, existing));
+  return false;
+}
+
 Result<std::size_t> SqliteGenerations::prune_idempotency(std::int64_t before_ms) {
   BABYSEA_RETURN_IF_ERROR(writable());
   BABYSEA_Q(q, "DELETE FROM idempotency_keys WHERE expires_ms < ?");

@@ -73,6 +73,7 @@ class SqliteGenerations final : public GenerationTable {
                   std::string& attempt_id) override;
   Status get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) override;
   Status put_idempotency(const IdempotencyRow& row) override;
+  Result<bool> claim_idempotency(const IdempotencyRow& row, std::int64_t now_ms, IdempotencyRow& existing) override;
   Result<std::size_t> prune_idempotency(std::int64_t before_ms) override;
 
  private:

@@ -204,6 +204,47 @@ TEST_CASE("ledger: bad identifiers are refused") {
   CHECK(t.available() == 10 * C);
 }
 
+TEST_CASE("ledger: reserve_new holds like reserve, treats a missing account as empty, refuses a reused key") {
+  LedgerFixture t(BACKENDS);
+  t.fund(10 * C);
+  auto in_unit = [&](auto&& fn) -> Result<HoldResult> {
+    Result<HoldResult> out = Status(Code::internal, "not run");
+    Status st = t.f.store->transact([&](UnitOfWork& u) -> Status {
+      out = fn(u);
+      return out.status();
+    });
+    if (!st.ok()) return st;
+    return out;
+  };
+  auto h = in_unit([&](UnitOfWork& u) { return t.ledger.reserve_new(u, "alice", 4 * C, "gen:1", t.clock.now_ms() + 1'000, "g1"); });
+  REQUIRE(h.ok());
+  CHECK_FALSE(h->replayed);
+  CHECK(h->hold.key == "gen:1");
+  CHECK(h->hold.account == "alice");
+  CHECK(h->hold.ref == "g1");
+  CHECK(t.available() == 6 * C);
+  CHECK(t.ledger.hold(h->hold.id)->state == HoldState::pending);
+
+  std::string before = t.snapshot();
+  // A reused key is refused by the unique index, not replayed.
+  CHECK(in_unit([&](UnitOfWork& u) { return t.ledger.reserve_new(u, "alice", 4 * C, "gen:1", t.clock.now_ms(), "g1"); })
+            .code() == Code::idempotency_conflict);
+  // No ledger account yet: an empty balance, nothing written (no account created).
+  auto none = in_unit([&](UnitOfWork& u) { return t.ledger.reserve_new(u, "newcomer", C, "gen:2", t.clock.now_ms()); });
+  CHECK(none.code() == Code::insufficient_credits);
+  CHECK(t.ledger.balance("newcomer").code() == Code::not_found);
+  CHECK(in_unit([&](UnitOfWork& u) { return t.ledger.reserve_new(u, "alice", 7 * C, "gen:3", t.clock.now_ms()); })
+            .code() == Code::insufficient_credits);
+  CHECK(in_unit([&](UnitOfWork& u) { return t.ledger.reserve_new(u, "alice", 0, "gen:4", t.clock.now_ms()); }).code() ==
+        Code::invalid_amount);
+  CHECK(in_unit([&](UnitOfWork& u) { return t.ledger.reserve_new(u, "system:grants", C, "gen:5", t.clock.now_ms()); })
+            .code() == Code::invalid_request);
+  CHECK(t.snapshot() == before);
+  REQUIRE(t.ledger.settle(h->hold.id, 3 * C).ok());
+  CHECK(t.available() == 7 * C);
+  t.audit_clean();
+}
+
 TEST_CASE("ledger: grants are idempotent per key (L8)") {
   LedgerFixture t(BACKENDS);
   auto a = t.ledger.grant("alice", 5 * C, "order:cs_1", "stripe:cs_1");

@@ -436,6 +436,76 @@ TEST_CASE("generations: idempotency records get, replace and prune by expiry") {
   }
 }
 
+TEST_CASE("generations: claim_idempotency inserts, reports a live record, replaces an expired one") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  INFO(kind);
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  auto claim = [&](const IdempotencyRow& row, std::int64_t now, IdempotencyRow& existing) -> Result<bool> {
+    Result<bool> out = false;
+    Status st = s.transact([&](UnitOfWork& u) -> Status {
+      out = u.generations().claim_idempotency(row, now, existing);
+      return out.status();
+    });
+    if (!st.ok()) return st;
+    return out;
+  };
+  auto get = [&](const std::string& key, IdempotencyRow& out) {
+    return s.read([&](UnitOfWork& u) { return u.generations().get_idempotency("acct_a", key, out); });
+  };
+
+  IdempotencyRow existing;
+  auto first = claim(idem("acct_a", "k1", 1'000), 0, existing);
+  REQUIRE(first.ok());
+  CHECK(*first);
+  // A live record: not replaced, reported whole.
+  IdempotencyRow other = idem("acct_a", "k1", 9'000);
+  other.fingerprint = "fp-other";
+  other.generation_id = "gen-other";
+  auto live = claim(other, 999, existing);
+  REQUIRE(live.ok());
+  CHECK_FALSE(*live);
+  CHECK(existing.fingerprint == "fp-k1");
+  CHECK(existing.generation_id == "gen-k1");
+  CHECK(existing.expires_ms == 1'000);
+  IdempotencyRow r;
+  REQUIRE(get("k1", r).ok());
+  CHECK(r.generation_id == "gen-k1");
+  // The same key in another account is another record.
+  auto elsewhere = claim(idem("acct_b", "k1", 1'000), 0, existing);
+  REQUIRE(elsewhere.ok());
+  CHECK(*elsewhere);
+  // Expired (expires_ms <= now): replaced.
+  auto replaced = claim(other, 1'000, existing);
+  REQUIRE(replaced.ok());
+  CHECK(*replaced);
+  REQUIRE(get("k1", r).ok());
+  CHECK(r.fingerprint == "fp-other");
+  CHECK(r.generation_id == "gen-other");
+  CHECK(r.expires_ms == 9'000);
+
+  // A claim inside a failed unit leaves nothing, new or replaced.
+  Status failed = s.transact([&](UnitOfWork& u) -> Status {
+    IdempotencyRow e;
+    auto a = u.generations().claim_idempotency(idem("acct_a", "k2", 1'000), 0, e);
+    if (!a.ok() || !*a) return Status(Code::internal, "claim k2 failed");
+    auto b = u.generations().claim_idempotency(idem("acct_a", "k1", 20'000), 10'000, e);
+    if (!b.ok() || !*b) return Status(Code::internal, "claim over expired k1 failed");
+    return Status(Code::invalid_request, "changed my mind");
+  });
+  CHECK(failed.code() == Code::invalid_request);
+  CHECK(get("k2", r).code() == Code::not_found);
+  REQUIRE(get("k1", r).ok());
+  CHECK(r.generation_id == "gen-other");
+  CHECK(r.expires_ms == 9'000);
+  // Not writable inside a read.
+  CHECK_FALSE(s.read([&](UnitOfWork& u) {
+                 IdempotencyRow e;
+                 return u.generations().claim_idempotency(idem("acct_a", "k3", 1'000), 0, e).status();
+               }).ok());
+  CHECK(get("k3", r).code() == Code::not_found);
+}
+
 TEST_CASE("generations: a failed unit writes nothing to any of the three tables") {
   auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
   INFO(kind);
