@@ -21,12 +21,21 @@ bool is_base62(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
+// CRC-32 (IEEE, reflected), one table lookup per byte. Not a secret: it
+// only catches typos in a pasted key.
+constexpr std::array<std::uint32_t, 256> kCrcTable = [] {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    t[i] = c;
+  }
+  return t;
+}();
+
 std::uint32_t crc32(std::string_view text) {
   std::uint32_t crc = 0xffffffffu;
-  for (unsigned char c : text) {
-    crc ^= c;
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
+  for (unsigned char c : text) crc = (crc >> 8) ^ kCrcTable[(crc ^ c) & 0xffu];
   return ~crc;
 }
 

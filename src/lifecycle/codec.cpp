@@ -14,10 +14,13 @@ constexpr std::uint8_t kVersion = 1;
 
 class Out {
  public:
+  Out() { s_.reserve(1024); }  // a typical document fits; larger ones grow
   void u8(std::uint8_t v) { s_.push_back(static_cast<char>(v)); }
   void i64(std::int64_t v) {
-    std::uint64_t u = static_cast<std::uint64_t>(v);
-    for (int i = 0; i < 8; ++i) s_.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+    const std::uint64_t u = static_cast<std::uint64_t>(v);
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((u >> (8 * i)) & 0xff);  // little-endian on every host
+    s_.append(b, sizeof b);
   }
   void str(std::string_view v) {
     i64(static_cast<std::int64_t>(v.size()));

@@ -92,6 +92,12 @@ TEST_CASE("api keys: format, checksum and parse") {
   CHECK_FALSE(parse_api_key(k.key + "x", parts));
   CHECK_FALSE(parse_api_key(k.key.substr(0, k.key.size() - 1), parts));
   CHECK_FALSE(parse_api_key("bye_" + std::string(66, '_'), parts));
+  // A fixed vector: the checksum is zlib's CRC-32 of the text before it
+  // (computed independently), as 6 base62 digits.
+  const std::string fixed = "bye_AbCdEfGh01234567_SSSSSSSSSSSSSSSSSSSSecret0123456789abcdefgh472S1g";
+  REQUIRE(parse_api_key(fixed, parts));
+  CHECK(parts.id == "AbCdEfGh01234567");
+  CHECK_FALSE(parse_api_key(fixed.substr(0, fixed.size() - 1) + "h", parts));
   CHECK(parse_api_key(forge("0123456789abcdef", std::string(43, 'Z')), parts));
 }
 
