@@ -10,6 +10,9 @@
 #include <set>
 #include <thread>
 
+#include <sodium.h>
+
+#include "babysea/schema.hpp"
 #include "engine/rig.hpp"
 
 using namespace babysea;
@@ -353,6 +356,43 @@ TEST_CASE("idempotency: replay, conflict, canceled form, validation stores nothi
   REQUIRE(e.ok());
   CHECK_FALSE(e->replayed);
   CHECK(e->generation.id != a->generation.id);
+  rig.run();
+  require_clean(rig);
+}
+
+TEST_CASE("idempotency: a record from before the BLAKE2b fingerprint still replays, or conflicts", "[engine]") {
+  Rig rig;
+  auto a = rig.submit("job:legacy");
+  REQUIRE(a.ok());
+  IdempotencyRow row;
+  auto load = [&] {
+    REQUIRE(rig.store().read([&](UnitOfWork& u) { return u.generations().get_idempotency(rig.account(), "job:legacy", row); }).ok());
+  };
+  auto store = [&] { REQUIRE(rig.store().transact([&](UnitOfWork& u) { return u.generations().put_idempotency(row); }).ok()); };
+  load();
+  REQUIRE(row.fingerprint.rfind("b2:", 0) == 0);
+  CHECK(row.fingerprint.size() == 3 + 64);
+  // The earlier form: a bare hex SHA-256 of the same text.
+  NormalizeOptions no;
+  no.payloads = PayloadMode::none;
+  auto req = normalize(rig.catalog(), kRigModel, "{\"generation_prompt\":\"a lighthouse at dawn\"}", no);
+  REQUIRE(req.ok());
+  const std::string text = "POST /v1/generate/" + std::string(model_type_name(req->model().type)) + "/" +
+                           req->model().identifier + "\n" + req->canonical_json();
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  row.fingerprint = hex;
+  store();
+  auto b = rig.submit("job:legacy");
+  REQUIRE(b.ok());
+  CHECK(b->replayed);
+  CHECK(b->generation.id == a->generation.id);
+  CHECK(rig.submit("job:legacy", "another prompt").code() == Code::idempotency_conflict);
+  row.fingerprint = std::string(64, '0');  // a legacy fingerprint of some other request
+  store();
+  CHECK(rig.submit("job:legacy").code() == Code::idempotency_conflict);
   rig.run();
   require_clean(rig);
 }

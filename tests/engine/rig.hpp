@@ -47,6 +47,7 @@ class Rig {
   ScriptedProvider& first() { return *first_; }    // "replicate"
   ScriptedProvider& second() { return *second_; }  // "fal"
   const Principal& principal() const { return principal_; }
+  const std::shared_ptr<const Catalog>& catalog() const { return catalog_; }
   const std::string& account() const { return principal_.account; }
 
   // Submits a flux-schnell image generation (served by replicate, then fal).
