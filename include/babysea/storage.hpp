@@ -493,7 +493,12 @@ enum class Durability { full, normal };
 struct SqliteOptions {
   // Database file; ":memory:" for a private in-memory database.
   std::string path = ":memory:";
-  // FULL fsyncs the WAL at every commit (nothing acknowledged is ever lost);
+  // FULL: transact() returns only once its unit's WAL frames are on disk
+  // (fdatasync), so nothing acknowledged is ever lost. One sync covers every
+  // batch committed since the last one and runs on the store's sync thread
+  // while the writer runs the next batch; other connections may read a unit
+  // a moment before it is durable, never its caller. A failed sync fails the
+  // waiting units and every later one (storage_error): reopen the store.
   // NORMAL may lose the last commits on power loss (not on a process crash).
   Durability durability = Durability::full;
   // Units per group-commit transaction; 1 disables batching.

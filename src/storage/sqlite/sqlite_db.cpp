@@ -1,6 +1,10 @@
 #include "storage/sqlite/sqlite_db.hpp"
 
+#include <unistd.h>
+
 namespace babysea::sqlite {
+
+std::atomic<WalSyncFunction> wal_sync_function{&::fdatasync};
 
 Status status_from(sqlite3* db, int rc, std::string_view context) {
   std::string msg(context);

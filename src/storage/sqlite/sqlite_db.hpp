@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,11 @@ namespace babysea::sqlite {
 // SQLITE_CONSTRAINT → idempotency_conflict; BUSY/LOCKED → unavailable;
 // CORRUPT/NOTADB → corruption; anything else → storage_error.
 Status status_from(sqlite3* db, int rc, std::string_view context);
+
+// The call that makes a store's WAL durable (fdatasync by default). Tests
+// swap it to inject a failing disk; it is process-wide.
+using WalSyncFunction = int (*)(int fd);
+extern std::atomic<WalSyncFunction> wal_sync_function;
 
 class Db;
 

@@ -367,7 +367,8 @@ class SqliteStore final : public Store {
     const int err = errno;
     ::close(dfd);
     if (rc != 0) return Status(Code::storage_error, std::string("sync database directory: ") + std::strerror(err));
-    if (::fdatasync(wal_fd_) != 0) return Status(Code::storage_error, std::string("sync WAL: ") + std::strerror(errno));
+    if (sqlite::wal_sync_function.load()(wal_fd_) != 0)
+      return Status(Code::storage_error, std::string("sync WAL: ") + std::strerror(errno));
     return {};
   }
 
@@ -382,7 +383,7 @@ class SqliteStore final : public Store {
         if (to_sync_.empty()) return;  // stopping, nothing left
         batch.swap(to_sync_);
       }
-      if (::fdatasync(wal_fd_) == 0) {
+      if (sqlite::wal_sync_function.load()(wal_fd_) == 0) {
         for (Pending* p : batch) finish(p, Status());
       } else {
         Status lost(Code::storage_error, std::string("WAL sync failed, durable state unknown (reopen the store): ") +

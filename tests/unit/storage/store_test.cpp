@@ -1,7 +1,10 @@
 // Conformance tests every Store backend must pass.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -275,6 +278,31 @@ TEST_CASE("sqlite: sustained writes keep the WAL bounded and every acknowledged 
   std::size_t intact = 0;
   for (const auto& r : rows) intact += r.payload == payload ? 1 : 0;
   CHECK(intact == rows.size());
+}
+
+TEST_CASE("sqlite: a failed WAL sync fails the waiting unit and every later one until the store is reopened") {
+  StoreFixture f("sqlite-file");
+  REQUIRE(f.store->transact([](UnitOfWork& u) { return u.ledger().insert_account(account("before")); }).ok());
+  struct Restore {
+    ~Restore() { sqlite::wal_sync_function = &::fdatasync; }
+  } restore;
+  sqlite::wal_sync_function = [](int) {
+    errno = EIO;
+    return -1;
+  };
+  Status lost = f.store->transact([](UnitOfWork& u) { return u.ledger().insert_account(account("unsynced")); });
+  CHECK(lost.code() == Code::storage_error);
+  CHECK(lost.message().find("reopen") != std::string::npos);
+  sqlite::wal_sync_function = &::fdatasync;  // the disk is back, the store stays failed
+  Status later = f.store->transact([](UnitOfWork& u) { return u.ledger().insert_account(account("later")); });
+  CHECK(later.code() == Code::storage_error);
+  // Reads still answer; a reopened store takes units again.
+  CHECK(count_accounts(*f.store) >= 1);
+  auto reopened = f.reopen();
+  REQUIRE(reopened->transact([](UnitOfWork& u) { return u.ledger().insert_account(account("after")); }).ok());
+  AccountRow row;
+  CHECK(reopened->read([&](UnitOfWork& u) { return u.ledger().get_account("later", row); }).code() == Code::not_found);
+  CHECK(reopened->read([&](UnitOfWork& u) { return u.ledger().get_account("after", row); }).ok());
 }
 
 TEST_CASE("sqlite: migrations are recorded and a newer schema is refused") {
