@@ -158,6 +158,13 @@ Status Ledger::check_low_balance(UnitOfWork& uow, const AccountRow& account, Mic
 
 // ------------------------------------------------------------------ reserve
 
+namespace {
+Status check_reserve(std::string_view account, std::string_view hold_key) {
+  BABYSEA_RETURN_IF_ERROR(check_account_id(account));
+  return check_key(hold_key, "hold key");
+}
+}  // namespace
+
 Result<HoldResult> Ledger::reserve(std::string_view account, Micros amount, std::string_view hold_key,
                                    std::int64_t deadline_ms, std::string_view ref) {
   return in_unit<HoldResult>(store_, [&](UnitOfWork& uow) {
@@ -168,8 +175,7 @@ Result<HoldResult> Ledger::reserve(std::string_view account, Micros amount, std:
 Result<HoldResult> Ledger::reserve(UnitOfWork& uow, std::string_view account, Micros amount,
                                    std::string_view hold_key, std::int64_t deadline_ms,
                                    std::string_view ref) {
-  BABYSEA_RETURN_IF_ERROR(check_account_id(account));
-  BABYSEA_RETURN_IF_ERROR(check_key(hold_key, "hold key"));
+  BABYSEA_RETURN_IF_ERROR(check_reserve(account, hold_key));
   BABYSEA_RETURN_IF_ERROR(check_amount(amount));
   LedgerTables& t = uow.ledger();
   HoldResult out;
@@ -191,8 +197,7 @@ Result<HoldResult> Ledger::reserve(UnitOfWork& uow, std::string_view account, Mi
 Result<HoldResult> Ledger::reserve_new(UnitOfWork& uow, std::string_view account, Micros amount,
                                        std::string_view hold_key, std::int64_t deadline_ms,
                                        std::string_view ref) {
-  BABYSEA_RETURN_IF_ERROR(check_account_id(account));
-  BABYSEA_RETURN_IF_ERROR(check_key(hold_key, "hold key"));
+  BABYSEA_RETURN_IF_ERROR(check_reserve(account, hold_key));
   BABYSEA_RETURN_IF_ERROR(check_amount(amount));
   AccountRow a;
   Status s = uow.ledger().get_account(account, a);
