@@ -70,12 +70,13 @@ struct Pending {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return done; });
   }
+  // Notifies under the lock: the waiter owns this object (on its stack) and
+  // may destroy it as soon as it sees `done`, so nothing here may touch it
+  // after the unlock.
   void complete(Status s) {
     result = std::move(s);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-    }
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
     cv.notify_one();
   }
 };
