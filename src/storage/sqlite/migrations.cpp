@@ -175,11 +175,18 @@ CREATE TABLE idempotency_keys(
   key TEXT NOT NULL,
   fingerprint TEXT NOT NULL,
   generation_id TEXT NOT NULL,
+  response TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
   expires_ms INTEGER NOT NULL,
   PRIMARY KEY(account, key)
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_ms);
+)sql"},
+    // Nothing read the stored create response (a replay renders it from the
+    // current generation).
+    {6, "idempotency_without_response",
+     R"sql(
+ALTER TABLE idempotency_keys DROP COLUMN response;
 )sql"},
 };
 

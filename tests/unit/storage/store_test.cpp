@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_tables.hpp"
 #include "support/stores.hpp"
@@ -326,6 +327,58 @@ TEST_CASE("sqlite: migrations are recorded and a newer schema is refused") {
     REQUIRE((*db)->exec("UPDATE schema_migrations SET name = 'ledger' WHERE version = 1").ok());
   }
   CHECK(open_sqlite_store(f.options).ok());
+}
+
+TEST_CASE("sqlite: a database at schema version 5 upgrades and keeps its idempotency records") {
+  // Built the way a release with five migrations left it, with a record in
+  // the since dropped `response` column.
+  StoreFixture f("sqlite-file");
+  f.store.reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(f.options.path + suffix);
+  {
+    auto db = sqlite::Db::open(f.options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec("PRAGMA journal_mode = WAL").ok());
+    REQUIRE((*db)->exec("CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                        "applied_ms INTEGER NOT NULL)").ok());
+    for (const auto& m : sqlite::migrations()) {
+      if (m.version > 5) break;
+      REQUIRE((*db)->exec(m.sql).ok());
+      const std::string rec = "INSERT INTO schema_migrations VALUES(" + std::to_string(m.version) + ", '" + m.name + "', 0)";
+      REQUIRE((*db)->exec(rec.c_str()).ok());
+    }
+    REQUIRE((*db)->exec("INSERT INTO idempotency_keys(account, key, fingerprint, generation_id, response, created_ms, "
+                        "expires_ms) VALUES('acct_a', 'k1', 'fp', 'gen-1', '{}', 1, 5000)").ok());
+  }
+  auto store = f.reopen();
+  IdempotencyRow row;
+  REQUIRE(store->read([&](UnitOfWork& u) { return u.generations().get_idempotency("acct_a", "k1", row); }).ok());
+  CHECK(row.generation_id == "gen-1");
+  CHECK(row.expires_ms == 5000);
+  IdempotencyRow fresh;
+  fresh.account = "acct_a";
+  fresh.key = "k2";
+  fresh.fingerprint = "fp2";
+  fresh.generation_id = "gen-2";
+  fresh.expires_ms = 5000;
+  Result<bool> claimed = false;
+  REQUIRE(store->transact([&](UnitOfWork& u) {
+    IdempotencyRow existing;
+    claimed = u.generations().claim_idempotency(fresh, 0, existing);
+    return claimed.status();
+  }).ok());
+  CHECK(*claimed);
+  store.reset();
+  auto db = sqlite::Db::open(f.options.path, SQLITE_OPEN_READONLY);
+  REQUIRE(db.ok());
+  auto cols = (*db)->query("SELECT count(*) FROM pragma_table_info('idempotency_keys') WHERE name = 'response'");
+  REQUIRE(cols.ok());
+  REQUIRE(*cols->step());
+  CHECK(cols->int64(0) == 0);
+  auto version = (*db)->query("SELECT max(version) FROM schema_migrations");
+  REQUIRE(version.ok());
+  REQUIRE(*version->step());
+  CHECK(version->int64(0) == static_cast<std::int64_t>(sqlite::migrations().size()));
 }
 
 TEST_CASE("sqlite: a file that is not a database is refused") {
