@@ -8,7 +8,8 @@
 //   memory_submit_p90_us, memory_submit_p999_us  the same run's tail
 //   memory_submits_per_s_64                     same, 64 concurrent submitters
 //   sqlite_submits_per_s, sqlite_submit_p50_us, sqlite_submit_p99_us
-//       SQLite synchronous=FULL with group commit, 64 concurrent submitters
+//       SQLite, Durability::full (group commit, WAL fdatasync before each
+//       acknowledgement), 64 concurrent submitters
 //   e2e_generations_per_s  accepted -> succeeded (submit, instant synchronous
 //       provider, asset copy, settlement, outbox) on SQLite FULL, 4 workers
 // Usage: engine_bench [--seconds S] [--quick] [--dir D] [--phase memory|sqlite|e2e]

@@ -377,7 +377,7 @@ struct GenerationRow {
 struct IdempotencyRow {
   std::string account;
   std::string key;
-  std::string fingerprint;    // hex hash of method + path + canonical body
+  std::string fingerprint;    // hash of method + path + canonical body (engine-defined text)
   std::string generation_id;
   std::int64_t created_ms = 0;
   std::int64_t expires_ms = 0;

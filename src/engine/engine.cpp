@@ -94,9 +94,6 @@ GenerationRow row_of(const Generation& g) {
   return row;
 }
 
-// Sentinel carried out of a unit of work that found an existing idempotency record.
-constexpr std::string_view kFoundRecord = "idempotency record exists";
-
 }  // namespace
 
 // ------------------------------------------------------------------ Impl
@@ -735,7 +732,8 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
   accepted.kind = EventKind::accepted;
   std::vector<AttemptRecord> records;
   std::vector<LifecycleEvent> events;
-  IdempotencyRow existing;
+  IdempotencyRow existing;  // a live record of this key, when `found`
+  bool found = false;
   bool waiting = false;
   if (options.wait_for_ack.count() > 0 && (I.io || I.config.executor != nullptr)) {
     std::lock_guard lock(I.ack_mu);
@@ -760,7 +758,8 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
       // instance) holds a live one; an error below rolls the claim back.
       auto claimed = uow.generations().claim_idempotency(claim, now, existing);
       if (!claimed.ok()) return claimed.status();
-      if (!*claimed) return Status(Code::idempotency_conflict, std::string(kFoundRecord));
+      found = !*claimed;
+      if (found) return Status(Code::idempotency_conflict, "Idempotency-Key has a record");  // replayed below
     }
     // The hold key embeds the new generation id; an account without a
     // ledger account yet has a zero balance (insufficient_credits).
@@ -787,7 +786,7 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
   };
   if (!st.ok()) {
     unwait();
-    if (st.code() == Code::idempotency_conflict && st.message() == kFoundRecord) return replay(existing);
+    if (found) return replay(existing);
     return st;
   }
   std::vector<Effect> io_effects;

@@ -201,10 +201,8 @@ Result<HoldResult> Ledger::reserve_new(UnitOfWork& uow, std::string_view account
   BABYSEA_RETURN_IF_ERROR(check_amount(amount));
   AccountRow a;
   Status s = uow.ledger().get_account(account, a);
-  if (s.code() == Code::not_found)
-    return Status(Code::insufficient_credits, "available balance " + format_credits(0) + " credits cannot cover " +
-                                                  format_credits(amount));
-  if (!s.ok()) return s;
+  if (s.code() == Code::not_found) a.id = std::string(account);  // empty: place_hold refuses, writing nothing
+  else if (!s.ok()) return s;
   return place_hold(uow, a, amount, hold_key, deadline_ms, ref);
 }
 

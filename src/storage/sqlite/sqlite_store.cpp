@@ -243,6 +243,7 @@ class SqliteStore final : public Store {
 
   void writer_loop() {
     std::vector<Pending*> batch;
+    Status failed;
     const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
     for (;;) {
       {
@@ -256,10 +257,6 @@ class SqliteStore final : public Store {
           batch.push_back(queue_.front());
           queue_.pop_front();
         }
-      }
-      Status failed;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
         failed = failed_;
       }
       if (failed.ok()) {
