@@ -397,14 +397,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
   }
 
-  void on_write(beast::error_code ec, std::size_t written) {
+  // Only idempotent requests ride a reused connection (start()), so a
+  // reused one that turns out dead may be resent.
+  void on_write(beast::error_code ec, std::size_t) {
     if (ec) {
-      // written == 0: the very first send on the stale socket was refused,
-      // so the peer cannot have seen any of this request.
-      (void)written;  // a partial count cannot prove the peer saw nothing
-      if (reused_ && !retried_ && !is_deadline(ec) && ec != asio::error::operation_aborted &&
-          idempotent_method(req_.method))
-        return retry();
+      if (reused_ && !retried_ && !is_deadline(ec) && ec != asio::error::operation_aborted) return retry();
       return fail(map_error(ec, "write"));
     }
     http::async_read_header(conn_->stream, buffer_, *parser_,
@@ -422,7 +419,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) {
       // The whole request was written: the peer may have acted on it.
-      if (reused_ && !retried_ && idempotent_method(req_.method) && closed_before_response(ec)) return retry();
+      if (reused_ && !retried_ && closed_before_response(ec)) return retry();
       return fail(map_error(ec, "read headers"));
     }
     conn_->lowest().expires_at(total_deadline_);
