@@ -403,14 +403,7 @@ void write_endpoint(JsonWriter& w, const WebhookEndpointRow& r, bool with_secret
   if (with_secret) w.field("secret", r.secret);
   w.field("signing", signing_name(r.signing));
   w.key("events").begin_array();
-  std::string_view events = r.events;
-  while (!events.empty()) {
-    auto comma = events.find(',');
-    auto item = events.substr(0, comma);
-    if (!item.empty()) w.value(item);
-    if (comma == std::string_view::npos) break;
-    events.remove_prefix(comma + 1);
-  }
+  for (std::string_view e : endpoint_events(r)) w.value(e);
   w.end_array();
   w.field("enabled", r.enabled);
   w.field("disabled_reason", r.disabled_reason);

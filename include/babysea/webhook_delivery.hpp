@@ -80,6 +80,10 @@ std::string new_webhook_secret();
 Result<std::string> enqueue_webhook_event(UnitOfWork& unit, std::string_view account, std::string_view event,
                                           std::string_view data_json, std::int64_t now_ms);
 
+// The events an endpoint row selects, as views into its stored list; empty
+// means every event.
+std::vector<std::string_view> endpoint_events(const WebhookEndpointRow& endpoint);
+
 struct WebhookEndpointSpec {
   std::string url;
   std::string secret;  // empty = generate one (returned once in the row)

@@ -136,15 +136,8 @@ Result<std::string> encode_events(const std::vector<std::string>& events) {
 }
 
 bool event_selected(const WebhookEndpointRow& ep, std::string_view event) {
-  if (ep.events.empty()) return true;
-  std::string_view list = ep.events;
-  while (!list.empty()) {
-    auto comma = list.find(',');
-    if (list.substr(0, comma) == event) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
+  const auto events = endpoint_events(ep);
+  return events.empty() || std::find(events.begin(), events.end(), event) != events.end();
 }
 
 // Retry-After as delta seconds (HTTP-dates are not honored: a peer's clock
@@ -159,6 +152,18 @@ std::int64_t retry_after_ms(const HttpResponse& r) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> endpoint_events(const WebhookEndpointRow& endpoint) {
+  std::vector<std::string_view> out;
+  std::string_view list = endpoint.events;
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    if (comma != 0) out.push_back(list.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
 
 // ------------------------------------------------------------------ signing
 

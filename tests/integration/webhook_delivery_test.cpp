@@ -190,6 +190,15 @@ const char* kGenData = R"({"account_id":"acct_1","model_identifier":"m","generat
 
 }  // namespace
 
+TEST_CASE("webhooks: endpoint_events reads the stored list, skipping empty items") {
+  WebhookEndpointRow ep;
+  CHECK(endpoint_events(ep).empty());  // every event
+  ep.events = "generation.succeeded";
+  CHECK(endpoint_events(ep) == std::vector<std::string_view>{"generation.succeeded"});
+  ep.events = "generation.failed,,generation.canceled,";
+  CHECK(endpoint_events(ep) == std::vector<std::string_view>{"generation.failed", "generation.canceled"});
+}
+
 TEST_CASE("transport: pinned address, original Host, deadlines, caps") {
   Receiver rx;
   auto t = make_beast_transport();
