@@ -12,7 +12,21 @@
 //       acknowledgement), 64 concurrent submitters
 //   e2e_generations_per_s  accepted -> succeeded (submit, instant synchronous
 //       provider, asset copy, settlement, outbox) on SQLite FULL, 4 workers
-// Usage: engine_bench [--seconds S] [--quick] [--dir D] [--phase memory|sqlite|e2e]
+// Two floors put those figures against what this machine can do at all:
+//   noise_p50_us, noise_p99_us  a fixed integer loop calibrated to take as
+//       long as the memory submit's p50, timed the same way: its p99 is the
+//       machine's own tail (interrupts, preemption) for an operation that
+//       long, a floor under memory_submit_p99_us
+//   sqlite_floor_units_per_s_b16, _b64  the storage writes of one submit unit
+//       (the key's claim, the account read, the hold, its entry, both
+//       balances, the generation row) straight on one SQLite connection by
+//       one thread: no engine, no other thread, no fsync, no checkpoint; 16
+//       or 64 units per transaction, each in a savepoint as the store runs
+//       them, spread over 64 accounts as in the SQLite phase. The store's
+//       one writer thread runs these same writes a batch at a time (64
+//       submitters make batches of at most 64), so sqlite_submits_per_s
+//       cannot pass sqlite_floor_units_per_s_b64 on the same machine
+// Usage: engine_bench [--seconds S] [--quick] [--dir D] [--phase memory|sqlite|e2e|floor]
 //                     [--submitters N]
 //   --phase runs one phase only (for profiling); the others print 0.
 //   --submitters sets the SQLite phase's concurrency (default 64, the figure
@@ -29,6 +43,10 @@
 
 #include "babysea/assets.hpp"
 #include "babysea/engine.hpp"
+#include "babysea/ids.hpp"
+#include "babysea/ledger.hpp"
+#include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/sqlite_tables.hpp"
 #include "support/scripted_provider.hpp"
 
 using namespace babysea;
@@ -143,6 +161,133 @@ std::unique_ptr<Store> sqlite_at(const std::filesystem::path& dir, const std::st
   return std::move(*s);
 }
 
+// A fixed amount of integer work, `n` rounds; the result is kept so the
+// compiler cannot drop it.
+std::uint64_t spin(std::uint64_t n) {
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (std::uint64_t i = 0; i < n; ++i) x = (x ^ (x >> 31)) * 0xbf58476d1ce4e5b9ULL + i;
+  return x;
+}
+
+std::atomic<std::uint64_t> spin_sink{0};
+
+double time_spin(std::uint64_t n) {
+  const auto a = Clk::now();
+  spin_sink.fetch_add(spin(n), std::memory_order_relaxed);
+  return std::chrono::duration<double, std::micro>(Clk::now() - a).count();
+}
+
+// The noise floor: rounds calibrated so the loop's median is `target_us`,
+// then timed one by one for `seconds` on this thread.
+std::vector<double> noise_run(double target_us, double seconds) {
+  std::uint64_t n = 1000;
+  for (int round = 0; round < 8; ++round) {
+    std::vector<double> v;
+    for (int i = 0; i < 301; ++i) v.push_back(time_spin(n));
+    const double median = pct(v, 0.5);
+    if (median <= 0) break;
+    n = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(static_cast<double>(n) * target_us / median));
+  }
+  std::vector<double> out;
+  const auto t0 = Clk::now();
+  while (std::chrono::duration<double>(Clk::now() - t0).count() < seconds) out.push_back(time_spin(n));
+  return out;
+}
+
+// The storage floor (see the top of this file): units/s.
+double storage_floor(const std::filesystem::path& file, std::size_t batch, double seconds) {
+  using namespace babysea::sqlite;
+  std::filesystem::remove(file);
+  auto db = Db::open(file.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db.ok()) die("floor: " + db.status().to_string());
+  Db& d = **db;
+  const SqliteOptions defaults;
+  const std::string cache = "PRAGMA cache_size = -" + std::to_string(defaults.cache_kib);
+  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY",
+                             "PRAGMA wal_autocheckpoint = 0", cache.c_str()})
+    if (!d.exec(pragma).ok()) die(std::string("floor: ") + pragma);
+  if (!migrate(d, 1).ok()) die("floor: migrate");
+  constexpr int kAccounts = 64;
+  auto exec = [&](const char* sql) {
+    if (auto st = d.exec(sql); !st.ok()) die("floor: " + st.to_string());
+  };
+  auto check = [](const Status& st) {
+    if (!st.ok()) die("floor: " + st.to_string());
+  };
+  exec("BEGIN");
+  {
+    SqliteUnit u(d, false);
+    for (int i = 0; i <= kAccounts; ++i) {
+      AccountRow a;
+      a.id = i < kAccounts ? "bench" + std::to_string(i) : std::string(kEscrowAccount);
+      a.kind = i < kAccounts ? AccountKind::customer : AccountKind::system;
+      a.posted_credits = i < kAccounts ? 900'000 * kMicrosPerCredit : 0;
+      check(u.ledger().insert_account(a));
+    }
+  }
+  exec("COMMIT");
+  std::string doc(780, '\0');  // the size of an accepted generation's encoded document
+  for (std::size_t i = 0; i < doc.size(); ++i) doc[i] = static_cast<char>(i * 131 + 7);
+  const std::string fingerprint = "b2:" + std::string(64, 'f');
+  std::int64_t n = 0;
+  const auto t0 = Clk::now();
+  while (std::chrono::duration<double>(Clk::now() - t0).count() < seconds) {
+    exec("BEGIN IMMEDIATE");
+    for (std::size_t b = 0; b < batch; ++b, ++n) {
+      exec("SAVEPOINT unit");
+      SqliteUnit u(d, false);
+      const std::int64_t now = 1'800'000'000'000 + n;
+      const std::string account = "bench" + std::to_string(n % kAccounts);
+      IdempotencyRow claim, existing;
+      claim.account = account;
+      claim.key = "f-" + std::to_string(n % kAccounts) + "-" + std::to_string(n / kAccounts);
+      claim.fingerprint = fingerprint;
+      claim.generation_id = new_id(now);
+      claim.created_ms = now;
+      claim.expires_ms = now + 86'400'000;
+      auto claimed = u.generations().claim_idempotency(claim, now, existing);
+      if (!claimed.ok() || !*claimed) die("floor: claim");
+      AccountRow a;
+      check(u.ledger().get_account(account, a));
+      HoldRow h;
+      h.id = new_id(now);
+      h.key = "gen:" + claim.generation_id;
+      h.account = account;
+      h.amount = 3000;
+      h.state = HoldState::pending;
+      h.deadline_ms = now + 4'200'000;
+      h.created_ms = now;
+      h.ref = claim.generation_id;
+      check(u.ledger().insert_hold(h));
+      EntryRow e;
+      e.kind = EntryKind::hold;
+      e.debit_account = account;
+      e.credit_account = std::string(kEscrowAccount);
+      e.pending_delta = h.amount;
+      e.hold_id = h.id;
+      e.ref = h.ref;
+      e.created_ms = now;
+      check(u.ledger().insert_entry(e));
+      check(u.ledger().add_to_account(account, 0, 0, h.amount, 0));
+      check(u.ledger().add_to_account(kEscrowAccount, 0, 0, 0, h.amount));
+      GenerationRow g;
+      g.id = claim.generation_id;
+      g.account = account;
+      g.created_ms = now;
+      g.wake_ms = now + 30'000;
+      g.version = 1;
+      g.doc = doc;
+      check(u.generations().insert(g));
+      exec("RELEASE unit");
+    }
+    exec("COMMIT");
+  }
+  const double elapsed = std::chrono::duration<double>(Clk::now() - t0).count();
+  db->reset();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+  return static_cast<double>(n) / elapsed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -165,7 +310,8 @@ int main(int argc, char** argv) {
   }
 
   // (a) memory, one submitter: latency.
-  if (!phase.empty() && phase != "memory" && phase != "sqlite" && phase != "e2e") die("unknown phase " + phase);
+  if (!phase.empty() && phase != "memory" && phase != "sqlite" && phase != "e2e" && phase != "floor")
+    die("unknown phase " + phase);
   auto wanted = [&](const char* p) { return phase.empty() || phase == p; };
   Run mem1, mem64, sql;
   if (wanted("memory")) {
@@ -203,14 +349,24 @@ int main(int argc, char** argv) {
     }
     e2e = total / std::chrono::duration<double>(Clk::now() - t0).count();
   }
+  // (d) the floors.
+  std::vector<double> noise;
+  double floor16 = 0, floor64 = 0;
+  if (wanted("floor") || wanted("memory")) noise = noise_run(mem1.us.empty() ? 15.0 : pct(mem1.us, 0.5), seconds);
+  if (wanted("floor")) {
+    floor16 = storage_floor(dir / "floor.db", 16, seconds);
+    floor64 = storage_floor(dir / "floor.db", 64, seconds);
+  }
   if (own_dir) std::filesystem::remove_all(dir);
 
   std::printf(
       "{\"memory_submit_p50_us\":%.1f,\"memory_submit_p90_us\":%.1f,\"memory_submit_p99_us\":%.1f,"
       "\"memory_submit_p999_us\":%.1f,\"memory_submits_per_s_64\":%.0f,"
       "\"sqlite_submits_per_s\":%.0f,\"sqlite_submit_p50_us\":%.0f,\"sqlite_submit_p99_us\":%.0f,"
-      "\"e2e_generations_per_s\":%.0f,\"seconds\":%.1f,\"cores\":%u}\n",
-      pct(mem1.us, 0.5), pct(mem1.us, 0.9), pct(mem1.us, 0.99), pct(mem1.us, 0.999), mem64.per_s, sql.per_s, pct(sql.us, 0.5), pct(sql.us, 0.99), e2e, seconds,
+      "\"e2e_generations_per_s\":%.0f,\"noise_p50_us\":%.1f,\"noise_p99_us\":%.1f,"
+      "\"sqlite_floor_units_per_s_b16\":%.0f,\"sqlite_floor_units_per_s_b64\":%.0f,\"seconds\":%.1f,\"cores\":%u}\n",
+      pct(mem1.us, 0.5), pct(mem1.us, 0.9), pct(mem1.us, 0.99), pct(mem1.us, 0.999), mem64.per_s, sql.per_s,
+      pct(sql.us, 0.5), pct(sql.us, 0.99), e2e, pct(noise, 0.5), pct(noise, 0.99), floor16, floor64, seconds,
       std::thread::hardware_concurrency());
   return 0;
 }
