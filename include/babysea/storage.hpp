@@ -212,6 +212,14 @@ class OutboxTable {
   virtual Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) = 0;
   virtual Status update(std::int64_t seq, OutboxState state, int attempts,
                         std::int64_t next_attempt_ms) = 0;
+  // The number of pending rows, due or not (the outbox depth). The default
+  // reads them all through due(); the built-in stores count in place.
+  virtual Status count_pending(std::int64_t& out) {
+    std::vector<OutboxRow> rows;
+    BABYSEA_RETURN_IF_ERROR(due(INT64_MAX, SIZE_MAX, rows));
+    out = static_cast<std::int64_t>(rows.size());
+    return {};
+  }
 };
 
 // ------------------------------------------------------ router attempt stats

@@ -602,10 +602,11 @@ std::string Engine::metrics_text() {
     const BreakerInfo b = I.router->breaker(id, I.config.options.region);
     out += "babysea_breaker_state{provider=\"" + id + "\"} " + std::to_string(static_cast<int>(b.state)) + "\n";
   }
-  std::vector<OutboxRow> due;
-  (void)I.config.store->read([&](UnitOfWork& uow) { return uow.outbox().due(INT64_MAX, 100'000, due); });
-  out += "# HELP babysea_outbox_pending Outbox events not yet delivered.\n# TYPE babysea_outbox_pending gauge\n";
-  out += "babysea_outbox_pending " + std::to_string(due.size()) + "\n";
+  std::int64_t outbox_pending = 0;
+  if (I.config.store->read([&](UnitOfWork& uow) { return uow.outbox().count_pending(outbox_pending); }).ok()) {
+    out += "# HELP babysea_outbox_pending Outbox events not yet delivered.\n# TYPE babysea_outbox_pending gauge\n";
+    out += "babysea_outbox_pending " + std::to_string(outbox_pending) + "\n";
+  }
   if (auto escrow = I.ledger->balance(kEscrowAccount); escrow.ok()) {
     out += "# HELP babysea_holds_pending_micros Credits held by open reservations.\n# TYPE babysea_holds_pending_micros gauge\n";
     out += "babysea_holds_pending_micros " + std::to_string(escrow->pending_credits) + "\n";

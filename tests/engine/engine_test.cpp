@@ -4,6 +4,7 @@
 // invariants checked.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -525,7 +526,11 @@ TEST_CASE("lifecycle events reach the host callback and the outbox", "[engine]")
       CHECK(r.payload.find(s->generation.id) != std::string::npos);
     }
   CHECK(gen_events == 2);
+  const auto pending = std::count_if(rows.begin(), rows.end(),
+                                     [](const OutboxRow& r) { return r.state == OutboxState::pending; });
+  CHECK(pending >= 2);  // nothing fans the outbox out in this rig
   const std::string metrics = rig.engine().metrics_text();
+  CHECK(metrics.find("babysea_outbox_pending " + std::to_string(pending) + "\n") != std::string::npos);
   CHECK(metrics.find("babysea_generations{status=\"succeeded\"} 1") != std::string::npos);
   CHECK(metrics.find("babysea_attempts_total{provider=\"replicate\",outcome=\"used\"} 1") != std::string::npos);
   auto h = rig.engine().health();

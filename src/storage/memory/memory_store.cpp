@@ -646,6 +646,11 @@ class MemoryUnit final : public UnitOfWork,
     }
     return {};
   }
+  Status count_pending(std::int64_t& out) override {
+    out = std::count_if(d_.outbox.begin(), d_.outbox.end(),
+                        [](const OutboxRow& r) { return r.state == OutboxState::pending; });
+    return {};
+  }
   Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) override {
     out.clear();
     for (std::size_t i = static_cast<std::size_t>(std::max<std::int64_t>(after_seq, 0));

@@ -342,6 +342,13 @@ Status SqliteUnit::due(std::int64_t now_ms, std::size_t limit, std::vector<Outbo
   }
 }
 
+Status SqliteUnit::count_pending(std::int64_t& out) {
+  BABYSEA_Q(q, "SELECT COUNT(*) FROM outbox WHERE state = 0");  // the outbox_due index holds exactly these
+  BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+  out = row ? q.int64(0) : 0;
+  return {};
+}
+
 Status SqliteUnit::list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) {
   BABYSEA_Q(q, "SELECT " OUTBOX_COLS " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
   q.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));

@@ -133,6 +133,7 @@ class SqliteUnit final : public UnitOfWork,
   // outbox
   Status append(OutboxRow& row) override;
   Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) override;
+  Status count_pending(std::int64_t& out) override;
   Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) override;
   Status update(std::int64_t seq, OutboxState state, int attempts, std::int64_t next_ms) override;
 

@@ -185,6 +185,9 @@ TEST_CASE("store: seen messages, outbox and attempt stats") {
     BABYSEA_RETURN_IF_ERROR(u.outbox().due(100, 10, due));
     REQUIRE(due.size() == 1);  // d0 delivered, d2 not yet due
     CHECK(due[0].id == "d1");
+    std::int64_t pending = -1;
+    BABYSEA_RETURN_IF_ERROR(u.outbox().count_pending(pending));
+    CHECK(pending == 2);  // d1 and d2: pending whether due or not
     std::vector<OutboxRow> all;
     BABYSEA_RETURN_IF_ERROR(u.outbox().list(1, 10, all));
     CHECK(all.size() == 2);
@@ -200,6 +203,47 @@ TEST_CASE("store: seen messages, outbox and attempt stats") {
     CHECK(n == 1);
     return {};
   }).ok());
+}
+
+namespace {
+// A host's own outbox that leaves count_pending to the interface's default.
+class VectorOutbox final : public OutboxTable {
+ public:
+  std::vector<OutboxRow> rows;
+  Status append(OutboxRow& row) override {
+    row.seq = static_cast<std::int64_t>(rows.size()) + 1;
+    rows.push_back(row);
+    return {};
+  }
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) override {
+    out.clear();
+    for (const auto& r : rows)
+      if (out.size() < limit && r.state == OutboxState::pending && r.next_attempt_ms <= now_ms) out.push_back(r);
+    return {};
+  }
+  Status list(std::int64_t, std::size_t, std::vector<OutboxRow>& out) override {
+    out = rows;
+    return {};
+  }
+  Status update(std::int64_t seq, OutboxState state, int, std::int64_t) override {
+    rows.at(static_cast<std::size_t>(seq - 1)).state = state;
+    return {};
+  }
+};
+}  // namespace
+
+TEST_CASE("outbox: the default count_pending counts every pending row, due or not, past any page size") {
+  VectorOutbox o;
+  for (int i = 0; i < 1500; ++i) {
+    OutboxRow r;
+    r.next_attempt_ms = i % 2 == 0 ? 0 : INT64_MAX;
+    REQUIRE(o.append(r).ok());
+  }
+  REQUIRE(o.update(1, OutboxState::delivered, 1, 0).ok());
+  REQUIRE(o.update(2, OutboxState::failed, 1, 0).ok());
+  std::int64_t n = -1;
+  REQUIRE(o.count_pending(n).ok());
+  CHECK(n == 1498);
 }
 
 TEST_CASE("sqlite: group commit isolates a failing unit inside a batch") {
