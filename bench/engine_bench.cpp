@@ -18,9 +18,9 @@
 //       machine's own tail (interrupts, preemption) for an operation that
 //       long, a floor under memory_submit_p99_us
 //   sqlite_floor_units_per_s_b16, _b64  the storage writes of one submit unit
-//       (the key's claim, the account read, the hold, its entry, both
-//       balances, the generation row) straight on one SQLite connection by
-//       one thread: no engine, no other thread, no fsync, no checkpoint; 16
+//       (the key's claim, then Ledger::reserve_new: the account read, the
+//       hold, its entry, both balances; then the generation row) straight on
+//       one SQLite connection by one thread: no engine, no other thread, no fsync, no checkpoint; 16
 //       or 64 units per transaction, each in a savepoint as the store runs
 //       them, spread over 64 accounts as in the SQLite phase. The store's
 //       one writer thread runs these same writes a batch at a time (64
@@ -232,6 +232,10 @@ double storage_floor(const std::filesystem::path& file, std::size_t batch, doubl
     }
   }
   exec("COMMIT");
+  // The ledger's own store is never used: reserve_new writes through the
+  // unit it is given, as in the engine's submit.
+  auto unused = open_memory_store();
+  Ledger ledger(*unused, SystemClock::instance());
   std::string doc(780, '\0');  // the size of an accepted generation's encoded document
   for (std::size_t i = 0; i < doc.size(); ++i) doc[i] = static_cast<char>(i * 131 + 7);
   const std::string fingerprint = "b2:" + std::string(64, 'f');
@@ -253,29 +257,9 @@ double storage_floor(const std::filesystem::path& file, std::size_t batch, doubl
       claim.expires_ms = now + 86'400'000;
       auto claimed = u.generations().claim_idempotency(claim, now, existing);
       if (!claimed.ok() || !*claimed) die("floor: claim");
-      AccountRow a;
-      check(u.ledger().get_account(account, a));
-      HoldRow h;
-      h.id = new_id(now);
-      h.key = "gen:" + claim.generation_id;
-      h.account = account;
-      h.amount = 3000;
-      h.state = HoldState::pending;
-      h.deadline_ms = now + 4'200'000;
-      h.created_ms = now;
-      h.ref = claim.generation_id;
-      check(u.ledger().insert_hold(h));
-      EntryRow e;
-      e.kind = EntryKind::hold;
-      e.debit_account = account;
-      e.credit_account = std::string(kEscrowAccount);
-      e.pending_delta = h.amount;
-      e.hold_id = h.id;
-      e.ref = h.ref;
-      e.created_ms = now;
-      check(u.ledger().insert_entry(e));
-      check(u.ledger().add_to_account(account, 0, 0, h.amount, 0));
-      check(u.ledger().add_to_account(kEscrowAccount, 0, 0, 0, h.amount));
+      auto hold = ledger.reserve_new(u, account, 3000, "gen:" + claim.generation_id, now + 4'200'000,
+                                     claim.generation_id);
+      if (!hold.ok()) die("floor: " + hold.status().to_string());
       GenerationRow g;
       g.id = claim.generation_id;
       g.account = account;
@@ -315,11 +299,11 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
   }
 
-  // (a) memory, one submitter: latency.
   if (!phase.empty() && phase != "memory" && phase != "sqlite" && phase != "e2e" && phase != "floor")
     die("unknown phase " + phase);
   auto wanted = [&](const char* p) { return phase.empty() || phase == p; };
   Run mem1, mem64, sql;
+  // (a) memory, one submitter (latency), then 64 (throughput).
   if (wanted("memory")) {
     Setup s = make(open_memory_store(), false, 64);
     for (int i = 0; i < 200; ++i) submit_once(*s.engine, s.keys[0], "warm-" + std::to_string(i));
