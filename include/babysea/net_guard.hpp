@@ -6,15 +6,25 @@
 //  1. parses the URL with Boost.URL (one parser) and refuses anything but
 //     absolute http(s) URLs: other schemes, userinfo (even empty), zone ids,
 //     percent-encoded or non-canonical numeric hosts (`2130706433`, `0x7f.1`,
-//     `0177.0.0.1`, `127.1`), CR/LF/control bytes, backslashes or spaces
-//     anywhere, ports outside the allow-list, URLs above the length cap;
+//     `0177.0.0.1`, `127.1`), IDNA A-labels (`xn--`: WHATWG parsers decode
+//     them, the guard cannot), CR/LF/control bytes, backslashes or spaces
+//     anywhere, an authority not followed by `/`, `?`, `#` or the end (so
+//     `http://8.8.8.8.evil.test/` or `http://127.0.0.1:8o/` can never be
+//     read with a host or port other than the one a WHATWG parser sees),
+//     ports that are not canonical decimal 1..65535 or not on the allow-list,
+//     URLs above the length cap;
 //  2. resolves the host exactly once through the `Resolver` (numeric hosts are
 //     not resolved) and classifies **every** resolved address against the deny
 //     list of specs/security.md §3.6 ("our rule set"); one denied address
 //     refuses the whole URL (a mixed answer fails as a whole);
-//  3. returns a `GuardedUrl` whose `address` is the pinned address: the
+//  3. refuses an address that is this process itself (`self`: the server's
+//     own listening endpoints; with loopback allowed, any loopback, unspecified
+//     or interface address of this host on a listening port): reason "self";
+//  4. returns a `GuardedUrl` whose `address` is the pinned address: the
 //     transport connects to exactly that address (never resolving again) and
-//     sends the original host as Host header and TLS SNI.
+//     sends the original host as Host header and TLS SNI. `GuardedUrl::url`
+//     is the normalized URL that was checked: callers store and forward it,
+//     never the raw string.
 // Redirect hops are re-checked one by one (`fetch_guarded` in transport.hpp).
 //
 // Refusals are `Code::url_forbidden` with one FieldIssue {field "url", code =
@@ -87,6 +97,17 @@ class Resolver {
 // The system resolver (getaddrinfo, blocking, no caching). Thread-safe.
 std::unique_ptr<Resolver> make_system_resolver();
 
+// One endpoint this process listens on. An unspecified address (0.0.0.0 or
+// ::) stands for every address of this host.
+struct SelfEndpoint {
+  IpAddress address;
+  std::uint16_t port = 0;
+};
+
+// Addresses of this host's network interfaces (getifaddrs), for the `self`
+// rule; empty when they cannot be read.
+std::vector<IpAddress> local_interface_addresses();
+
 struct NetGuardOptions {
   // Ports a URL may name (explicitly or by its scheme's default).
   std::vector<std::uint16_t> allowed_ports{80, 443};
@@ -99,6 +120,14 @@ struct NetGuardOptions {
   // Networks that are allowed even though the deny list covers them. Empty
   // by default; for tests (a loopback receiver) and private deployments only.
   std::vector<IpNetwork> allow_overrides;
+  // Where this process listens (the reference server's address and port). A
+  // URL whose address is one of these, or any address of this host (a
+  // loopback, unspecified or `local_addresses` address) on one of these
+  // ports, is refused with reason "self", whatever allow_overrides say.
+  std::vector<SelfEndpoint> self;
+  // This host's own addresses for the rule above (NetGuard fills them from
+  // local_interface_addresses() when `self` is set and this is empty).
+  std::vector<IpAddress> local_addresses;
 };
 
 // The outcome of a successful check: where to connect and what to send.
@@ -126,6 +155,8 @@ class NetGuard {
   // Whether an address may be connected to under this policy (deny list
   // minus allow_overrides); the reason when not.
   std::string_view address_denied(const IpAddress& address) const;
+  // address_denied, plus the `self` rule for a connection to `port`.
+  std::string_view endpoint_denied(const IpAddress& address, std::uint16_t port) const;
 
   const NetGuardOptions& options() const { return options_; }
 

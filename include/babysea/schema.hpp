@@ -53,6 +53,14 @@ class UrlPolicy {
  public:
   virtual ~UrlPolicy() = default;
   virtual Status check(std::string_view field, std::string_view url) const = 0;
+  // What is checked is what is used: the normalizer stores and forwards the
+  // URL this returns in place of the one the client sent. The default runs
+  // check() and keeps `url` as is; the SSRF guard returns its normalized form.
+  virtual Result<std::string> normalize(std::string_view field, std::string_view url) const {
+    Status s = check(field, url);
+    if (!s.ok()) return s;
+    return std::string(url);
+  }
 };
 
 enum class PayloadMode {

@@ -2,6 +2,7 @@
 #include "babysea/net_guard.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -231,6 +232,10 @@ class GuardUrlPolicy final : public UrlPolicy {
     if (r.ok()) return {};
     return r.status();
   }
+  Result<std::string> normalize(std::string_view, std::string_view url) const override {
+    BABYSEA_ASSIGN_OR_RETURN(GuardedUrl g, guard_.check(url));
+    return std::move(g.url);
+  }
 
  private:
   const NetGuard& guard_;
@@ -240,6 +245,27 @@ class GuardUrlPolicy final : public UrlPolicy {
 
 std::unique_ptr<Resolver> make_system_resolver() { return std::make_unique<SystemResolver>(); }
 
+std::vector<IpAddress> local_interface_addresses() {
+  std::vector<IpAddress> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    IpAddress a;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      a.v6 = true;
+      std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 std::unique_ptr<UrlPolicy> make_url_policy(const NetGuard& guard) {
   return std::make_unique<GuardUrlPolicy>(guard);
 }
@@ -247,7 +273,24 @@ std::unique_ptr<UrlPolicy> make_url_policy(const NetGuard& guard) {
 // ------------------------------------------------------------------ NetGuard
 
 NetGuard::NetGuard(Resolver& resolver, NetGuardOptions options)
-    : resolver_(resolver), options_(std::move(options)) {}
+    : resolver_(resolver), options_(std::move(options)) {
+  if (!options_.self.empty() && options_.local_addresses.empty())
+    options_.local_addresses = local_interface_addresses();
+  for (auto& a : options_.local_addresses) a = unwrap_mapped(a);
+}
+
+std::string_view NetGuard::endpoint_denied(const IpAddress& address, std::uint16_t port) const {
+  if (!options_.self.empty()) {
+    const IpAddress a = unwrap_mapped(address);
+    const std::string_view kind = deny_reason(a);
+    const bool this_host = kind == "loopback" || kind == "unspecified" || kind == "this_network" ||
+                           std::find(options_.local_addresses.begin(), options_.local_addresses.end(), a) !=
+                               options_.local_addresses.end();
+    for (const SelfEndpoint& e : options_.self)
+      if (e.port == port && (this_host || a == unwrap_mapped(e.address))) return "self";
+  }
+  return address_denied(address);
+}
 
 std::string_view NetGuard::address_denied(const IpAddress& address) const {
   std::string_view reason = deny_reason(address);
@@ -280,6 +323,19 @@ Result<GuardedUrl> NetGuard::parse(std::string_view url) const {
   if (scheme == "http" && !options_.allow_http) return forbidden("scheme", "plain http is not allowed");
   if (!u.has_authority()) return forbidden("no_host", "URL has no host");
   if (u.has_userinfo()) return forbidden("userinfo", "URLs with user information are not allowed");
+  // RFC 3986 and WHATWG both end the authority at the first '/', '?' or '#'.
+  // Boost.URL also accepts an authority followed by a rootless path
+  // ("http://8.8.8.8.evil.test/" as host 8.8.8.8 and path ".evil.test/"),
+  // which every other parser reads with another host: refuse those outright.
+  {
+    std::string_view rest = url.substr(u.scheme().size() + 1);
+    if (rest.substr(0, 2) != "//") return forbidden("no_host", "URL has no authority");
+    rest.remove_prefix(2);
+    std::string_view raw_authority = rest.substr(0, rest.find_first_of("/?#"));
+    std::string_view path = u.encoded_path();
+    if (raw_authority != u.encoded_authority() || (!path.empty() && path.front() != '/'))
+      return forbidden("authority", "URL authority must be followed by '/', '?', '#' or the end");
+  }
 
   GuardedUrl g;
   g.scheme = scheme;
@@ -287,8 +343,9 @@ Result<GuardedUrl> NetGuard::parse(std::string_view url) const {
   g.port = default_port;
   if (u.has_port()) {
     std::string_view p = u.port();
-    if (p.empty() || p.size() > 5 || (p.size() > 1 && p[0] == '0'))
-      return forbidden("port", "URL port is empty or not canonical");
+    if (p.empty() || p.size() > 5 || (p.size() > 1 && p[0] == '0') ||
+        !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return forbidden("port", "URL port is empty or not canonical decimal");
     unsigned v = 0;
     for (char c : p) v = v * 10 + static_cast<unsigned>(c - '0');
     if (v == 0 || v > 65535) return forbidden("port", "URL port is out of range");
@@ -331,6 +388,15 @@ Result<GuardedUrl> NetGuard::parse(std::string_view url) const {
         return forbidden("invalid_host", "host name is malformed");
       if (numeric_looking(g.host))
         return forbidden("numeric_host", "non-canonical numeric hosts are not allowed");
+      // An IDNA A-label ("xn--...") is read through Punycode by WHATWG
+      // parsers (and refused by them when it does not decode); without an IDNA
+      // library here the guard cannot see the same name, so it refuses them.
+      for (std::size_t at = 0; at != std::string::npos;) {
+        if (g.host.compare(at, 4, "xn--") == 0)
+          return forbidden("idn_host", "internationalized (xn--) host names are not allowed");
+        at = g.host.find('.', at);
+        if (at != std::string::npos) ++at;
+      }
       break;
     }
     default:
@@ -338,7 +404,7 @@ Result<GuardedUrl> NetGuard::parse(std::string_view url) const {
   }
   if (g.numeric_host) {
     // An IPv4-mapped literal connects over IPv4 to the unwrapped address.
-    std::string_view reason = address_denied(g.address);
+    std::string_view reason = endpoint_denied(g.address, g.port);
     if (!reason.empty())
       return forbidden(reason, "address " + g.address.to_string() + " is not public (" + std::string(reason) + ")");
     g.resolved = {g.address};
@@ -369,7 +435,7 @@ Result<GuardedUrl> NetGuard::check(std::string_view url) const {
   std::size_t denied = 0;
   std::string first_reason, first_addr;
   for (const auto& a : *resolved) {
-    std::string_view reason = address_denied(a);
+    std::string_view reason = endpoint_denied(a, g.port);
     if (!reason.empty() && denied++ == 0) {
       first_reason = reason;
       first_addr = a.to_string();

@@ -146,10 +146,23 @@ struct NormalizerImpl {
       case FieldType::number:
       case FieldType::number_enum: {
         if (t != od::json_type::number) return mismatch();
+        // Integer fields take JSON integers only: 4.0 and 4e0 are numbers
+        // with a fraction or an exponent, not integers (nothing is coerced).
+        const std::string_view raw = v.raw_json_token();
+        const bool integer_syntax = raw.find_first_of(".eE") == std::string_view::npos;
+        if (spec.type == FieldType::integer && !integer_syntax) {
+          problem = Problem::type;
+          return walk(v, 2, name);
+        }
         od::number n;
         if (auto e = v.get_number().get(n)) {
           if (e != simdjson::NUMBER_ERROR) return fail(name, e);
-          problem = Problem::type;  // not representable (e.g. 1e400): not a finite number
+          // Not representable: an integer beyond 64 bits is out of range;
+          // anything else (e.g. 1e400) is not a finite number.
+          if (spec.type == FieldType::integer && integer_syntax)
+            problem = !raw.empty() && raw.front() == '-' ? Problem::below : Problem::above;
+          else
+            problem = Problem::type;
           return true;
         }
         double d;
@@ -241,7 +254,7 @@ struct NormalizerImpl {
         std::string what;
         switch (spec.type) {
           case FieldType::boolean: what = "must be a boolean."; break;
-          case FieldType::integer: what = "must be an integer."; break;
+          case FieldType::integer: what = "must be a JSON integer (no fraction, no exponent)."; break;
           case FieldType::number:
           case FieldType::number_enum: what = "must be a finite number."; break;
           case FieldType::url: what = "must be a URL string."; break;
@@ -462,18 +475,21 @@ struct NormalizerImpl {
       detail::check_value(spec, values[i], issues);
       if (issues.size() == before && opt.url_policy &&
           (spec.type == FieldType::url || spec.type == FieldType::url_array)) {
-        auto check = [&](const std::string& url) {
-          Status st = opt.url_policy->check(spec.name, url);
+        // The policy's normalized form replaces the URL: what was checked is
+        // what the provider receives.
+        auto check = [&](std::string& url) {
+          auto st = opt.url_policy->normalize(spec.name, url);
           if (!st.ok()) {
-            issues.push_back({spec.name, "url_forbidden", spec.name + " " + std::string(st.message())});
+            issues.push_back({spec.name, "url_forbidden", spec.name + " " + std::string(st.status().message())});
             any_policy_issue = true;
             return false;
           }
+          url = std::move(st).value();
           return true;
         };
-        if (const auto* s = std::get_if<std::string>(&values[i])) check(*s);
-        else if (const auto* l = std::get_if<std::vector<std::string>>(&values[i]))
-          for (const auto& u : *l)
+        if (auto* s = std::get_if<std::string>(&values[i])) check(*s);
+        else if (auto* l = std::get_if<std::vector<std::string>>(&values[i]))
+          for (auto& u : *l)
             if (!check(u)) break;
       }
       if (issues.size() != before) values[i] = std::monostate{};

@@ -7,7 +7,7 @@ set -euo pipefail
 SRC="$1"
 BUILD="$2"
 SECONDS_EACH="${3:-5}"
-TARGETS=(normalize_fuzz webhook_standard_fuzz webhook_hmac_fuzz webhook_fal_fuzz api_key_fuzz capi_fuzz)
+TARGETS=(normalize_fuzz webhook_standard_fuzz webhook_hmac_fuzz webhook_fal_fuzz api_key_fuzz net_guard_fuzz capi_fuzz)
 CC=clang CXX=clang++ cmake -S "$SRC" -B "$BUILD" -DBABYSEA_BUILD_FUZZ=ON -DBABYSEA_BUILD_BENCH=OFF \
   -DBABYSEA_BUILD_EXAMPLES=OFF -DBABYSEA_INSTALL=OFF >/dev/null
 cmake --build "$BUILD" -j 2 --target "${TARGETS[@]}" >/dev/null

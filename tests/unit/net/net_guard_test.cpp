@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "babysea/net_guard.hpp"
+#include "babysea/schema.hpp"
 #include "babysea/transport.hpp"
 
 using namespace babysea;
@@ -354,4 +355,83 @@ TEST_CASE("ssrf: the system resolver answers numeric names and reports unknown o
   CHECK(a->front() == IpAddress::v4(127, 0, 0, 1));
   NetGuard guard(*r);
   CHECK(guard.check("http://127.0.0.1/").code() == Code::url_forbidden);
+}
+
+TEST_CASE("ssrf: an authority must end at '/', '?', '#' or the end (no rootless path behind it)") {
+  // Boost.URL alone reads these with host 8.8.8.8 / 127.0.0.1 and a rootless
+  // path; a WHATWG parser (and the provider fetching the URL) sees another
+  // host or refuses the port. The guard refuses them all before any lookup.
+  const char* urls[] = {"http://8.8.8.8.localtest.me/",  "http://93.184.216.34.public.test/x",
+                        "http://127.0.0.1:8o/",          "http://public.test:80a/",
+                        "http://public.test:8080x",      "http://[2606:4700::1111]x/",
+                        "http://[2606:4700::1111]:80x/", "https://public.test:443.evil.test/",
+                        "http://public.test:-1/",        "http://public.test:+80/"};
+  for (const char* u : urls) {
+    World w;
+    w.dns.answers["8.8.8.8.localtest.me"] = {{ip("127.0.0.1")}};
+    run_case(w, u, Code::url_forbidden);
+    CHECK(w.dns.lookups.empty());
+  }
+  World w;
+  NetGuard guard(w.dns, w.options);
+  auto r = guard.parse("http://8.8.8.8.localtest.me/");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().issues().front().code == "authority");
+  // The well-formed neighbours still pass.
+  for (const char* ok : {"http://public.test", "http://public.test?q=1", "http://public.test#frag",
+                         "http://public.test:80", "http://8.8.8.8/", "http://[2606:4700::1111]:443/x"}) {
+    INFO(ok);
+    CHECK(guard.parse(ok).ok());
+  }
+}
+
+TEST_CASE("ssrf: the checked URL is the normalized one that is used") {
+  World w;
+  NetGuard guard(w.dns, w.options);
+  auto g = guard.check("HTTP://PUBLIC.TEST?x=1#f");
+  REQUIRE(g.ok());
+  CHECK(g->url == "http://public.test/?x=1#f");
+  CHECK(g->host == "public.test");
+  auto policy = make_url_policy(guard);
+  auto n = policy->normalize("generation_input_file", "HTTPS://Public.Test:443/a.png");
+  REQUIRE(n.ok());
+  CHECK(*n == "https://public.test/a.png");
+  CHECK(policy->normalize("generation_input_file", "http://8.8.8.8.localtest.me/").code() == Code::url_forbidden);
+}
+
+TEST_CASE("ssrf: the server itself is never a target (self endpoints)") {
+  World w;
+  w.dns.answers["self.test"] = {{ip("203.0.114.7")}};
+  w.dns.answers["other.test"] = {{ip("198.51.99.1")}};
+  w.options.allowed_ports = {80, 443, 8080, 8081};
+  w.options.allow_overrides.push_back(*IpNetwork::parse("127.0.0.0/8"));
+  w.options.allow_overrides.push_back(*IpNetwork::parse("::1/128"));
+  w.options.self = {SelfEndpoint{ip("127.0.0.1"), 8080}, SelfEndpoint{ip("203.0.114.7"), 443}};
+  w.options.local_addresses = {ip("203.0.114.7"), ip("198.51.99.1")};
+  NetGuard guard(w.dns, w.options);
+  auto reason = [&](const char* url) -> std::string {
+    auto r = guard.check(url);
+    return r.ok() ? "" : r.status().issues().front().code;
+  };
+  CHECK(reason("http://127.0.0.1:8080/hook") == "self");
+  CHECK(reason("http://127.0.0.2:8080/hook") == "self");            // any loopback address of this host
+  CHECK(reason("http://[::1]:8080/hook") == "self");
+  CHECK(reason("http://[::ffff:127.0.0.1]:8080/hook") == "self");   // mapped form
+  CHECK(reason("https://self.test/hook") == "self");                // a name resolving to our public address
+  CHECK(reason("http://other.test:8080/hook") == "self");           // another address of this host, our port
+  CHECK(reason("http://127.0.0.1:8081/hook").empty());              // loopback allowed, another port
+  CHECK(reason("http://other.test:8081/hook").empty());
+  CHECK(guard.endpoint_denied(ip("127.0.0.1"), 8080) == "self");
+  CHECK(guard.endpoint_denied(ip("127.0.0.1"), 8081).empty());
+  // An unspecified listen address stands for every address of this host.
+  World w2;
+  w2.options.allowed_ports = {9000};
+  w2.options.allow_overrides.push_back(*IpNetwork::parse("127.0.0.0/8"));
+  w2.options.self = {SelfEndpoint{IpAddress{}, 9000}};
+  NetGuard any(w2.dns, w2.options);
+  CHECK(any.check("http://127.0.0.1:9000/").status().issues().front().code == "self");
+  for (const IpAddress& a : local_interface_addresses()) {
+    INFO(a.to_string());
+    CHECK(any.endpoint_denied(a, 9000) == "self");
+  }
 }

@@ -123,8 +123,12 @@ TEST_CASE("normalize: every rule and issue code (table)") {
        {{"generation_seed", "max_value"}}},
       {"integer below min", "example/image", R"({"generation_prompt":"x","generation_seed":-1})",
        {{"generation_seed", "min_value"}}},
-      {"integer huge", "example/image", R"({"generation_prompt":"x","generation_seed":1e300})",
+      {"integer huge", "example/image", R"({"generation_prompt":"x","generation_seed":99999999999999999999})",
        {{"generation_seed", "max_value"}}},
+      {"integer with exponent", "example/image", R"({"generation_prompt":"x","generation_seed":1e300})",
+       {{"generation_seed", "invalid_type"}}},
+      {"integer written 3.0", "example/image", R"({"generation_prompt":"x","generation_seed":3.0})",
+       {{"generation_seed", "invalid_type"}}},
       {"number below min", "example/image", R"({"generation_prompt":"x","generation_guidance":1.49})",
        {{"generation_guidance", "min_value"}}},
       {"number not finite", "example/image", R"({"generation_prompt":"x","generation_guidance":1e400})",
@@ -228,7 +232,6 @@ TEST_CASE("normalize: every rule and issue code (table)") {
 
 TEST_CASE("normalize: accepted edge values") {
   const std::vector<std::pair<const char*, const char*>> ok = {
-      {"integer written 3.0", R"({"generation_prompt":"x","generation_seed":3.0})"},
       {"bounds inclusive", R"({"generation_prompt":"x","generation_seed":10,"generation_guidance":1.5})"},
       {"integer for number", R"({"generation_prompt":"x","generation_guidance":5})"},
       {"number-enum 10.0", R"({"generation_prompt":"x","generation_steps":10.0})"},
@@ -246,7 +249,7 @@ TEST_CASE("normalize: accepted edge values") {
       for (const auto& i : r.status().issues()) UNSCOPED_INFO(i.field << " " << i.code << " " << i.message);
     CHECK(r.ok());
   }
-  auto r = normalize(test_catalog(), "example/image", R"({"generation_prompt":"x","generation_seed":3.0})");
+  auto r = normalize(test_catalog(), "example/image", R"({"generation_prompt":"x","generation_seed":3})");
   REQUIRE(r.ok());
   CHECK(std::get<std::int64_t>(*r->value("generation_seed")) == 3);
 }
@@ -323,7 +326,7 @@ TEST_CASE("normalize: fingerprint is stable across key order and defaults, diffe
   auto a = normalize(test_catalog(), "example/image",
                      R"({"generation_prompt":"x","generation_seed":3,"generation_ratio":"16:9"})");
   auto b = normalize(test_catalog(), "example/image",
-                     R"({ "generation_ratio" : "16:9", "generation_seed": 3.0, "generation_prompt":"x",
+                     R"({ "generation_ratio" : "16:9", "generation_seed": 3, "generation_prompt":"x",
                           "generation_output_format":"png", "generation_provider_order":"fastest"})");
   auto c = normalize(test_catalog(), "example/image",
                      R"({"generation_prompt":"x","generation_seed":4,"generation_ratio":"16:9"})");
@@ -383,4 +386,39 @@ TEST_CASE("normalize: pluggable URL policy") {
                          R"({"generation_mask":"http://localhost/m","generation_seed":99,"generation_prompt":"x"})", opt);
   CHECK(mixed.status().code() == Code::invalid_request);
   CHECK(issues_of(mixed.status()) == Issues{{"generation_seed", "max_value"}, {"generation_mask", "url_forbidden"}});
+}
+
+namespace {
+// A policy that rewrites every URL it accepts (as the SSRF guard normalizes).
+struct Rewriting final : UrlPolicy {
+  Status check(std::string_view, std::string_view) const override { return Status(); }
+  Result<std::string> normalize(std::string_view, std::string_view url) const override {
+    return "https://normalized.example/" + std::to_string(url.size());
+  }
+};
+}  // namespace
+
+TEST_CASE("normalize: the URL policy's normalized form is what is stored and forwarded") {
+  Rewriting policy;
+  NormalizeOptions opt;
+  opt.url_policy = &policy;
+  auto n = normalize(test_catalog(), "example/image",
+                     R"({"generation_prompt":"x","generation_input_file":["HTTPS://Example.com/a.png"]})", opt);
+  REQUIRE(n.ok());
+  REQUIRE(n->input_files().size() == 1);
+  CHECK(n->input_files()[0] == "https://normalized.example/25");
+  CHECK(n->canonical_json().find("HTTPS://Example.com") == std::string::npos);
+  for (const auto& p : n->native_payloads()) CHECK(p.json.find("HTTPS://Example.com") == std::string::npos);
+}
+
+TEST_CASE("normalize: integer fields take JSON integers only (no fraction, no exponent)") {
+  for (const char* bad : {"4.0", "4e0", "4E0", "40e-1", "4.5", "-1.0", "0.0e0"}) {
+    INFO(bad);
+    auto r = normalize(test_catalog(), "example/image",
+                       std::string(R"({"generation_prompt":"x","generation_seed":)") + bad + "}");
+    CHECK(r.status().code() == Code::invalid_request);
+    CHECK(issues_of(r.status()) == Issues{{"generation_seed", "invalid_type"}});
+  }
+  auto ok = normalize(test_catalog(), "example/image", R"({"generation_prompt":"x","generation_seed":4})");
+  CHECK(ok.ok());
 }
