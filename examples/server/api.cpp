@@ -39,6 +39,55 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// A JSON request body's media type: `application/json`, optionally with one
+// `charset=utf-8` parameter (case-insensitive, the value bare or quoted).
+// Anything else (another charset, another parameter, a malformed list) is
+// refused: the body is read as UTF-8 JSON and nothing else.
+bool json_media_type(std::string_view value) {
+  std::size_t semi = value.find(';');
+  if (!iequals(trim_ows(value.substr(0, semi)), "application/json")) return false;
+  bool charset = false;
+  while (semi != std::string_view::npos) {
+    value.remove_prefix(semi + 1);
+    semi = value.find(';');
+    std::string_view param = trim_ows(value.substr(0, semi));
+    auto eq = param.find('=');
+    if (eq == std::string_view::npos || charset || !iequals(param.substr(0, eq), "charset")) return false;
+    std::string_view v = param.substr(eq + 1);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    if (!iequals(v, "utf-8")) return false;
+    charset = true;
+  }
+  return true;
+}
+
+// `Authorization: Bearer <token>` against the configured token, compared in
+// constant time over fixed-size digests (the length leaks nothing either).
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() <= kScheme.size() || !iequals(authorization.substr(0, kScheme.size()), kScheme))
+    return false;
+  std::string_view presented = authorization.substr(kScheme.size());
+  unsigned char a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
+  crypto_generichash(a, sizeof a, reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), nullptr, 0);
+  crypto_generichash(b, sizeof b, reinterpret_cast<const unsigned char*>(token.data()), token.size(), nullptr, 0);
+  return crypto_verify_32(a, b) == 0;
+}
+
+constexpr const char* kJsonMediaMessage = "Content-Type must be application/json (charset utf-8 if any)";
+
+// Exactly one Content-Type header, naming JSON in UTF-8.
+bool json_body_type(const HttpRequest& req) {
+  const std::string* ct = req.header("Content-Type");
+  return ct && req.header_count("Content-Type") == 1 && json_media_type(*ct);
+}
+
 std::string rfc3339(std::int64_t ms) {
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
@@ -118,12 +167,12 @@ bool valid_idempotency_key(std::string_view k) {
 
 // --------------------------------------------------------------- error map
 
-struct ErrorInfo {
-  int http;
-  const char* bse;
-};
+using ErrorInfo = HttpErrorClass;
 
-ErrorInfo error_info(Code code) {
+}  // namespace
+
+HttpErrorClass http_error_class(Code code) {
+  // No default: a Code added without a row here fails to compile (-Wswitch).
   switch (code) {
     case Code::unauthenticated: return {401, "BSE1001"};
     case Code::forbidden: return {403, "BSE1002"};
@@ -142,11 +191,21 @@ ErrorInfo error_info(Code code) {
     case Code::invalid_state: return {409, "BSE3002"};
     case Code::providers_failed: return {502, "BSE4001"};
     case Code::provider_timeout: return {504, "BSE4002"};
+    case Code::unsupported: return {404, "BSE3001"};  // e.g. callbacks of a provider that sends none
     case Code::unavailable:
-    case Code::timeout: return {503, "BSE5000"};
-    default: return {500, "BSE5000"};
+    case Code::timeout:
+    case Code::canceled: return {503, "BSE5000"};  // transient or shutting down: retryable
+    case Code::ok:
+    case Code::storage_error:
+    case Code::corruption:
+    case Code::internal: return {500, "BSE5000"};
   }
+  return {500, "BSE5000"};  // a value outside the enum
 }
+
+namespace {
+
+ErrorInfo error_info(Code code) { return http_error_class(code); }
 
 bool is_internal(Code c) {
   return c == Code::internal || c == Code::storage_error || c == Code::corruption || c == Code::ok;
@@ -499,6 +558,15 @@ HttpResponse Api::handle(const HttpRequest& req) {
 
   // ---------------------------------------------------------- unauthenticated
   if (path == "/metrics" && get) {
+    // Cross-tenant totals: only for the scraper holding the metrics token.
+    const std::string& token = rt_.server_settings().metrics_token;
+    if (token.empty()) return error_response(Status(Code::not_found, "no such route"), ctx);
+    const std::string* authz = req.header("Authorization");
+    if (req.header_count("Authorization") != 1 || !authz || !bearer_matches(*authz, token)) {
+      HttpResponse r = error_response(Status(Code::unauthenticated, "a valid metrics token is required"), ctx);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"metrics\"");
+      return r;
+    }
     HttpResponse r;
     r.body = engine.metrics_text();
     r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
@@ -683,13 +751,8 @@ HttpResponse Api::handle(const HttpRequest& req) {
                                 ctx);
         idem = *k;
       }
-      if (!req.body.empty()) {
-        const std::string* ct = req.header("Content-Type");
-        std::string_view media = ct ? std::string_view(*ct).substr(0, ct->find(';')) : std::string_view();
-        while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-        if (!iequals(media, "application/json"))
-          return error_response(Status(Code::unsupported_media_type, "Content-Type must be application/json"), ctx);
-      }
+      if (!req.body.empty() && !json_body_type(req))
+        return error_response(Status(Code::unsupported_media_type, kJsonMediaMessage), ctx);
       SubmitOptions so;
       so.expected_type = type;
       so.wait_for_ack = std::chrono::milliseconds(rt_.server_settings().create_wait_ms);
@@ -894,6 +957,8 @@ HttpResponse Api::handle(const HttpRequest& req) {
   }
 
   // ------------------------------------------- OpenAI-compatible images
+  if (!json_body_type(req))
+    return openai_error(415, "invalid_request_error", "unsupported_media_type", kJsonMediaMessage, ctx);
   auto body = json::parse_strict(req.body.empty() ? std::string_view("null") : std::string_view(req.body));
   if (!body.ok() || !body->is_object())
     return openai_error(400, "invalid_request_error", "invalid_json", "request body must be a JSON object", ctx);

@@ -18,6 +18,16 @@
 
 namespace babysea::server {
 
+// How an error Code answers over HTTP: the status and the BSE code of
+// specs/api.md §1.5. Every Code is mapped deliberately (client errors 4xx,
+// transient ones 503); only internal failures (internal, storage_error,
+// corruption) answer 500.
+struct HttpErrorClass {
+  int http;
+  const char* bse;
+};
+HttpErrorClass http_error_class(Code code);
+
 class Api {
  public:
   // Borrows `runtime` (REQUIRES: runtime.has_engine()), which must outlive it.

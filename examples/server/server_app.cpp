@@ -44,7 +44,10 @@ Result<std::unique_ptr<ServerApp>> ServerApp::start(std::string_view config_json
     text.replace(at, 6, port);
 
   auto impl = std::make_unique<Impl>();
-  BABYSEA_ASSIGN_OR_RETURN(impl->runtime, Runtime::open(text));
+  RuntimeOpenOptions ro;
+  ro.listen_host = http->host();
+  ro.listen_port = http->port();
+  BABYSEA_ASSIGN_OR_RETURN(impl->runtime, Runtime::open(text, ro));
   const ServerSettings& s = impl->runtime->server_settings();
   // The validated limits apply to the listener bound above.
   HttpServerOptions& o = http->options();

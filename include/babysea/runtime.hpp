@@ -55,8 +55,10 @@
 //                            on the engine: bounded create waits, OpenAI-compatible waits),
 //                            max_body_bytes: int [1048576],
 //                            max_header_bytes: int [16384], create_wait_ms: int [10000],
-//                            openai_wait_ms: int [120000], request_timeout_ms: int [30000] }
-//                          (read only by the reference server)
+//                            openai_wait_ms: int [120000], request_timeout_ms: int [30000],
+//                            metrics_token: string [none: /metrics is not served] }
+//                          (read only by the reference server; host and port also tell the SSRF
+//                          guard which endpoint is this server itself, see RuntimeOpenOptions)
 //
 // Administration (admin CLI, C ABI): account creation, API key issue / list /
 // revoke, credit grants, balance, statement and audit take no Principal; they
@@ -101,11 +103,20 @@ struct ServerSettings {
   std::int64_t create_wait_ms = 10'000;    // generate: bounded wait for the provider ack
   std::int64_t openai_wait_ms = 120'000;   // /v1/images/generations: wait for the terminal state
   std::int64_t request_timeout_ms = 30'000;  // reading one request
+  // Bearer token that GET /metrics requires (16-256 visible ASCII chars).
+  // Empty: /metrics is not served at all.
+  std::string metrics_token;
 };
 
 struct RuntimeOpenOptions {
   // false: no engine, providers, transport workers or dispatcher (admin use).
   bool engine = true;
+  // Where the host serves this runtime (the reference server's bound address
+  // and port). The SSRF guard refuses URLs that reach it (net_guard.hpp
+  // `self`). Empty / 0: server.host and server.port of the config (nothing
+  // when that port is 0).
+  std::string listen_host;
+  std::uint16_t listen_port = 0;
 };
 
 // One journal entry of an account's statement.

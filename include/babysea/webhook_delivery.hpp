@@ -95,7 +95,9 @@ class WebhookEndpoints {
  public:
   WebhookEndpoints(Store& store, const NetGuard& guard, const Clock& clock);
 
-  // Checks the URL through the guard (resolving it) and stores the endpoint.
+  // Checks the URL through the guard (resolving it) and stores the endpoint,
+  // under its normalized URL. not_found (nothing stored) when `account` is
+  // not an existing customer account.
   Result<WebhookEndpointRow> create(std::string_view account, WebhookEndpointSpec spec);
   Result<std::vector<WebhookEndpointRow>> list(std::string_view account);
   Result<WebhookEndpointRow> get(std::string_view account, std::string_view id);

@@ -463,6 +463,12 @@ Result<Config> parse_config(std::string_view text) {
     s.integer("create_wait_ms", o.create_wait_ms, 0, 600'000);
     s.integer("openai_wait_ms", o.openai_wait_ms, 0, 3'600'000);
     s.integer("request_timeout_ms", o.request_timeout_ms, 100, 3'600'000);
+    s.str("metrics_token", o.metrics_token);
+    if (!o.metrics_token.empty() &&
+        (o.metrics_token.size() < 16 || o.metrics_token.size() > 256 ||
+         !std::all_of(o.metrics_token.begin(), o.metrics_token.end(),
+                      [](char ch) { return ch > 0x20 && ch < 0x7f; })))
+      errors.fail("server.metrics_token", "invalid", "must be 16-256 visible ASCII characters");
     s.finish();
   }
 
@@ -551,8 +557,21 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
     impl->store = std::move(*s);
   }
 
-  // Guard (also needed by webhook endpoint registration in admin mode).
+  // Guard (also needed by webhook endpoint registration in admin mode). It
+  // refuses URLs that reach this server itself: where the host says it
+  // listens, else the configured server address.
   impl->resolver = make_system_resolver();
+  {
+    const std::string& host = options.listen_host.empty() ? c.server.host : options.listen_host;
+    const std::uint16_t port = options.listen_port != 0 ? options.listen_port : c.server.port;
+    if (port != 0) {
+      std::vector<IpAddress> addresses;
+      if (auto a = IpAddress::parse(host)) addresses.push_back(*a);
+      else if (auto r = impl->resolver->resolve(host); r.ok()) addresses = std::move(r).value();
+      if (addresses.empty()) addresses.push_back(IpAddress{});  // unknown: every address of this host
+      for (const auto& a : addresses) c.guard.self.push_back(SelfEndpoint{a, port});
+    }
+  }
   impl->guard = std::make_unique<NetGuard>(*impl->resolver, c.guard);
   impl->url_policy = make_url_policy(*impl->guard);
 

@@ -290,7 +290,16 @@ Result<WebhookEndpointRow> WebhookEndpoints::create(std::string_view account, We
   row.events = std::move(events);
   row.created_ms = now;
   row.updated_ms = now;
-  BABYSEA_RETURN_IF_UNIT_FAILS(store_.transact([&](UnitOfWork& u) { return u.webhook_endpoints().insert(row); }));
+  BABYSEA_RETURN_IF_UNIT_FAILS(store_.transact([&](UnitOfWork& u) -> Status {
+    // Endpoints belong to existing customer accounts only.
+    AccountRow owner;
+    Status found = u.ledger().get_account(row.account, owner);
+    if (found.code() == Code::not_found || (found.ok() && owner.kind != AccountKind::customer))
+      return Status(Code::not_found, "no such account",
+                    {FieldIssue{"account", "not_found", "the account does not exist"}});
+    BABYSEA_RETURN_IF_ERROR(found);
+    return u.webhook_endpoints().insert(row);
+  }));
   return row;
 }
 

@@ -386,6 +386,11 @@ static void test_lifecycle(babysea_engine_t* e) {
   CHECK(json_str(out, "id", endpoint, sizeof endpoint));
   CHECK(contains(out, "\"secret\":\""));
   babysea_free(out);
+  CHECK(babysea_webhook_endpoint_create(e, "acct_nobody", hook_url, &out) == BABYSEA_NOT_FOUND);
+  babysea_free(out);
+  CHECK(babysea_webhook_endpoint_list(e, "acct_nobody", &out) == 0);
+  CHECK(!contains(out, "\"id\""));
+  babysea_free(out);
   CHECK(babysea_webhook_endpoint_create(e, "acct_c", "{\"url\":\"ftp://x\"}", &out) != 0);
   babysea_free(out);
   CHECK(babysea_webhook_endpoint_create(e, "acct_c", "{\"secret\":\"s\"}", &out) == BABYSEA_INVALID_REQUEST);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "babysea/ledger.hpp"
 #include "babysea/webhook_delivery.hpp"
 #include "json/json.hpp"
 #include "support/process.hpp"
@@ -159,6 +160,7 @@ struct Rig {
     gopts.allowed_ports = {80, 443, rx.port()};
     gopts.allow_overrides.push_back(*IpNetwork::parse("127.0.0.1/32"));
     guard = std::make_unique<NetGuard>(dns, gopts);
+    REQUIRE(Ledger(*f.store, clock).create_account("acct_1").ok());
     dopts.total_timeout = std::chrono::milliseconds(500);
     dopts.headers_timeout = std::chrono::milliseconds(500);
   }
@@ -404,6 +406,15 @@ TEST_CASE("webhooks: registration checks the URL, filters events, and hides othe
   spec.signing = WebhookSigning::standard_webhooks;
   spec.secret = "not base64 at all!!";
   CHECK(eps.create("acct_1", spec).code() == Code::invalid_request);
+  // Only existing customer accounts get endpoints.
+  spec.signing = WebhookSigning::babysea;
+  spec.secret.clear();
+  auto missing = eps.create("acct_nobody", spec);
+  CHECK(missing.code() == Code::not_found);
+  CHECK(eps.create("system:escrow", spec).code() == Code::not_found);
+  std::vector<WebhookEndpointRow> nobody;
+  REQUIRE(rig.f.store->read([&](UnitOfWork& u) { return u.webhook_endpoints().list_for_account("acct_nobody", nobody); }).ok());
+  CHECK(nobody.empty());
   std::vector<WebhookEndpointRow> none;
   REQUIRE(rig.f.store->read([&](UnitOfWork& u) { return u.webhook_endpoints().list_for_account("acct_1", none); }).ok());
   CHECK(none.empty());  // refusals store nothing

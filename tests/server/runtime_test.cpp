@@ -209,5 +209,10 @@ TEST_CASE("runtime: every bad field is invalid_request naming it", "[runtime]") 
                 "webhooks.retry_schedule_ms");
     require_bad(with_member(good, R"("server": {"port": 70000})"), "server.port");
     require_bad(with_member(good, R"("server": {"hots": "x"})"), "server.hots");
+    require_bad(with_member(good, R"("server": {"metrics_token": "short"})"), "server.metrics_token");
+    require_bad(with_member(good, R"("server": {"metrics_token": "has a space in it 0123456789"})"),
+                "server.metrics_token");
+    require_bad(with_member(good, R"("server": {"port": 8.0})"), "server.port");  // integers only
+    require_bad(with_member(good, R"("server": {"port": 8e3})"), "server.port");
   }
 }

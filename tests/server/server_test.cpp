@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "api.hpp"
 #include "babysea/stripe.hpp"
 #include "emulator_server.hpp"
 #include "fal_emulator.hpp"
@@ -34,6 +35,7 @@ namespace bj = boost::json;
 namespace {
 
 const std::string kStripeSecret = "whsec_stripe_test_secret";
+constexpr std::string_view kMetricsToken = "metrics-token-for-tests-0123";
 
 // Records customer webhook deliveries.
 class HookReceiver {
@@ -161,7 +163,8 @@ struct Fixture {
       "net_guard": {"allow_loopback": true, "allow_any_port": true},
       "engine": {"threads": 4, "tick_ms": 50, "retry_delay_ms": 200},
       "server": {"host": "127.0.0.1", "port": 0, "create_wait_ms": 3000, "openai_wait_ms": 20000,
-                 "max_body_bytes": 65536, "max_header_bytes": 8192, "request_timeout_ms": 5000})" +
+                 "max_body_bytes": 65536, "max_header_bytes": 8192, "request_timeout_ms": 5000,
+                 "metrics_token": ")" + std::string(kMetricsToken) + R"("})" +
                       extra + "}";
     auto started = server::ServerApp::start(cfg);
     if (!started.ok()) FAIL("server start: " << started.status().to_string());
@@ -326,9 +329,20 @@ TEST_CASE("server: library, estimate, health, metrics", "[server]") {
   CHECK(f.call("GET", "/v1/health/storage", f.monitor).json().at("data").at("healthy").as_bool());
   check_error_shape(f.call("GET", "/v1/health/storage", f.generate_only), 403, "BSE1002", "forbidden");
 
-  auto metrics = request(f.port, "GET", "/metrics");
+  // /metrics only for the holder of the metrics token (not an API key).
+  auto metrics = request(f.port, "GET", "/metrics", {{"Authorization", "Bearer " + std::string(kMetricsToken)}});
   REQUIRE(metrics.status == 200);
   CHECK(metrics.header("content-type")->find("text/plain") == 0);
+  CHECK(metrics.body.find("babysea_") != std::string::npos);
+  for (const Headers& h : {Headers{}, Headers{{"Authorization", "Bearer " + f.full}},
+                           Headers{{"Authorization", "Bearer " + std::string(kMetricsToken) + "x"}},
+                           Headers{{"Authorization", "Basic " + std::string(kMetricsToken)}},
+                           Headers{{"Authorization", "Bearer " + std::string(kMetricsToken).substr(1)}}}) {
+    auto denied = request(f.port, "GET", "/metrics", h);
+    check_error_shape(denied, 401, "BSE1001", "unauthenticated");
+    CHECK(denied.body.find("babysea_") == std::string::npos);
+    REQUIRE(denied.header("www-authenticate"));
+  }
 
   auto pre = request(f.port, "OPTIONS", "/v1/status",
                      {{"Origin", "https://example.com"}, {"Access-Control-Request-Method", "GET"}});
@@ -486,7 +500,8 @@ TEST_CASE("server: cancel refunds; validation, credits and route errors", "[serv
 
 TEST_CASE("server: protocol refusals close the connection", "[server]") {
   Fixture f;
-  const std::string good = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string good =
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string(kMetricsToken) + "\r\n\r\n";
   auto expect_refusal = [&](const std::string& bytes, const std::string& status_line) {
     auto r = raw_exchange(f.port, bytes + good);
     INFO(bytes << " -> " << r.data);
@@ -516,7 +531,8 @@ TEST_CASE("server: protocol refusals close the connection", "[server]") {
   expect_refusal("POST /v1/status HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
                  "HTTP/1.1 400");
   // A well-formed keep-alive pipeline gets both answers.
-  auto ok = raw_exchange(f.port, good + "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto ok = raw_exchange(f.port, good + "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                     std::string(kMetricsToken) + "\r\nConnection: close\r\n\r\n");
   std::size_t n = 0;
   for (auto at = ok.data.find("HTTP/1.1 200"); at != std::string::npos; at = ok.data.find("HTTP/1.1 200", at + 1)) ++n;
   CHECK(n == 2);
@@ -660,4 +676,145 @@ TEST_CASE("server: concurrent duplicates create one generation", "[server]") {
   auto list = f.call("GET", "/v1/content/list", f.full);
   REQUIRE(list.status == 200);
   CHECK(list.json().at("total").as_int64() == 1);
+}
+
+namespace {
+
+// What a refusal must leave unchanged: the ledger (balances and journal) and
+// the account's generations and webhook endpoints.
+struct Durable {
+  Micros posted = 0, pending = 0;
+  std::size_t entries = 0, endpoints = 0;
+  std::int64_t generations = 0;
+  bool operator==(const Durable&) const = default;
+};
+
+Durable durable(Fixture& f) {
+  Runtime& rt = f.app->runtime();
+  Durable d;
+  auto b = rt.balance("acct_a");
+  REQUIRE(b.ok());
+  d.posted = b->posted();
+  d.pending = b->pending_debits;
+  auto st = rt.statement("acct_a", 100000);
+  REQUIRE(st.ok());
+  d.entries = st->size();
+  auto eps = rt.webhook_endpoints().list("acct_a");
+  REQUIRE(eps.ok());
+  d.endpoints = eps->size();
+  REQUIRE(rt.store().read([&](UnitOfWork& u) {
+    std::vector<GenerationRow> rows;
+    return u.generations().list_for_account("acct_a", 0, 1000, rows, d.generations);
+  }).ok());
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("server: every error code maps to a deliberate HTTP class", "[server]") {
+  int walked = 0;
+  for (int c = 1; c < 200; ++c) {
+    const Code code = static_cast<Code>(c);
+    if (code_name(code) == "unknown") continue;
+    ++walked;
+    const auto cls = server::http_error_class(code);
+    INFO(code_name(code) << " -> " << cls.http << " " << cls.bse);
+    const bool internal = code == Code::internal || code == Code::storage_error || code == Code::corruption;
+    CHECK((cls.http == 500) == internal);
+    CHECK(cls.http >= 400);
+    CHECK(cls.http <= 504);
+    CHECK(std::string(cls.bse).size() == 7);
+  }
+  CHECK(walked >= 24);
+  CHECK(server::http_error_class(Code::unsupported).http == 404);
+  CHECK(server::http_error_class(Code::unsupported_media_type).http == 415);
+  CHECK(server::http_error_class(Code::unavailable).http == 503);
+}
+
+TEST_CASE("server: a callback to a provider that sends none is a client error, not a 500", "[server]") {
+  babysea::testing::TempDir dir;
+  std::string cfg = R"({
+    "api_key_pepper": "callback-test-pepper-0123456789abcdef0123456789",
+    "callback_base_url": "http://127.0.0.1:{port}/v1/callbacks",
+    "database": {"engine": "memory"},
+    "assets": {"directory": ")" + dir.file("assets") + R"(", "public_base_url": "http://127.0.0.1:{port}/assets"},
+    "providers": {"openai": {"base_url": "http://127.0.0.1:9", "api_key": "sk-test"},
+                  "runway": {"base_url": "http://127.0.0.1:9", "api_key": "rw-test"}},
+    "server": {"port": 0}
+  })";
+  auto app = server::ServerApp::start(cfg);
+  REQUIRE(app.ok());
+  for (const char* provider : {"openai", "runway"}) {
+    INFO(provider);
+    auto r = request((*app)->port(), "POST", std::string("/v1/callbacks/") + provider,
+                     {{"Content-Type", "application/json"}}, R"({"id":"x","status":"succeeded"})");
+    check_error_shape(r, 404, "BSE3001", "unsupported");
+  }
+}
+
+TEST_CASE("server: JSON bodies are application/json in UTF-8 only; integers are JSON integers", "[server]") {
+  Fixture f;
+  const auto before = durable(f);
+  const std::string gen = "/v1/generate/image/bfl/flux-schnell";
+  for (const char* type : {"application/json; charset=utf-16", "application/json;charset=latin1",
+                           "application/json; charset=utf-8; charset=utf-8", "application/json; foo=bar",
+                           "application/json;", "application/jsonx", "text/json", "application/json, text/plain"}) {
+    INFO(type);
+    check_error_shape(request(f.port, "POST", gen, {{"Authorization", "Bearer " + f.full}, {"Content-Type", type}},
+                              kSchnell),
+                      415, "BSE2004", "unsupported_media_type");
+  }
+  check_error_shape(request(f.port, "POST", gen,
+                            {{"Authorization", "Bearer " + f.full},
+                             {"Content-Type", "application/json"},
+                             {"Content-Type", "application/json"}},
+                            kSchnell),
+                    415, "BSE2004", "unsupported_media_type");
+  // The OpenAI-compatible route takes the same media types.
+  auto oa = request(f.port, "POST", "/v1/images/generations",
+                    {{"Authorization", "Bearer " + f.full}, {"Content-Type", "application/json; charset=utf-16"}},
+                    R"({"prompt":"x","model":"bfl/flux-schnell"})");
+  CHECK(oa.status == 415);
+  for (const char* seed : {"4.0", "4e0", "4E+0", "40e-1"}) {
+    INFO(seed);
+    auto r = f.call("POST", gen, f.full, std::string(R"({"generation_prompt":"x","generation_seed":)") + seed + "}");
+    check_error_shape(r, 400, "BSE2001", "invalid_request");
+    CHECK(r.json().at("error").at("details").at("issues").at(0).at("code").as_string() == "invalid_type");
+  }
+  CHECK(durable(f) == before);
+  // The accepted forms of the media type still create generations.
+  for (const char* type : {"application/json", "Application/JSON; Charset=UTF-8", "application/json;charset=\"utf-8\""}) {
+    INFO(type);
+    auto r = request(f.port, "POST", gen, {{"Authorization", "Bearer " + f.full}, {"Content-Type", type}},
+                     R"({"generation_prompt":"x","generation_seed":4})");
+    CHECK(r.status == 200);
+  }
+}
+
+TEST_CASE("server: URLs that reach the server itself or parse differently are refused", "[server]") {
+  Fixture f;
+  const auto before = durable(f);
+  const std::string self = "http://127.0.0.1:" + std::to_string(f.port);
+  for (const std::string& url : {self + "/hook", "http://localhost:" + std::to_string(f.port) + "/x",
+                                 "http://127.0.0.2:" + std::to_string(f.port) + "/x"}) {
+    INFO(url);
+    WebhookEndpointSpec spec;
+    spec.url = url;
+    auto ep = f.app->runtime().webhook_endpoints().create("acct_a", spec);
+    REQUIRE_FALSE(ep.ok());
+    CHECK(ep.code() == Code::url_forbidden);
+    CHECK(ep.status().issues().front().code == "self");
+  }
+  for (const std::string& url : {self + "/assets/x/0.png", std::string("http://8.8.8.8.localtest.me/a.png"),
+                                 std::string("http://127.0.0.1:8o/a.png")}) {
+    INFO(url);
+    check_error_shape(f.call("POST", "/v1/generate/image/runway/gen4-image", f.full,
+                             R"({"generation_prompt": "x", "generation_input_file": [")" + url + R"("]})"),
+                      422, "BSE2005", "url_forbidden");
+  }
+  // Webhook endpoints only for existing accounts.
+  WebhookEndpointSpec spec;
+  spec.url = f.hooks.url();
+  CHECK(f.app->runtime().webhook_endpoints().create("acct_nobody", spec).code() == Code::not_found);
+  CHECK(durable(f) == before);
 }
