@@ -919,7 +919,7 @@ int babysea_ledger_audit(babysea_engine_t* engine, char** out) {
     w.begin_object();
     w.field("clean", a->clean());
     w.key("violations").begin_array();
-    for (const auto& v : a->violations) w.value(v);
+    for (const auto& v : a->violations) w.value(v.to_string());
     w.end_array();
     w.field("accounts", static_cast<std::uint64_t>(a->accounts));
     w.field("entries", static_cast<std::uint64_t>(a->entries));

@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
     w.field("holds", static_cast<std::int64_t>(a->holds));
     w.field("pending_holds", static_cast<std::int64_t>(a->pending_holds));
     w.key("violations").begin_array();
-    for (const auto& v : a->violations) w.value(v);
+    for (const auto& v : a->violations) w.value(v.to_string());
     w.end_array();
     w.end_object();
     std::cout << w.str() << std::endl;

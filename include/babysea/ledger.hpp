@@ -94,14 +94,44 @@ struct ClawbackResult {
   std::vector<LowBalanceAlert> alerts;
 };
 
-// What audit() found. Each violation names its invariant (L1, L2, L4, L6, L7).
+// One broken invariant and the rows it was found on. Invariants (specs/ledger.md
+// L1-L10, plus three audit-only ones over the journal's legs):
+//   L1  the account counters balance: posted sum zero, pending debits = credits
+//   L2  no customer's available balance, recomputed from the journal, is negative
+//   L4  every hold has one hold entry and, once resolved, exactly one resolution
+//       entry of its state's kind (settle / release / expire), none while pending
+//   L5  no entry names a hold that does not exist
+//   L6  a settled hold posted 0 < settled_amount <= amount, exactly that amount;
+//       an unsettled one posted nothing
+//   L7  every account's counters equal the sums of its journal entries, no
+//       counter is negative, the journal names no unknown account
+//   L9  no entry has a negative amount
+//   L11 escrow: its posted balance (from the journal) is zero and its pending
+//       credits equal the sum of the pending holds' amounts
+//   L12 every hold-bound entry moves between the hold's own account and escrow
+//       (the settle's revenue leg: escrow to revenue); no other kind is bound
+//   L13 every leg carries its exact amount: the hold entry holds the amount; a
+//       resolution clears it; a release or expiry returns the whole unsettled
+//       rest and posts nothing; a settled hold has exactly one revenue leg equal
+//       to its settled amount, an unsettled one none
+struct AuditViolation {
+  std::string invariant;  // "L1", "L2", ...
+  std::string subject;    // the rows: "account <id>", "hold <id>", "entry <seq>", "ledger"
+  std::string detail;
+  std::string to_string() const { return invariant + " " + subject + ": " + detail; }
+};
+
+// What audit() found: every violation (up to 1000), recomputed from the
+// journal itself, with the distinct invariants they break.
 struct AuditReport {
-  std::vector<std::string> violations;
+  std::vector<AuditViolation> violations;
   std::size_t accounts = 0;
   std::size_t entries = 0;
   std::size_t holds = 0;
   std::size_t pending_holds = 0;
   bool clean() const { return violations.empty(); }
+  // The distinct invariants violated, sorted ("L11" after "L1").
+  std::vector<std::string> invariants() const;
   std::string to_string() const;
 };
 
@@ -160,7 +190,8 @@ class Ledger {
   // armed when the available balance is at or above it.
   Status set_low_balance_thresholds(std::string_view account, std::vector<Micros> thresholds);
 
-  // Checks L1, L2, L4, L6, L7 over the whole store on a read snapshot.
+  // Checks every invariant of AuditViolation over the whole store on one read
+  // snapshot, from the journal itself (not from the stored counters alone).
   Result<AuditReport> audit();
 
  private:
