@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang (BABYSEA_BUILD_FUZZ=ON) in its own
-# build tree and replays every committed corpus through the real libFuzzer
+# Builds the libFuzzer targets with clang (BABYSEA_BUILD_FUZZ=ON) under ASan
+# and UBSan (UBSan errors fatal: -fno-sanitize-recover=all, which
+# BABYSEA_SANITIZE adds) in its own build tree, checks that the binaries carry
+# both sanitizers, replays every committed corpus through the real libFuzzer
 # binaries, then fuzzes each for a few seconds from that corpus.
+# Needs clang++ and libclang-rt-14-dev (scripts/deps.sh installs both).
 # Usage: clang_fuzz_smoke.sh <source-dir> <build-dir> [seconds-per-target]
 set -euo pipefail
 SRC="$1"
@@ -9,8 +12,17 @@ BUILD="$2"
 SECONDS_EACH="${3:-5}"
 TARGETS=(normalize_fuzz webhook_standard_fuzz webhook_hmac_fuzz webhook_fal_fuzz api_key_fuzz net_guard_fuzz capi_fuzz)
 CC=clang CXX=clang++ cmake -S "$SRC" -B "$BUILD" -DBABYSEA_BUILD_FUZZ=ON -DBABYSEA_BUILD_BENCH=OFF \
-  -DBABYSEA_BUILD_EXAMPLES=OFF -DBABYSEA_INSTALL=OFF >/dev/null
+  -DBABYSEA_BUILD_EXAMPLES=OFF -DBABYSEA_INSTALL=OFF -DBABYSEA_SANITIZE=address,undefined >/dev/null
 cmake --build "$BUILD" -j 2 --target "${TARGETS[@]}" >/dev/null
+for t in "${TARGETS[@]}"; do
+  syms="$(nm "$BUILD/tests/fuzz/$t")"
+  grep -q __asan_report <<<"$syms" || { echo "$t is not built with AddressSanitizer"; exit 1; }
+  grep -q __ubsan_handle <<<"$syms" || { echo "$t is not built with UndefinedBehaviorSanitizer"; exit 1; }
+  # UBSan errors are fatal (a crash libFuzzer reports), not a printed warning.
+  grep -q -- -fno-sanitize-recover=all "$BUILD/tests/fuzz/CMakeFiles/$t.dir/flags.make" \
+    || { echo "$t is not built with -fno-sanitize-recover=all"; exit 1; }
+done
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 for t in "${TARGETS[@]}"; do

@@ -1,9 +1,15 @@
 // Crash safety (case 15): a worker doing reserve/settle/release on a SQLite
 // file is SIGKILLed at random points; after every restart the audit is clean
-// and every acknowledged operation is present.
+// and every acknowledged operation is present. Each run must end by our
+// SIGKILL (a worker that exits by itself, e.g. _Exit on a ledger error, fails
+// the test) after at least kMinAcksPerKill acknowledged operations.
+// BABYSEA_CRASH_SEED / BABYSEA_CRASH_KILLS override the seed of the kill
+// points and the number of kills.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <random>
 #include <sstream>
@@ -22,9 +28,20 @@ TEST_CASE("crash: SIGKILL at random points loses no acknowledged operation") {
   TempDir dir;
   const std::string db = dir.file("crash.db");
   const int kills = std::getenv("BABYSEA_CRASH_KILLS") ? std::atoi(std::getenv("BABYSEA_CRASH_KILLS")) : 60;
-  std::mt19937 rng(20261125);
+  const char* seed_env = std::getenv("BABYSEA_CRASH_SEED");
+  const std::uint32_t seed = seed_env && *seed_env ? static_cast<std::uint32_t>(std::stoul(seed_env)) : 20261125u;
+  INFO("seed " << seed << " (BABYSEA_CRASH_SEED)");
+  std::mt19937 rng(seed);
+  // The worker acknowledges a few thousand operations a second (4 threads,
+  // synchronous=FULL); killing no sooner than kMinRunMs after the first
+  // acknowledgement leaves room for ~100 of them, so a floor of 10 per kill
+  // holds with a wide margin under load or sanitizers, and still fails when
+  // the worker stalls or stops acknowledging.
+  constexpr int kMinRunMs = 40;
+  constexpr std::size_t kMinAcksPerKill = 10;
+  REQUIRE(kills > 0);
   std::size_t total_acks = 0;
-  int runs_with_acks = 0;
+  std::size_t min_acks = SIZE_MAX;
   for (int run = 0; run < kills; ++run) {
     INFO("run " << run);
     std::string out;
@@ -33,8 +50,12 @@ TEST_CASE("crash: SIGKILL at random points loses no acknowledged operation") {
       // Kill while work is in flight: after the first acknowledgement (the
       // worker may start slowly under sanitizers or load), at a random point.
       REQUIRE(child.wait_for_output(30'000));
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
+      std::this_thread::sleep_for(std::chrono::milliseconds(kMinRunMs + rng() % 150));
       out = child.kill_and_collect();
+      // The worker ran until our SIGKILL: it did not exit by itself (bad
+      // usage, a failed ledger call, a failed write).
+      INFO("worker " << child.how_it_ended());
+      REQUIRE(child.killed_by_sigkill());
     }
     SqliteOptions o;
     o.path = db;
@@ -78,10 +99,11 @@ TEST_CASE("crash: SIGKILL at random points loses no acknowledged operation") {
       return {};
     });
     REQUIRE(s.ok());
+    // The test must actually have killed work in flight.
+    CHECK(acks >= kMinAcksPerKill);
     total_acks += acks;
-    runs_with_acks += acks > 0;
+    min_acks = std::min(min_acks, acks);
   }
-  // The test must actually have killed work in flight.
-  CHECK(runs_with_acks == kills);
-  WARN("verified " << total_acks << " acknowledged operations across " << kills << " SIGKILLs");
+  WARN("verified " << total_acks << " acknowledged operations across " << kills << " SIGKILLs (at least "
+                   << min_acks << " per kill)");
 }

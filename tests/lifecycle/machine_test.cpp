@@ -1481,20 +1481,28 @@ TEST_CASE("lifecycle property: random event sequences keep one settle-or-release
                                         ErrorKind::timeout,        ErrorKind::provider_unavailable,
                                         ErrorKind::moderation,     ErrorKind::invalid_input, ErrorKind::unknown,
                                         ErrorKind::malformed_response};
-  for (std::uint32_t seed = 1; seed <= 400; ++seed) {
+  constexpr std::uint32_t kWalks = 400;
+  std::map<GenerationStatus, std::uint32_t> ends;
+  for (std::uint32_t seed = 1; seed <= kWalks; ++seed) {
     INFO("seed " << seed);
     std::mt19937 rng(seed);
     auto pick = [&rng](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
     Life L(chains[pick(chains.size())]);
     L.g.deadline_ms = (seed % 3 == 0) ? 0 : 150'000;
+    // Half of the walks are calmer: shorter pauses, and most failure events
+    // become progress (a success status or a stored copy), so that enough
+    // walks end succeeded; the others keep the full mix.
+    const bool calm = (seed / 3) % 2 == 0;
     std::int64_t now = 1'000;
     L.on(accepted(), now);
     for (int i = 0; i < 60; ++i) {
-      now += static_cast<std::int64_t>(pick(8'000));
+      now += static_cast<std::int64_t>(pick(calm ? 2'000 : 8'000));
       std::string aid = L.g.attempts.empty() ? A1 : L.g.attempts[pick(L.g.attempts.size())].id;
       if (pick(20) == 0) aid = "gen1.9";
       Event e;
-      switch (pick(12)) {
+      std::size_t what = pick(12);
+      if (calm && (what == 1 || what == 4 || what == 5 || what == 7) && pick(8) != 0) what = pick(2) == 0 ? 3 : 6;
+      switch (what) {
         case 0: e = submit_ok(aid, "job-" + aid, pick(3) == 0 ? std::optional(succeeded_with(1)) : std::nullopt); break;
         case 1: e = submit_error(aid, kinds[pick(kinds.size())], static_cast<std::int64_t>(pick(3'000))); break;
         case 2: e = status(aid, st(ProviderStatusKind::running)); break;
@@ -1539,5 +1547,12 @@ TEST_CASE("lifecycle property: random event sequences keep one settle-or-release
     }
     // Each outcome is recorded at most once per attempt.
     for (const auto& a : L.g.attempts) CHECK(count_of(L.log, EffectKind::record_outcome, a.id) <= 1);
+    ++ends[L.g.status];
+  }
+  // The walks reach every terminal state in a healthy mix, so the properties
+  // above were checked on the way into each of them.
+  for (GenerationStatus s : {GenerationStatus::succeeded, GenerationStatus::failed, GenerationStatus::canceled}) {
+    INFO(generation_status_name(s) << ": " << ends[s] << " of " << kWalks << " walks");
+    CHECK(ends[s] >= kWalks / 10);
   }
 }

@@ -1,11 +1,16 @@
 // OpenAI compatibility through the official `openai` npm package: installs it
-// into the build tree (npm install --prefix <build>/tests/server/node-openai
-// openai; the test FAILS when that is impossible) and runs openai_client.mjs
-// against an in-process server backed by the Replicate emulator.
+// into the build tree at the exact version of the committed lockfile
+// (tests/server/openai_oracle/package-lock.json, `npm ci` in
+// <build>/tests/server/node-openai; again only when the lockfile changed, so
+// it runs offline once installed; the test FAILS when that is impossible) and
+// runs openai_client.mjs against an in-process server backed by the
+// Replicate emulator.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "replicate_emulator.hpp"
 #include "server_app.hpp"
@@ -17,18 +22,36 @@ using namespace babysea::emu;
 using std::chrono::milliseconds;
 namespace fs = std::filesystem;
 
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
 TEST_CASE("openai npm client against /v1/images/generations", "[server][openai]") {
   const char* script = std::getenv("BABYSEA_OPENAI_SCRIPT");
   const char* prefix_env = std::getenv("BABYSEA_NODE_PREFIX");
   REQUIRE(script);
   REQUIRE(prefix_env);
   const fs::path prefix(prefix_env);
+  const fs::path pinned = babysea::testing::source_dir() / "tests" / "server" / "openai_oracle";
+  const std::string lock = slurp(pinned / "package-lock.json");
+  REQUIRE(lock.find("\"node_modules/openai\"") != std::string::npos);
   fs::create_directories(prefix);
-  if (!fs::exists(prefix / "node_modules" / "openai" / "package.json")) {
+  const fs::path stamp = prefix / "node_modules" / ".babysea-lockfile";
+  if (!fs::exists(prefix / "node_modules" / "openai" / "package.json") || slurp(stamp) != lock) {
+    for (const char* f : {"package.json", "package-lock.json"})
+      fs::copy_file(pinned / f, prefix / f, fs::copy_options::overwrite_existing);
     auto install = babysea::testing::run_process(
-        {"npm", "install", "--prefix", prefix.string(), "--no-audit", "--no-fund", "--loglevel=error", "openai"});
+        {"npm", "ci", "--prefix", prefix.string(), "--no-audit", "--no-fund", "--loglevel=error"});
     INFO(install.out);
     REQUIRE(install.exit_code == 0);
+    fs::copy_file(pinned / "package-lock.json", stamp, fs::copy_options::overwrite_existing);
   }
   REQUIRE(fs::exists(prefix / "node_modules" / "openai" / "package.json"));
   // ESM resolves `openai` next to the script: run a copy inside the prefix.

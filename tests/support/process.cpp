@@ -52,10 +52,15 @@ std::string drain(int fd) {
   return out;
 }
 
-int wait_for(int pid) {
+int wait_raw(int pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  return status;
+}
+
+int wait_for(int pid) {
+  const int status = wait_raw(pid);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return -WTERMSIG(status);
   return -1;
@@ -124,11 +129,20 @@ bool Child::wait_for_output(int timeout_ms) {
 std::string Child::kill_and_collect() {
   ::kill(pid_, SIGKILL);
   std::string out = early_ + drain(fd_);
-  wait_for(pid_);
+  status_ = wait_raw(pid_);
   pid_ = -1;
   close(fd_);
   fd_ = -1;
   return out;
+}
+
+bool Child::killed_by_sigkill() const { return status_ >= 0 && WIFSIGNALED(status_) && WTERMSIG(status_) == SIGKILL; }
+
+std::string Child::how_it_ended() const {
+  if (status_ < 0) return "not collected";
+  if (WIFSIGNALED(status_)) return "killed by signal " + std::to_string(WTERMSIG(status_));
+  if (WIFEXITED(status_)) return "exited with status " + std::to_string(WEXITSTATUS(status_));
+  return "wait status " + std::to_string(status_);
 }
 
 }  // namespace babysea::testing

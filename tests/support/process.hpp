@@ -30,13 +30,22 @@ class Child {
   // Waits up to `timeout_ms` until the child has written something; returns
   // whether it did. What was read is kept for kill_and_collect().
   bool wait_for_output(int timeout_ms);
-  // Sends SIGKILL, waits, and returns everything the child wrote.
+  // Sends SIGKILL, waits, and returns everything the child wrote. The wait
+  // status is kept for killed_by_sigkill() / how_it_ended().
   std::string kill_and_collect();
   int pid() const { return pid_; }
+  // After kill_and_collect(): whether the child died of SIGKILL (false when it
+  // had exited by itself, or died of another signal, before the kill).
+  bool killed_by_sigkill() const;
+  // After kill_and_collect(): "killed by signal N" or "exited with status N".
+  std::string how_it_ended() const;
+  // After kill_and_collect(): the raw waitpid() status.
+  int wait_status() const { return status_; }
 
  private:
   int pid_ = -1;
   int fd_ = -1;
+  int status_ = -1;
   std::string early_;
 };
 

@@ -1,0 +1,32 @@
+# Runs a command for a ctest smoke test and passes only when it exits 0 AND
+# its output matches a regular expression (PASS_REGULAR_EXPRESSION alone
+# ignores the exit code: a run that printed the text and then crashed or
+# returned non-zero would pass).
+#   cmake -DEXPECT=<regex> -P run_and_expect.cmake -- <command> [args...]
+if(NOT DEFINED EXPECT)
+  message(FATAL_ERROR "run_and_expect.cmake: -DEXPECT=<regex> is required")
+endif()
+set(_cmd "")
+set(_take OFF)
+math(EXPR _last "${CMAKE_ARGC} - 1")
+foreach(_i RANGE 0 ${_last})
+  if(_take)
+    list(APPEND _cmd "${CMAKE_ARGV${_i}}")
+  elseif("${CMAKE_ARGV${_i}}" STREQUAL "--")
+    set(_take ON)
+  endif()
+endforeach()
+if(NOT _cmd)
+  message(FATAL_ERROR "run_and_expect.cmake: no command after --")
+endif()
+execute_process(COMMAND ${_cmd} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
+message("${_out}")
+if(_err)
+  message("${_err}")
+endif()
+if(NOT _rc STREQUAL "0")
+  message(FATAL_ERROR "'${_cmd}' failed: exit status '${_rc}' (the expected output does not make up for it)")
+endif()
+if(NOT _out MATCHES "${EXPECT}")
+  message(FATAL_ERROR "'${_cmd}' exited 0 but its output does not match '${EXPECT}'")
+endif()
