@@ -4,12 +4,14 @@ find_package(SQLite3 REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(sodium REQUIRED IMPORTED_TARGET libsodium)
+# libpq (Debian libpq-dev) for the PostgreSQL store.
+pkg_check_modules(libpq REQUIRED IMPORTED_TARGET libpq)
 find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS url json)
 find_package(OpenSSL REQUIRED)
 
 function(babysea_link_private_deps target)
   target_link_libraries(${target} PRIVATE
-    SQLite::SQLite3 simdjson::simdjson PkgConfig::sodium Boost::url Boost::json
+    SQLite::SQLite3 simdjson::simdjson PkgConfig::sodium PkgConfig::libpq Boost::url Boost::json
     OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
   babysea_sanitize_link(${target})
 endfunction()

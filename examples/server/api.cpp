@@ -158,6 +158,18 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
   return v;
 }
 
+// The value of query parameter `name` when it is given exactly once (absent
+// or repeated: nullopt, so an ambiguous signed link is refused, not guessed).
+std::optional<std::string> single_param(const boost::urls::params_view& params, std::string_view name) {
+  std::optional<std::string> found;
+  for (auto p : params) {
+    if (p.key != name) continue;
+    if (found) return std::nullopt;
+    found = std::string(p.has_value ? p.value : "");
+  }
+  return found;
+}
+
 bool valid_idempotency_key(std::string_view k) {
   if (k.empty() || k.size() > 255) return false;
   for (char c : k)
@@ -215,7 +227,16 @@ struct Ctx {
   std::string request_id;
   std::int64_t now_ms = 0;
   std::optional<RateInfo> rate;
+  // This request's usage-log row once it is authenticated (Api::handle writes
+  // it); the error builders record their BSE code in it.
+  RequestLogRow* log = nullptr;
 };
+
+// The BSE code of an error answered without a Status (protocol refusals, the
+// OpenAI route's own checks): the generic code of its HTTP status.
+const char* generic_bse(int status) {
+  return status == 413 ? "BSE2003" : status == 415 ? "BSE2004" : status >= 500 ? "BSE5000" : "BSE2001";
+}
 
 void add_common_headers(HttpResponse& r, const Ctx& ctx) {
   r.headers.emplace_back("X-Request-Id", ctx.request_id);
@@ -292,6 +313,7 @@ HttpResponse error_response(const Status& s, const Ctx& ctx, std::optional<Error
   if (s.code() == Code::idempotency_in_progress || s.code() == Code::rate_limited) retryable = true;
   auto body = error_body(ctx.request_id, ctx.now_ms, info.bse, type, message, retryable, internal ? std::vector<FieldIssue>{} : s.issues(),
                          s.code() == Code::providers_failed);
+  if (ctx.log) ctx.log->error_code = info.bse;
   return json_response(info.http, std::move(body), ctx);
 }
 
@@ -323,6 +345,7 @@ HttpResponse openai_error(int status, std::string_view type, std::string_view co
   if (code.empty()) w.key("code").null();
   else w.field("code", code);
   w.end_object().end_object();
+  if (ctx.log) ctx.log->error_code = starts_with(code, "BSE") ? std::string(code) : generic_bse(status);
   return json_response(status, std::move(w).take(), ctx);
 }
 
@@ -342,7 +365,9 @@ HttpResponse openai_error_from(const Status& s, const Ctx& ctx) {
       if (info.http >= 500) type = "server_error";
   }
   if (param.empty() && !s.issues().empty()) param = s.issues().front().field;
-  return openai_error(info.http, type, code, message, ctx, param);
+  HttpResponse r = openai_error(info.http, type, code, message, ctx, param);
+  if (ctx.log) ctx.log->error_code = info.bse;
+  return r;
 }
 
 // ------------------------------------------------------------- renderers
@@ -522,12 +547,30 @@ Api::Api(Runtime& runtime) : rt_(runtime) {
 }
 
 std::string Api::refusal_body(int status, std::string_view code, std::string_view message) {
-  const char* bse = status == 413 ? "BSE2003" : status >= 500 ? "BSE5000" : "BSE2001";
+  const char* bse = generic_bse(status);
   std::int64_t now = SystemClock::instance().now_ms();
   return error_body("req_" + new_id(now), now, bse, code, message, status >= 500);
 }
 
 HttpResponse Api::handle(const HttpRequest& req) {
+  const auto started = std::chrono::steady_clock::now();
+  RequestLogRow row;
+  HttpResponse r = dispatch(req, row);
+  // One usage-log row per authenticated request (security.md I13), only
+  // enqueued: the log's own thread writes it.
+  if (RequestLog* log = rt_.request_log(); log && !row.account.empty()) {
+    row.method = req.method;
+    row.status = r.status;
+    if (r.status < 400) row.error_code.clear();
+    else if (row.error_code.empty()) row.error_code = generic_bse(r.status);
+    row.latency_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+    (void)log->record(std::move(row));
+  }
+  return r;
+}
+
+HttpResponse Api::dispatch(const HttpRequest& req, RequestLogRow& log_row) {
   Engine& engine = rt_.engine();
   Ctx ctx;
   ctx.now_ms = rt_.clock().now_ms();
@@ -569,11 +612,29 @@ HttpResponse Api::handle(const HttpRequest& req) {
     }
     HttpResponse r;
     r.body = engine.metrics_text();
+    if (const RequestLog* log = rt_.request_log()) r.body += log->metrics_text();
     r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
     return r;
   }
 
   if (!assets_prefix_.empty() && starts_with(path, assets_prefix_ + "/") && get) {
+    const Status no_file(Code::not_found, "file not found");
+    // Unless assets are public, the link must be signed for this exact path
+    // (else the very answer of a missing file: no oracle) and not expired.
+    std::string cache_control = "public, max-age=3600";
+    if (const AssetUrlSigner* signer = rt_.asset_url_signer()) {
+      const auto expires = single_param(parsed->params(), AssetUrlSigner::kExpiresParam);
+      const auto signature = single_param(parsed->params(), AssetUrlSigner::kSignatureParam);
+      const auto check = expires && signature ? signer->verify(path, *expires, *signature, ctx.now_ms)
+                                              : AssetUrlSigner::Check::invalid;
+      if (check == AssetUrlSigner::Check::invalid) return error_response(no_file, ctx);
+      if (check == AssetUrlSigner::Check::expired)
+        return error_response(
+            Status(Code::forbidden, "this asset link has expired; fetch the generation again for a fresh link"), ctx);
+      // Cached privately, never past the link's expiry.
+      const std::int64_t left_ms = parse_int(*expires).value_or(0) * 1000 - ctx.now_ms;
+      cache_control = "private, max-age=" + std::to_string(std::max<std::int64_t>(0, left_ms / 1000));
+    }
     std::string_view rest = std::string_view(path).substr(assets_prefix_.size() + 1);
     auto slash = rest.find('/');
     if (slash != std::string_view::npos) {
@@ -587,13 +648,13 @@ HttpResponse Api::handle(const HttpRequest& req) {
           r.body = std::move(*data);
           r.headers.emplace_back("Content-Type", content_type_for(file));
           r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-          r.headers.emplace_back("Cache-Control", "public, max-age=3600");
+          r.headers.emplace_back("Cache-Control", cache_control);
           r.headers.emplace_back("Access-Control-Allow-Origin", "*");
           return r;
         }
       }
     }
-    return error_response(Status(Code::not_found, "file not found"), ctx);
+    return error_response(no_file, ctx);
   }
 
   if (!callback_prefix_.empty() || !rt_.callback_base_url().empty()) {
@@ -638,6 +699,31 @@ HttpResponse Api::handle(const HttpRequest& req) {
     none, gen_image, gen_video, content_list, content_get, content_delete, cancel, estimate, status, usage,
     account, billing, lib_models, lib_providers, health_providers, health_models, health_storage, health_cache,
     openai_images
+  };
+  // The route template a usage-log row names (no default: a new route cannot compile unmapped).
+  auto route_template = [](R r) -> const char* {
+    switch (r) {
+      case R::gen_image: return "/v1/generate/image/{model}";
+      case R::gen_video: return "/v1/generate/video/{model}";
+      case R::content_list: return "/v1/content/list";
+      case R::content_get:
+      case R::content_delete: return "/v1/content/{id}";
+      case R::cancel: return "/v1/content/generation/cancel/{id}";
+      case R::estimate: return "/v1/estimate/{model}";
+      case R::status: return "/v1/status";
+      case R::usage: return "/v1/usage";
+      case R::account: return "/v1/user/account";
+      case R::billing: return "/v1/user/billing";
+      case R::lib_models: return "/v1/library/models";
+      case R::lib_providers: return "/v1/library/providers";
+      case R::health_providers: return "/v1/health/inference/providers";
+      case R::health_models: return "/v1/health/inference/models";
+      case R::health_storage: return "/v1/health/storage";
+      case R::health_cache: return "/v1/health/cache";
+      case R::openai_images: return "/v1/images/generations";
+      case R::none: break;
+    }
+    return "";
   };
   R route = R::none;
   std::string tail;
@@ -698,6 +784,12 @@ HttpResponse Api::handle(const HttpRequest& req) {
     return r;
   }
   const Principal& p = *who;
+  // Authenticated: from here on the request has its usage-log row.
+  log_row.time_ms = ctx.now_ms;
+  log_row.account = p.account;
+  log_row.key_id = p.key_id;
+  log_row.route = route_template(route);
+  ctx.log = &log_row;
   RateInfo rate;
   Status limited = engine.acquire(p, &rate);
   ctx.rate = rate;
@@ -1065,8 +1157,9 @@ HttpResponse Api::handle(const HttpRequest& req) {
       std::optional<std::string> bytes;
       std::string b = base;
       while (!b.empty() && b.back() == '/') b.pop_back();
-      if (starts_with(url, b + "/")) {
-        std::string rel = url.substr(b.size() + 1);
+      const std::string_view plain = std::string_view(url).substr(0, url.find_first_of("?#"));  // a signed link
+      if (starts_with(plain, b + "/")) {
+        std::string rel(plain.substr(b.size() + 1));
         auto slash = rel.find('/');
         if (slash != std::string::npos && safe_component(rel.substr(0, slash), false) &&
             safe_component(rel.substr(slash + 1), true))

@@ -4,8 +4,15 @@
 // (envelopes, BSE error codes, Idempotency-Key / Idempotency-Replayed,
 // X-RateLimit-* and Retry-After, X-Request-Id), provider callbacks under the
 // path of callback_base_url, the Stripe webhook (POST /v1/webhooks/stripe),
-// /metrics, the public asset files under the path of the assets public base
-// URL, and the OpenAI-compatible POST /v1/images/generations.
+// /metrics, the asset files under the path of the assets public base URL
+// (only through a valid signed link for the exact path unless assets.public:
+// a missing or bad signature answers like a missing file, 404; an expired
+// one 403), and the OpenAI-compatible POST /v1/images/generations.
+//
+// Every request that passes authentication, whatever it then answers (429,
+// 403, any later error), leaves one usage-log row (Runtime::request_log:
+// route template, status, BSE code, latency), enqueued without waiting;
+// requests refused before authentication leave none (security.md I13).
 //
 // Thread safety: handle() is safe to call concurrently.
 #pragma once
@@ -37,6 +44,10 @@ class Api {
   static std::string refusal_body(int status, std::string_view code, std::string_view message);
 
  private:
+  // Answers the request; fills `log_row` (time, account, key id, route
+  // template, BSE code) once the caller is authenticated, and leaves
+  // log_row.account empty otherwise.
+  HttpResponse dispatch(const HttpRequest& request, RequestLogRow& log_row);
   Runtime& rt_;
   std::string callback_prefix_;  // path of callback_base_url, no trailing '/'
   std::string assets_prefix_;    // path of assets.public_base_url, no trailing '/'

@@ -136,7 +136,10 @@ struct GenerationView {
   std::string provider_used;         // only once succeeded
   std::string prediction_id;         // first provider job id, empty until known
   std::string params_json;           // canonical normalized request
-  std::vector<std::string> outputs;  // stored asset URLs (succeeded, not removed)
+  // Output URLs as the client receives them (succeeded, not removed): the
+  // asset store's client_url() at the time of the call, e.g. signed links
+  // that expire (fresh on every get/list); the stored rows keep plain URLs.
+  std::vector<std::string> outputs;
   std::string error;
   std::string error_code;  // BSE code, e.g. BSE4001
   std::int64_t created_ms = 0;
@@ -204,8 +207,11 @@ struct ProviderUsage {
 
 struct Usage {
   std::int64_t days = 30;
-  UsageCounts total;
-  std::vector<std::pair<std::string, UsageCounts>> by_endpoint;  // "image", "video"
+  UsageCounts total;  // generations
+  // API requests from the usage log (storage.hpp RequestLogTable): every
+  // route together (route empty, error codes summed), then per route template.
+  RouteRequestCounts requests;
+  std::vector<RouteRequestCounts> by_endpoint;
   std::vector<std::pair<std::string, UsageCounts>> by_model;
   std::vector<ProviderUsage> by_provider;
 };
@@ -228,6 +234,10 @@ struct EngineHealth {
 
 // A lifecycle event as delivered to the host callback (and, as webhook_data,
 // to customer webhooks): generation.started / completed / failed / canceled.
+// Output URLs in data_json are the asset store's client_url() at the time the
+// event was rendered (signed links expire, retried deliveries included): a
+// receiver whose link has expired fetches the generation again (get) for
+// fresh ones.
 struct LifecycleEvent {
   std::string type;
   std::string generation_id;

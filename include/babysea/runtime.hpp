@@ -6,9 +6,10 @@
 // "database.synchronous"), then builds, in this order: the store, the SSRF
 // guard and its resolver, the outbound HTTP transport, the provider adapters,
 // the asset store, the catalog, the Engine, customer webhook endpoints and the
-// webhook dispatcher (started), and the Stripe top-up handler. The destructor
-// stops the dispatcher, then destroys the engine (waiting for in-flight
-// provider work), then everything the engine borrowed, and the store last.
+// webhook dispatcher (started), the Stripe top-up handler and the usage log's
+// writer. The destructor stops the dispatcher, writes what the usage log has
+// queued, then destroys the engine (waiting for in-flight provider work),
+// then everything the engine borrowed, and the store last.
 //
 // Config document (every key optional unless marked; defaults in brackets):
 //
@@ -22,7 +23,14 @@
 //                            path: string (sqlite, required), synchronous: "full" | "normal" ["full"],
 //                            readers: int [4], busy_timeout_ms: int [5000] }
 //   assets                 { directory: string (required), public_base_url: string (required),
-//                            max_bytes_per_file: int, fetch_timeout_ms: int }
+//                            max_bytes_per_file: int, fetch_timeout_ms: int,
+//                            public: bool [false]: true = plain output URLs anyone holding one
+//                            can fetch (an explicit opt-in); false = clients get expiring signed
+//                            URLs (AssetUrlSigner, assets.hpp),
+//                            url_ttl_s: int [3600] (1..604800): lifetime of a signed URL,
+//                            url_secret: string (>= 32 bytes, not the pepper) [derived from
+//                            api_key_pepper]: source of the signing key (never used raw;
+//                            changing it invalidates the links handed out) }
 //   providers              { replicate: { base_url, api_token (required), webhook_secrets: [..],
 //                                         send_cancel_after: bool },
 //                            fal:       { base_url, api_key (required), jwks_url, user_id },
@@ -59,6 +67,10 @@
 //                            metrics_token: string [none: /metrics is not served] }
 //                          (read only by the reference server; host and port also tell the SSRF
 //                          guard which endpoint is this server itself, see RuntimeOpenOptions)
+//   usage_log              { enabled: bool [true], retention_days: int [90] (1..3650),
+//                            flush_ms: int [200] (1..60000), max_queue: int [65536] (1..16777216) }
+//                          (the per-request usage log, request_log.hpp; built only with an engine,
+//                          written by the host's front door, e.g. the reference server)
 //
 // Administration (admin CLI, C ABI): account creation, API key issue / list /
 // revoke, credit grants, balance, statement and audit take no Principal; they
@@ -85,6 +97,7 @@
 #include "babysea/engine.hpp"
 #include "babysea/ledger.hpp"
 #include "babysea/money.hpp"
+#include "babysea/request_log.hpp"
 #include "babysea/status.hpp"
 #include "babysea/storage.hpp"
 #include "babysea/stripe.hpp"
@@ -142,6 +155,9 @@ class Runtime {
   WebhookEndpoints& webhook_endpoints();
   // nullptr when outbound webhooks are disabled or there is no engine.
   WebhookDispatcher* webhook_dispatcher();
+  // The usage log's writer; nullptr when usage_log.enabled is false or there
+  // is no engine. It writes what is queued before the store closes.
+  RequestLog* request_log();
   const Clock& clock() const;
   const std::shared_ptr<const Catalog>& catalog() const;
   const ServerSettings& server_settings() const;
@@ -152,6 +168,9 @@ class Runtime {
   // The assets section: where files live and the URL prefix they are served under.
   const std::string& assets_directory() const;
   const std::string& assets_public_base_url() const;
+  // Signs and checks output URLs (the server's asset route verifies with it).
+  // nullptr when assets.public is true (plain public URLs).
+  const AssetUrlSigner* asset_url_signer() const;
 
   // --- Stripe -------------------------------------------------------------
   // Verifies and applies one Stripe webhook delivery. unsupported when the

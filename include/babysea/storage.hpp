@@ -14,6 +14,19 @@
 //    synchronous FULL by default, one writer thread that batches concurrent
 //    units into one transaction (group commit, a savepoint per unit so one
 //    unit's failure never sinks another), a pool of reader connections.
+//  - PostgreSQL (`open_postgres_store`): libpq, a pool of connections, the
+//    same numbered migrations checked on open (in a named schema, so several
+//    deployments can share one database). Each unit is one PostgreSQL
+//    transaction; several Store objects and processes may share one schema
+//    (row locks, relative and conditional updates, ON CONFLICT: never a
+//    single writer). A unit may be RE-RUN: after a serialization failure or
+//    deadlock (up to max_retries times, then Code::unavailable), and once
+//    after it failed having lost an insert race on a unique key. Its writes
+//    are rolled back before a re-run, so a unit must be safe to re-run: no
+//    side effects outside the store, and results captured by the work
+//    function reset at its start. A lost connection fails the unit in flight
+//    with Code::unavailable and nothing of it is applied (when the loss hits
+//    COMMIT itself the outcome is unknown, as with any remote database).
 //  - Memory (`open_memory_store`): native containers under one lock, with an
 //    undo log for rollback; nothing is durable. For tests and benchmarks.
 //
@@ -442,6 +455,58 @@ class GenerationTable {
   virtual Result<std::size_t> prune_idempotency(std::int64_t before_ms) = 0;
 };
 
+// --------------------------------------------------------------- request log
+
+// One authenticated API request, as the usage log keeps it (security.md I13:
+// one row per authenticated request, none for a request refused before
+// authentication). Text fields are stored as given; the writer (RequestLog,
+// request_log.hpp) escapes control, ANSI and bidi characters first.
+struct RequestLogRow {
+  std::int64_t time_ms = 0;     // when the request arrived (unix ms)
+  std::string account;
+  std::string key_id;           // the API key's public id
+  std::string method;           // "GET", "POST", ...
+  std::string route;            // route template, e.g. "/v1/content/{id}"
+  int status = 0;               // HTTP status answered
+  std::string error_code;       // BSE code of an error answer ("BSE2001"); empty on success
+  std::int64_t latency_us = 0;  // handling time, microseconds
+  bool operator==(const RequestLogRow&) const = default;
+};
+
+// One account's requests to one route template, counted by status class and
+// by error code (RequestLogTable::summarize).
+struct RouteRequestCounts {
+  std::string route;
+  std::int64_t total = 0;
+  std::int64_t success = 0;        // status < 400
+  std::int64_t client_errors = 0;  // 4xx
+  std::int64_t server_errors = 0;  // 5xx
+  std::vector<std::pair<std::string, std::int64_t>> error_codes;  // BSE code -> count, by code
+  bool operator==(const RouteRequestCounts&) const = default;
+};
+
+// Adds `count` requests of one (route, HTTP status class, error code) group to
+// `out`, kept sorted by route (error codes by code; an empty code is not
+// listed). For backends building summarize() from grouped counts.
+void add_request_counts(std::vector<RouteRequestCounts>& out, std::string_view route, int status_class,
+                        std::string_view error_code, std::int64_t count);
+
+class RequestLogTable {
+ public:
+  virtual ~RequestLogTable() = default;
+  // Appends every row (a batch; rows are not unique).
+  virtual Status append(const std::vector<RequestLogRow>& rows) = 0;
+  // Deletes rows with time_ms < before_ms; returns how many.
+  virtual Result<std::size_t> prune(std::int64_t before_ms) = 0;
+  // One account's rows with time_ms >= since_ms, counted per route template
+  // (sorted by route); never loads the rows themselves.
+  virtual Status summarize(std::string_view account, std::int64_t since_ms, std::vector<RouteRequestCounts>& out) = 0;
+  // One account's rows with time_ms >= since_ms, oldest first (equal times in
+  // append order), at most `limit`: for audits (which key made a request).
+  virtual Status list_for_account(std::string_view account, std::int64_t since_ms, std::size_t limit,
+                                  std::vector<RequestLogRow>& out) = 0;
+};
+
 // ------------------------------------------------------------- unit of work
 
 class UnitOfWork {
@@ -455,6 +520,9 @@ class UnitOfWork {
   virtual WebhookEndpointTable& webhook_endpoints() = 0;
   virtual WebhookDeliveryTable& webhook_deliveries() = 0;
   virtual GenerationTable& generations() = 0;
+  // The usage log. The default, for stores that keep none: append refuses
+  // (Code::unsupported), prune deletes nothing, reads find no requests.
+  virtual RequestLogTable& request_log();
   // True inside Store::read(): every write fails with Code::internal.
   virtual bool read_only() const = 0;
 };
@@ -486,7 +554,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // "sqlite" or "memory".
+  // "sqlite", "postgres" or "memory".
   virtual std::string_view name() const = 0;
   // Runs `work` as one atomic unit; returns after it is durable. Codes: the
   // work's own error, storage_error, unavailable (store closing).
@@ -525,6 +593,31 @@ struct SqliteOptions {
 // Opens (creating if needed) and migrates a SQLite store. Refuses a database
 // whose schema version is newer than this library knows (corruption).
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
+
+struct PostgresOptions {
+  // libpq connection string ("host=/run/postgresql dbname=app" or a
+  // "postgresql://..." URL).
+  std::string conninfo;
+  // Schema holding every table (created if missing): 1-63 of [A-Za-z0-9_],
+  // not starting with a digit. Deployments sharing a database use different
+  // schemas.
+  std::string schema = "babysea";
+  // Connections; a unit holds one for its duration, more units wait.
+  int pool_size = 4;
+  // synchronous_commit on: transact() returns once the commit is flushed to
+  // the server's WAL. Off may lose the last commits if the server crashes
+  // (never corrupts).
+  bool synchronous_commit = true;
+  // Re-runs of a unit after a serialization failure or deadlock before
+  // transact() gives up with Code::unavailable.
+  int max_retries = 5;
+};
+
+// Connects, creates the schema if needed and migrates it. Refuses a schema
+// whose recorded migrations are newer than or differ from this library's
+// (corruption), an invalid schema name or pool size (invalid_request); an
+// unreachable server is Code::unavailable.
+Result<std::unique_ptr<Store>> open_postgres_store(const PostgresOptions& options);
 
 // A store that keeps everything in process memory (not durable).
 std::unique_ptr<Store> open_memory_store();

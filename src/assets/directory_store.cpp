@@ -140,6 +140,10 @@ class DirectoryAssetStore final : public AssetStore {
     return n;
   }
 
+  std::string client_url(std::string_view stored_url, std::int64_t now_ms) const override {
+    return assets::client_url(o_.url_signer.get(), stored_url, now_ms);
+  }
+
  private:
   // Fetches or takes every output and writes it into `staging`.
   Status fill(const fs::path& staging, std::string_view generation_id, const std::vector<ProviderOutput>& outputs,

@@ -134,4 +134,12 @@ std::string public_url(std::string_view base, std::string_view generation, std::
   return out;
 }
 
+std::string client_url(const AssetUrlSigner* signer, std::string_view url, std::int64_t now_ms) {
+  if (signer == nullptr) return std::string(url);
+  auto signed_url = signer->sign(url, now_ms);
+  return signed_url.ok() ? std::move(signed_url).value() : std::string(url);
+}
+
+std::string_view without_query(std::string_view url) noexcept { return url.substr(0, url.find_first_of("?#")); }
+
 }  // namespace babysea::assets

@@ -3,10 +3,12 @@
 // the preparation of one output's bytes. Pure functions; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "babysea/assets.hpp"
 #include "babysea/provider.hpp"
 #include "babysea/status.hpp"
 
@@ -47,5 +49,13 @@ std::string public_url(std::string_view base, std::string_view generation, std::
 
 // "outputs[3]" (for FieldIssue.field and messages).
 std::string output_field(std::size_t index);
+
+// The stores' client_url(): `url` signed by `signer` at `now_ms`, or `url`
+// unchanged when there is no signer (or it cannot be parsed: it then fails
+// verification rather than being served unsigned).
+std::string client_url(const AssetUrlSigner* signer, std::string_view url, std::int64_t now_ms);
+
+// `url` without its query and fragment.
+std::string_view without_query(std::string_view url) noexcept;
 
 }  // namespace babysea::assets

@@ -11,7 +11,8 @@ namespace {
 
 class MemoryStore final : public MemoryAssetStore {
  public:
-  MemoryStore(std::string base, AssetFetcher fetcher) : base_(std::move(base)), fetcher_(std::move(fetcher)) {
+  MemoryStore(std::string base, AssetFetcher fetcher, std::shared_ptr<const AssetUrlSigner> signer)
+      : base_(std::move(base)), fetcher_(std::move(fetcher)), signer_(std::move(signer)) {
     const DirectoryAssetOptions defaults;
     limits_.max_bytes = defaults.max_bytes_per_file;
     limits_.allowed = defaults.allowed_content_types;
@@ -57,7 +58,12 @@ class MemoryStore final : public MemoryAssetStore {
     return n;
   }
 
+  std::string client_url(std::string_view stored_url, std::int64_t now_ms) const override {
+    return assets::client_url(signer_.get(), stored_url, now_ms);
+  }
+
   std::optional<StoredAsset> get(std::string_view url) const override {
+    url = assets::without_query(url);
     if (url.size() <= base_.size() + 1 || url.substr(0, base_.size()) != base_ || url[base_.size()] != '/')
       return std::nullopt;
     url.remove_prefix(base_.size() + 1);
@@ -81,6 +87,7 @@ class MemoryStore final : public MemoryAssetStore {
  private:
   std::string base_;
   AssetFetcher fetcher_;
+  std::shared_ptr<const AssetUrlSigner> signer_;
   assets::Limits limits_;
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, StoredAsset>> gens_;
@@ -88,8 +95,9 @@ class MemoryStore final : public MemoryAssetStore {
 
 }  // namespace
 
-std::unique_ptr<MemoryAssetStore> make_memory_asset_store(std::string public_base_url, AssetFetcher fetcher) {
-  return std::make_unique<MemoryStore>(std::move(public_base_url), std::move(fetcher));
+std::unique_ptr<MemoryAssetStore> make_memory_asset_store(std::string public_base_url, AssetFetcher fetcher,
+                                                         std::shared_ptr<const AssetUrlSigner> url_signer) {
+  return std::make_unique<MemoryStore>(std::move(public_base_url), std::move(fetcher), std::move(url_signer));
 }
 
 }  // namespace babysea

@@ -168,7 +168,7 @@ Status Engine::Impl::apply_in_unit(UnitOfWork& uow, const Generation& g, const E
       ev.generation_id = g.id;
       ev.account = g.account;
       ev.status = g.status;
-      ev.data_json = webhook_data_json(g);
+      ev.data_json = webhook_data_json(g, *config.assets, now());
       auto id = enqueue_webhook_event(uow, g.account, ev.type, ev.data_json, now());
       if (!id.ok()) return id.status();
       events.push_back(std::move(ev));
@@ -674,7 +674,7 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     auto g = I.load(row.generation_id);
     if (!g.ok()) return g.status();
     SubmitOutcome out;
-    out.generation = make_view(*g);
+    out.generation = make_view(*g, *I.config.assets, I.now());
     out.replayed = true;
     out.response_json = create_response_json(*g);
     return out;
@@ -802,7 +802,7 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     if (auto fresh = I.load(g.id); fresh.ok()) g = std::move(*fresh);
   }
   SubmitOutcome out;
-  out.generation = make_view(g);
+  out.generation = make_view(g, *I.config.assets, I.now());
   out.response_json = create_response_json(g);
   I.submit_latency.observe(static_cast<double>(I.clock->monotonic_ns() - t0) / 1e6);
   return out;

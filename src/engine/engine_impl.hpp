@@ -144,8 +144,10 @@ struct Engine::Impl {
 };
 
 // Shared helpers.
-GenerationView make_view(const Generation& g);
-std::string webhook_data_json(const Generation& g);
+// Output URLs go through `assets.client_url` at `now_ms` (signed links are
+// rendered fresh, never stored in the generation).
+GenerationView make_view(const Generation& g, const AssetStore& assets, std::int64_t now_ms);
+std::string webhook_data_json(const Generation& g, const AssetStore& assets, std::int64_t now_ms);
 std::string create_response_json(const Generation& g);
 std::string rfc3339_ms(std::int64_t unix_ms);
 

@@ -136,6 +136,14 @@ void echo_params(json::JsonWriter& w, std::string_view params_json, bool& audio_
   }
 }
 
+// The output URLs as a client receives them at `now_ms` (never stored).
+std::vector<std::string> client_urls(const Generation& g, const AssetStore& assets, std::int64_t now_ms) {
+  std::vector<std::string> out;
+  out.reserve(g.outputs.size());
+  for (const auto& u : g.outputs) out.push_back(assets.client_url(u, now_ms));
+  return out;
+}
+
 }  // namespace
 
 std::string rfc3339_ms(std::int64_t unix_ms) {
@@ -148,7 +156,7 @@ std::string rfc3339_ms(std::int64_t unix_ms) {
   return buf;
 }
 
-GenerationView make_view(const Generation& g) {
+GenerationView make_view(const Generation& g, const AssetStore& assets, std::int64_t now_ms) {
   GenerationView v;
   v.id = g.id;
   v.account = g.account;
@@ -160,7 +168,7 @@ GenerationView make_view(const Generation& g) {
   if (g.status == GenerationStatus::succeeded) v.provider_used = g.provider_used;
   v.prediction_id = g.prediction_id;
   v.params_json = g.params_json;
-  if (!g.removed) v.outputs = g.outputs;
+  if (!g.removed) v.outputs = client_urls(g, assets, now_ms);
   v.error = g.error;
   v.error_code = g.error_code;
   v.created_ms = g.created_ms;
@@ -242,7 +250,7 @@ std::string create_response_json(const Generation& g) {
   return std::move(w).take();
 }
 
-std::string webhook_data_json(const Generation& g) {
+std::string webhook_data_json(const Generation& g, const AssetStore& assets, std::int64_t now_ms) {
   json::JsonWriter w;
   w.begin_object();
   w.field("account_id", g.account);
@@ -253,7 +261,8 @@ std::string webhook_data_json(const Generation& g) {
   if (g.status == GenerationStatus::succeeded && !g.provider_used.empty())
     w.field("generation_provider_used", g.provider_used);
   if (!g.prediction_id.empty()) w.field("generation_prediction_id", g.prediction_id);
-  if (g.status == GenerationStatus::succeeded) string_array(w, "generation_output_file", g.outputs);
+  if (g.status == GenerationStatus::succeeded)
+    string_array(w, "generation_output_file", client_urls(g, assets, now_ms));
   if (g.status == GenerationStatus::failed) {
     w.field("generation_error", g.error);
     w.field("generation_error_code", g.error_code);
@@ -289,10 +298,10 @@ std::string usage_json(const Usage& u) {
   json::JsonWriter w;
   w.begin_object();
   w.field("usage_period_days", u.days);
-  w.field("usage_total_requests", u.total.requests);
-  w.field("usage_total_success", u.total.succeeded);
-  w.field("usage_total_client_errors", std::int64_t{0});
-  w.field("usage_total_server_errors", u.total.failed);
+  w.field("usage_total_requests", u.requests.total);
+  w.field("usage_total_success", u.requests.success);
+  w.field("usage_total_client_errors", u.requests.client_errors);
+  w.field("usage_total_server_errors", u.requests.server_errors);
   w.field("usage_total_generations", u.total.requests);
   std::int64_t submissions = 0;
   Micros est = 0, wasted = 0;
@@ -301,16 +310,16 @@ std::string usage_json(const Usage& u) {
   credits(w, "usage_total_credits_used", u.total.credits_used);
   w.key("usage_endpoints");
   w.begin_array();
-  for (const auto& [name, c] : u.by_endpoint) {
+  for (const auto& e : u.by_endpoint) {
     w.begin_object();
-    w.field("endpoint", "/v1/generate/" + name);
-    w.field("total_requests", c.requests);
-    w.field("success_count", c.succeeded);
-    w.field("client_error_count", std::int64_t{0});
-    w.field("server_error_count", c.failed);
-    w.field("cancelled_count", c.cancelled);
-    w.field("pending_count", c.pending);
-    credits(w, "credits_used", c.credits_used);
+    w.field("endpoint", e.route);
+    w.field("total_requests", e.total);
+    w.field("success_count", e.success);
+    w.field("client_error_count", e.client_errors);
+    w.field("server_error_count", e.server_errors);
+    w.key("error_codes").begin_object();
+    for (const auto& [code, n] : e.error_codes) w.field(code, n);
+    w.end_object();
     w.end_object();
   }
   w.end_array();
@@ -446,7 +455,7 @@ Result<GenerationView> Engine::get(const Principal& principal, std::string_view 
   BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_read));
   auto g = impl_->load_owned(principal, generation_id);
   if (!g.ok()) return g.status();
-  return make_view(*g);
+  return make_view(*g, *impl_->config.assets, impl_->now());
 }
 
 Result<GenerationPage> Engine::list(const Principal& principal, std::int64_t limit, std::int64_t offset) {
@@ -465,7 +474,7 @@ Result<GenerationPage> Engine::list(const Principal& principal, std::int64_t lim
   for (const auto& row : rows) {
     auto g = decode_generation(row.doc);
     if (!g.ok()) return g.status();
-    page.generations.push_back(make_view(*g));
+    page.generations.push_back(make_view(*g, *impl_->config.assets, impl_->now()));
   }
   return page;
 }
@@ -487,11 +496,12 @@ Result<Usage> Engine::usage(const Principal& principal, std::int64_t days) {
     return Status(Code::invalid_request, "days must be 1..366", {FieldIssue{"days", "out_of_range", "1..366"}});
   Usage u;
   u.days = days;
-  std::map<std::string, UsageCounts> by_endpoint, by_model;
+  std::map<std::string, UsageCounts> by_model;
   std::map<std::string, ProviderUsage> by_provider;
   Status decode_error;
   const std::int64_t since = impl_->now() - days * 86'400'000;
-  BABYSEA_RETURN_IF_ERROR(impl_->config.store->read([&](UnitOfWork& uow) {
+  BABYSEA_RETURN_IF_ERROR(impl_->config.store->read([&](UnitOfWork& uow) -> Status {
+    if (Status s = uow.request_log().summarize(principal.account, since, u.by_endpoint); !s.ok()) return s;
     return uow.generations().for_each_since(principal.account, since, [&](const GenerationRow& row) {
       auto g = decode_generation(row.doc);
       if (!g.ok()) {
@@ -508,7 +518,6 @@ Result<Usage> Engine::usage(const Principal& principal, std::int64_t days) {
         }
       };
       count(u.total);
-      count(by_endpoint[std::string(model_type_name(g->type))]);
       count(by_model[g->model]);
       auto est = checked_mul(g->cost_per_output, std::max<std::int64_t>(1, g->max_outputs));
       const Micros attempt_cost = est.ok() ? *est : g->held;
@@ -532,7 +541,15 @@ Result<Usage> Engine::usage(const Principal& principal, std::int64_t days) {
     });
   }));
   if (!decode_error.ok()) return decode_error;
-  for (auto& [k, v] : by_endpoint) u.by_endpoint.emplace_back(k, v);
+  std::map<std::string, std::int64_t> error_codes;
+  for (const auto& e : u.by_endpoint) {
+    u.requests.total += e.total;
+    u.requests.success += e.success;
+    u.requests.client_errors += e.client_errors;
+    u.requests.server_errors += e.server_errors;
+    for (const auto& [code, n] : e.error_codes) error_codes[code] += n;
+  }
+  u.requests.error_codes.assign(error_codes.begin(), error_codes.end());
   for (auto& [k, v] : by_model) u.by_model.emplace_back(k, v);
   for (auto& [k, v] : by_provider) u.by_provider.push_back(v);
   return u;

@@ -3,7 +3,10 @@
 // and Stripe together (runtime.hpp).
 #include "babysea/runtime.hpp"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -160,6 +163,9 @@ struct Config {
   std::string assets_public_base_url;
   std::size_t assets_max_bytes = std::size_t{64} << 20;
   milliseconds assets_fetch_timeout{60'000};
+  bool assets_public = false;           // true: plain URLs, no signatures
+  std::int64_t assets_url_ttl_s = 3600;  // lifetime of a signed URL
+  std::string assets_url_secret;         // empty: derived from the pepper
 
   std::optional<ReplicateProviderOptions> replicate;
   std::optional<FalProviderOptions> fal;
@@ -171,6 +177,9 @@ struct Config {
 
   bool webhooks_enabled = true;
   WebhookDispatcherOptions dispatcher;
+
+  bool usage_log_enabled = true;
+  RequestLogOptions usage_log;
 
   NetGuardOptions guard;
   BeastTransportOptions transport;
@@ -255,6 +264,15 @@ Result<Config> parse_config(std::string_view text) {
     a.str("public_base_url", c.assets_public_base_url, true);
     a.integer("max_bytes_per_file", c.assets_max_bytes, 1, std::int64_t{1} << 34);
     a.millis("fetch_timeout_ms", c.assets_fetch_timeout, 1, 3'600'000);
+    a.boolean("public", c.assets_public);
+    a.integer("url_ttl_s", c.assets_url_ttl_s, 1, 604'800);
+    if (a.has("url_secret")) {
+      a.str("url_secret", c.assets_url_secret, true);
+      if (errors.ok() && c.assets_url_secret.size() < 32)
+        errors.fail("assets.url_secret", "too_short", "must be at least 32 bytes");
+      if (errors.ok() && c.assets_url_secret == c.pepper)
+        errors.fail("assets.url_secret", "reused", "must differ from api_key_pepper");
+    }
     a.finish();
   }
 
@@ -472,6 +490,18 @@ Result<Config> parse_config(std::string_view text) {
     s.finish();
   }
 
+  {
+    Section u = root.object("usage_log");
+    RequestLogOptions& o = c.usage_log;
+    u.boolean("enabled", c.usage_log_enabled);
+    std::int64_t retention_days = 90;
+    u.integer("retention_days", retention_days, 1, 3650);
+    o.retention = milliseconds(retention_days * 86'400'000);
+    u.millis("flush_ms", o.flush_interval, 1, 60'000);
+    u.integer("max_queue", o.max_queue, 1, 16'777'216);
+    u.finish();
+  }
+
   root.finish();
   if (!errors.ok()) return std::move(*errors.first);
   c.engine.region = c.region;
@@ -480,6 +510,29 @@ Result<Config> parse_config(std::string_view text) {
   while (!c.engine.callback_base_url.empty() && c.engine.callback_base_url.back() == '/')
     c.engine.callback_base_url.pop_back();
   return c;
+}
+
+// The asset URL signer, or none in public mode. Its key is never a raw
+// secret: BLAKE2b of assets.url_secret (else api_key_pepper) keyed with its
+// own label gives a master key, and a KDF subkey of it under its own context
+// signs. Deterministic, so links stay valid across restarts, and unrelated
+// to the API key hashing key derived from the same pepper.
+Result<std::shared_ptr<const AssetUrlSigner>> make_url_signer(const Config& c) {
+  if (c.assets_public) return std::shared_ptr<const AssetUrlSigner>();
+  if (sodium_init() < 0) return Status(Code::internal, "libsodium failed to initialise");
+  static constexpr std::string_view kLabel = "babysea asset url master v1";
+  static constexpr char kContext[crypto_kdf_CONTEXTBYTES + 1] = "bsassets";
+  const std::string& secret = c.assets_url_secret.empty() ? c.pepper : c.assets_url_secret;
+  unsigned char master[crypto_kdf_KEYBYTES];
+  crypto_generichash(master, sizeof master, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+                     reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size());
+  std::array<unsigned char, AssetUrlSigner::kKeyBytes> key{};
+  const int derived = crypto_kdf_derive_from_key(key.data(), key.size(), 1, kContext, master);
+  sodium_memzero(master, sizeof master);
+  if (derived != 0) return Status(Code::internal, "cannot derive the asset URL key");
+  auto signer = std::make_shared<const AssetUrlSigner>(key, std::chrono::seconds(c.assets_url_ttl_s));
+  sodium_memzero(key.data(), key.size());
+  return signer;
 }
 
 Status with_field(Status s, std::string_view field) {
@@ -504,6 +557,7 @@ struct Runtime::Impl {
   std::unique_ptr<UrlPolicy> url_policy;
   std::unique_ptr<Transport> transport;
   std::vector<std::shared_ptr<Provider>> providers;
+  std::shared_ptr<const AssetUrlSigner> url_signer;  // null in public mode
   std::unique_ptr<AssetStore> assets;
   std::shared_ptr<const Catalog> catalog;
   std::unique_ptr<Ledger> own_ledger;           // admin mode only
@@ -512,6 +566,7 @@ struct Runtime::Impl {
   std::unique_ptr<WebhookEndpoints> endpoints;
   std::unique_ptr<WebhookDispatcher> dispatcher;
   std::unique_ptr<StripeWebhooks> stripe;
+  std::unique_ptr<RequestLog> request_log;  // engine mode, usage_log.enabled
 
   Ledger& ledger() { return engine ? engine->ledger() : *own_ledger; }
   ApiKeyService& api_keys() { return engine ? engine->api_keys() : *own_api_keys; }
@@ -527,6 +582,7 @@ Runtime::~Runtime() {
   // running may still call notify() (harmless on a stopped dispatcher).
   if (impl_->dispatcher) impl_->dispatcher->stop();
   if (impl_->engine) impl_->engine->set_event_callback({});
+  impl_->request_log.reset();  // writes what is still queued while the store is open
   impl_->stripe.reset();
   impl_->engine.reset();
   impl_->dispatcher.reset();
@@ -547,6 +603,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
   Config& c = impl->config;
+  BABYSEA_ASSIGN_OR_RETURN(impl->url_signer, make_url_signer(c));
 
   // Store.
   if (c.db_engine == "memory") {
@@ -632,6 +689,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
     ao.public_base_url = c.assets_public_base_url;
     ao.max_bytes_per_file = c.assets_max_bytes;
     ao.fetch_timeout = c.assets_fetch_timeout;
+    ao.url_signer = impl->url_signer;
     impl->assets = make_directory_asset_store(std::move(ao), *impl->guard, *impl->transport);
 
     // Engine.
@@ -665,6 +723,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
   }
   if (c.stripe)
     impl->stripe = std::make_unique<StripeWebhooks>(impl->ledger(), *impl->store, *impl->clock, *c.stripe);
+  if (impl->engine && c.usage_log_enabled)
+    impl->request_log = std::make_unique<RequestLog>(*impl->store, *impl->clock, c.usage_log);
 
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }
@@ -676,6 +736,7 @@ Ledger& Runtime::ledger() { return impl_->ledger(); }
 ApiKeyService& Runtime::api_keys() { return impl_->api_keys(); }
 WebhookEndpoints& Runtime::webhook_endpoints() { return *impl_->endpoints; }
 WebhookDispatcher* Runtime::webhook_dispatcher() { return impl_->dispatcher.get(); }
+RequestLog* Runtime::request_log() { return impl_->request_log.get(); }
 const Clock& Runtime::clock() const { return *impl_->clock; }
 const std::shared_ptr<const Catalog>& Runtime::catalog() const { return impl_->catalog; }
 const ServerSettings& Runtime::server_settings() const { return impl_->config.server; }
@@ -683,6 +744,7 @@ const std::string& Runtime::region() const { return impl_->config.region; }
 const std::string& Runtime::callback_base_url() const { return impl_->config.engine.callback_base_url; }
 const std::string& Runtime::assets_directory() const { return impl_->config.assets_directory; }
 const std::string& Runtime::assets_public_base_url() const { return impl_->config.assets_public_base_url; }
+const AssetUrlSigner* Runtime::asset_url_signer() const { return impl_->url_signer.get(); }
 
 std::vector<std::string> Runtime::provider_ids() const {
   std::vector<std::string> ids;

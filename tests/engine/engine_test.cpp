@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -679,5 +681,132 @@ TEST_CASE("destroying the engine mid-flight loses nothing", "[engine][threads]")
     for (const auto& a : g.attempts)
       if (rig.first().submits_for(a.id) > 1) CHECK(a.resubmitted);  // only the crash window re-sends
   }
+  require_clean(rig);
+}
+
+TEST_CASE("signed asset URLs: views and webhook data sign at render time, rows keep plain URLs", "[engine]") {
+  std::array<unsigned char, AssetUrlSigner::kKeyBytes> key{};
+  key.fill(7);
+  RigOptions o;
+  o.url_signer = std::make_shared<const AssetUrlSigner>(key, std::chrono::seconds(600));
+  Rig rig(o);
+  std::mutex mu;
+  std::vector<std::string> events;
+  rig.engine().set_event_callback([&](const LifecycleEvent& ev) {
+    std::lock_guard lock(mu);
+    events.push_back(ev.data_json);
+  });
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  REQUIRE(rig.callback("replicate", "m1|" + job_of(rig.get(s->generation.id), 1) + "|succeeded").ok());
+  rig.run();
+  const std::string id = s->generation.id;
+
+  // The stored row keeps the plain URL the asset store returned.
+  GenerationRow row;
+  REQUIRE(rig.store().read([&](UnitOfWork& u) { return u.generations().get(id, row); }).ok());
+  auto stored = decode_generation(row.doc);
+  REQUIRE(stored.ok());
+  REQUIRE(stored->outputs.size() == 1);
+  const std::string plain = stored->outputs[0];
+  CHECK(plain == "https://assets.babysea.test/" + id + "/0.png");
+  CHECK(row.doc.find("signature=") == std::string::npos);
+
+  // Every get signs afresh at the engine's clock; the link verifies for its path.
+  const std::string path = "/" + id + "/0.png";
+  auto params_of = [&](const std::string& url) {
+    REQUIRE(url.rfind(plain + "?expires=", 0) == 0);
+    const auto amp = url.find("&signature=");
+    REQUIRE(amp != std::string::npos);
+    const std::string expires = url.substr(plain.size() + 9, amp - plain.size() - 9);
+    return std::make_pair(expires, url.substr(amp + 11));
+  };
+  const std::int64_t t0 = rig.clock().now_ms();
+  auto g1 = rig.get(id);
+  REQUIRE(g1.outputs.size() == 1);
+  auto [e1, sig1] = params_of(g1.outputs[0]);
+  CHECK(e1 == std::to_string(t0 / 1000 + 600));
+  CHECK(o.url_signer->verify(path, e1, sig1, t0) == AssetUrlSigner::Check::valid);
+  CHECK(o.url_signer->verify(path, e1, sig1, t0 + 600'000) == AssetUrlSigner::Check::expired);
+  CHECK(rig.assets().get(g1.outputs[0]));  // the memory store serves the signed link's file
+  rig.clock().advance(std::chrono::seconds(30));
+  auto g2 = rig.get(id);
+  REQUIRE(g2.outputs.size() == 1);
+  auto [e2, sig2] = params_of(g2.outputs[0]);
+  CHECK(e2 == std::to_string(t0 / 1000 + 630));
+  CHECK(sig2 != sig1);
+  auto page = rig.engine().list(rig.principal(), 10, 0);
+  REQUIRE(page.ok());
+  REQUIRE(page->generations.size() == 1);
+  CHECK(page->generations[0].outputs == g2.outputs);
+  CHECK(generation_json(g2).find(g2.outputs[0]) != std::string::npos);
+
+  // The completed event (host callback and outbox) carries a link signed when it was rendered.
+  std::string completed;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& e : events)
+      if (e.find("generation_output_file") != std::string::npos) completed = e;
+  }
+  REQUIRE_FALSE(completed.empty());
+  CHECK(completed.find(plain + "?expires=") != std::string::npos);
+  std::vector<OutboxRow> rows;
+  REQUIRE(rig.store().read([&](UnitOfWork& uow) { return uow.outbox().list(0, 100, rows); }).ok());
+  bool outbox_signed = false;
+  for (const auto& r : rows)
+    if (r.topic == "generation.completed") outbox_signed = r.payload.find(plain + "?expires=") != std::string::npos;
+  CHECK(outbox_signed);
+
+  // Delete: no outputs to sign.
+  REQUIRE(rig.engine().remove(rig.principal(), id).ok());
+  CHECK(rig.get(id).outputs.empty());
+  require_clean(rig);
+}
+
+TEST_CASE("usage: request counts come from the usage log, generations from generations", "[engine]") {
+  Rig rig;
+  const std::int64_t now = rig.clock().now_ms();
+  auto row = [&](std::int64_t age_ms, std::string account, const char* route, int status, const char* code) {
+    return RequestLogRow{now - age_ms, std::move(account), "key1", "GET", route, status, code, 100};
+  };
+  REQUIRE(rig.store().transact([&](UnitOfWork& u) {
+    return u.request_log().append({
+        row(1'000, rig.account(), "/v1/generate/image/{model}", 200, ""),
+        row(2'000, rig.account(), "/v1/generate/image/{model}", 402, "BSE1004"),
+        row(3'000, rig.account(), "/v1/content/{id}", 404, "BSE3001"),
+        row(4'000, rig.account(), "/v1/content/{id}", 503, "BSE5000"),
+        row(5'000, rig.account(), "/v1/content/{id}", 404, "BSE3001"),
+        row(8LL * 86'400'000, rig.account(), "/v1/usage", 200, ""),  // before a 7-day period
+        row(1'000, "acct_other", "/v1/usage", 500, "BSE5000"),       // another account
+    });
+  }).ok());
+  REQUIRE(rig.submit().ok());
+  auto u = rig.engine().usage(rig.principal(), 7);
+  REQUIRE(u.ok());
+  CHECK(u->total.requests == 1);  // one generation
+  CHECK(u->requests.total == 5);
+  CHECK(u->requests.success == 1);
+  CHECK(u->requests.client_errors == 3);
+  CHECK(u->requests.server_errors == 1);
+  CHECK(u->requests.error_codes ==
+        std::vector<std::pair<std::string, std::int64_t>>{{"BSE1004", 1}, {"BSE3001", 2}, {"BSE5000", 1}});
+  REQUIRE(u->by_endpoint.size() == 2);
+  CHECK(u->by_endpoint[0] == RouteRequestCounts{"/v1/content/{id}", 3, 0, 2, 1, {{"BSE3001", 2}, {"BSE5000", 1}}});
+  CHECK(u->by_endpoint[1] == RouteRequestCounts{"/v1/generate/image/{model}", 2, 1, 1, 0, {{"BSE1004", 1}}});
+
+  const std::string j = usage_json(*u);
+  INFO(j);
+  CHECK(j.find(R"("usage_total_requests":5,"usage_total_success":1,"usage_total_client_errors":3,)"
+               R"("usage_total_server_errors":1,"usage_total_generations":1)") != std::string::npos);
+  CHECK(j.find(R"({"endpoint":"/v1/content/{id}","total_requests":3,"success_count":0,"client_error_count":2,)"
+               R"("server_error_count":1,"error_codes":{"BSE3001":2,"BSE5000":1}})") != std::string::npos);
+  CHECK(j.find(R"("endpoint":"/v1/generate/image/{model}")") != std::string::npos);
+  CHECK(j.find("/v1/usage") == std::string::npos);
+
+  auto month = rig.engine().usage(rig.principal(), 30);
+  REQUIRE(month.ok());
+  CHECK(month->requests.total == 6);
+  CHECK(month->by_endpoint.size() == 3);
   require_clean(rig);
 }

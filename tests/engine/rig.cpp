@@ -26,7 +26,7 @@ Rig::Rig(RigOptions o) : options(std::move(o)) {
     if (url.find("expired") != std::string_view::npos)
       return Status(Code::unavailable, "output URL expired", {FieldIssue{"outputs[0].url", "expired", "HTTP 410"}});
     return tiny_png();
-  });
+  }, options.url_signer);
   start();
   auto key = engine_->api_keys().issue(IssueKeyRequest{"acct_rig", kFullAccess, "rig", 0});
   REQUIRE(key.ok());

@@ -24,6 +24,7 @@ struct RigOptions {
   int threads = 4;
   Durability durability = Durability::full;
   Executor* executor = nullptr;  // lent to the engine (workers mode)
+  std::shared_ptr<const AssetUrlSigner> url_signer;  // the memory asset store signs client URLs
 };
 
 class Rig {

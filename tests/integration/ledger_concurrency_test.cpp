@@ -15,7 +15,7 @@ constexpr Micros C = kMicrosPerCredit;
 }
 
 TEST_CASE("concurrency: 100 threads reserving against a balance that funds exactly 10 (case 1)") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   INFO(kind);
   ManualClock clock;
   StoreFixture f(kind);
@@ -46,7 +46,7 @@ TEST_CASE("concurrency: 100 threads reserving against a balance that funds exact
 }
 
 TEST_CASE("concurrency: 1,000 racing settle/release calls resolve each hold once") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   INFO(kind);
   ManualClock clock;
   StoreFixture f(kind);

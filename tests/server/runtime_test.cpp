@@ -2,6 +2,8 @@
 // invalid_request naming it, and the admin helpers work in both modes.
 #include <catch2/catch.hpp>
 
+#include <sodium.h>
+
 #include <string>
 
 #include "babysea/runtime.hpp"
@@ -180,6 +182,15 @@ TEST_CASE("runtime: every bad field is invalid_request naming it", "[runtime]") 
   SECTION("assets") {
     require_bad(replace(good, R"("public_base_url")", R"("colour": 1, "public_base_url")"), "assets.colour");
     require_bad(replace(good, R"(, "public_base_url": "http://127.0.0.1:1/assets")", ""), "assets.public_base_url");
+    const std::string url = R"("public_base_url": "http://127.0.0.1:1/assets")";
+    require_bad(replace(good, url, url + R"(, "public": "no")"), "assets.public");
+    require_bad(replace(good, url, url + R"(, "url_ttl_s": 0)"), "assets.url_ttl_s");
+    require_bad(replace(good, url, url + R"(, "url_ttl_s": 604801)"), "assets.url_ttl_s");
+    require_bad(replace(good, url, url + R"(, "url_ttl_s": 60.0)"), "assets.url_ttl_s");
+    require_bad(replace(good, url, url + R"(, "url_secret": "too-short-0123456789")"), "assets.url_secret");
+    require_bad(replace(good, url, url + R"(, "url_secret": "")"), "assets.url_secret");
+    require_bad(replace(good, url, url + R"(, "url_secret": 42)"), "assets.url_secret");
+    require_bad(replace(good, url, url + R"(, "url_secret": ")" + kPepper + R"(")"), "assets.url_secret");
   }
   SECTION("catalog") { require_bad(with_member(good, R"("catalog": "/nonexistent/catalog")"), "catalog"); }
   SECTION("providers") {
@@ -215,4 +226,100 @@ TEST_CASE("runtime: every bad field is invalid_request naming it", "[runtime]") 
     require_bad(with_member(good, R"("server": {"port": 8.0})"), "server.port");  // integers only
     require_bad(with_member(good, R"("server": {"port": 8e3})"), "server.port");
   }
+}
+
+TEST_CASE("runtime: asset URLs are signed by default with a key derived from the pepper", "[runtime]") {
+  babysea::testing::TempDir dir;
+  const std::string good = memory_config(dir);
+  const std::string url = R"("public_base_url": "http://127.0.0.1:1/assets")";
+  auto a = Runtime::open(good);
+  REQUIRE(a.ok());
+  const AssetUrlSigner* signer = (*a)->asset_url_signer();
+  REQUIRE(signer != nullptr);
+  CHECK(signer->lifetime() == std::chrono::seconds(3600));
+  const std::int64_t now = 1'700'000'000'000;
+  const std::string path = "/assets/gen_1/0.png";
+  const std::string expires = std::to_string(now / 1000 + 3600);
+  const std::string sig = signer->signature(path, now / 1000 + 3600);
+
+  // Stable across restarts: another runtime on the same pepper accepts it.
+  auto b = Runtime::open(good);
+  REQUIRE(b.ok());
+  CHECK((*b)->asset_url_signer()->verify(path, expires, sig, now) == AssetUrlSigner::Check::valid);
+
+  // The key is not the pepper itself (nor its API key hashing key): an HMAC
+  // under the raw pepper bytes does not verify.
+  {
+    const std::string pepper(kPepper);
+    const std::string msg = "babysea-asset-url-v1\n" + path + "\n" + expires;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(pepper.data()), pepper.size());
+    crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+    crypto_auth_hmacsha256_final(&st, mac);
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    CHECK(std::string(b64) != sig);
+    CHECK(signer->verify(path, expires, b64, now) == AssetUrlSigner::Check::invalid);
+  }
+
+  // url_secret gives another key; url_ttl_s the lifetime.
+  auto c = Runtime::open(replace(good, url, url + R"(, "url_secret": "another-secret-for-asset-links-0123456789", "url_ttl_s": 60)"));
+  REQUIRE(c.ok());
+  REQUIRE((*c)->asset_url_signer() != nullptr);
+  CHECK((*c)->asset_url_signer()->lifetime() == std::chrono::seconds(60));
+  CHECK((*c)->asset_url_signer()->verify(path, expires, sig, now) == AssetUrlSigner::Check::invalid);
+
+  // public: true is the explicit opt-in to plain URLs.
+  auto d = Runtime::open(replace(good, url, url + R"(, "public": true)"));
+  REQUIRE(d.ok());
+  CHECK((*d)->asset_url_signer() == nullptr);
+  auto e = Runtime::open(replace(good, url, url + R"(, "public": false)"));
+  REQUIRE(e.ok());
+  CHECK((*e)->asset_url_signer() != nullptr);
+}
+
+TEST_CASE("runtime: the usage_log section builds the request log, strictly read", "[runtime]") {
+  babysea::testing::TempDir dir;
+  const std::string good = memory_config(dir);
+  {
+    auto rt = Runtime::open(good);
+    REQUIRE(rt.ok());
+    RequestLog* log = (*rt)->request_log();  // on by default
+    REQUIRE(log != nullptr);
+    RequestLogRow row{(*rt)->clock().now_ms(), "acct_u", "key_u", "GET", "/v1/usage", 200, "", 10};
+    REQUIRE(log->record(row));
+    REQUIRE(log->flush().ok());
+    std::vector<RouteRequestCounts> counts;
+    REQUIRE((*rt)->store().read([&](UnitOfWork& u) { return u.request_log().summarize("acct_u", 0, counts); }).ok());
+    REQUIRE(counts.size() == 1);
+    CHECK(counts[0].total == 1);
+  }
+  {
+    auto rt = Runtime::open(with_member(good, R"("usage_log": {"enabled": false})"));
+    REQUIRE(rt.ok());
+    CHECK((*rt)->request_log() == nullptr);
+  }
+  {
+    auto rt = Runtime::open(
+        with_member(good, R"("usage_log": {"retention_days": 3650, "flush_ms": 1, "max_queue": 16777216})"));
+    INFO(rt.status().to_string());
+    CHECK(rt.ok());
+  }
+  {
+    RuntimeOpenOptions admin;
+    admin.engine = false;
+    auto rt = Runtime::open(good, admin);
+    REQUIRE(rt.ok());
+    CHECK((*rt)->request_log() == nullptr);  // only a runtime with an engine writes the log
+  }
+  require_bad(with_member(good, R"("usage_log": {"enabled": "yes"})"), "usage_log.enabled");
+  require_bad(with_member(good, R"("usage_log": {"retention_days": 0})"), "usage_log.retention_days");
+  require_bad(with_member(good, R"("usage_log": {"retention_days": 3651})"), "usage_log.retention_days");
+  require_bad(with_member(good, R"("usage_log": {"flush_ms": 0})"), "usage_log.flush_ms");
+  require_bad(with_member(good, R"("usage_log": {"flush_ms": 60001})"), "usage_log.flush_ms");
+  require_bad(with_member(good, R"("usage_log": {"max_queue": 0})"), "usage_log.max_queue");
+  require_bad(with_member(good, R"("usage_log": {"max_queue": 1.5})"), "usage_log.max_queue");
+  require_bad(with_member(good, R"("usage_log": {"retention": 30})"), "usage_log.retention");
+  require_bad(with_member(good, R"("usage_log": [])"), "usage_log");
 }

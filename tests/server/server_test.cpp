@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -140,7 +141,8 @@ struct Fixture {
   std::uint16_t port = 0;
   std::string full, full_b, monitor, generate_only, read_only, poor;
 
-  explicit Fixture(const std::string& extra = {}) {
+  // `extra`: more top-level config members; `assets_extra`: more members of "assets".
+  explicit Fixture(const std::string& extra = {}, const std::string& assets_extra = {}) {
     rep.faults().set_job_timing(JobTiming{milliseconds(50), milliseconds(150)});
     fal.faults().set_job_timing(JobTiming{milliseconds(50), milliseconds(150)});
     rep.start();
@@ -150,7 +152,8 @@ struct Fixture {
       "api_key_pepper": "server-test-pepper-0123456789abcdef0123456789",
       "callback_base_url": "http://127.0.0.1:{port}/v1/callbacks",
       "database": {"engine": "memory"},
-      "assets": {"directory": ")" + dir.file("assets") + R"(", "public_base_url": "http://127.0.0.1:{port}/assets"},
+      "assets": {"directory": ")" + dir.file("assets") + R"(", "public_base_url": "http://127.0.0.1:{port}/assets")" +
+                      assets_extra + R"(},
       "providers": {
         "replicate": {"base_url": ")" + rep.base_url() + R"(", "api_token": "r8_server_test",
                       "webhook_secrets": [")" + rep.webhook_secret() + R"("]},
@@ -604,6 +607,10 @@ TEST_CASE("server: OpenAI-compatible images route", "[server]") {
   CHECK(v.at("created").is_int64());
   REQUIRE(v.at("data").as_array().size() >= 1);
   CHECK(v.at("data").as_array()[0].at("url").is_string());
+  const std::string url(v.at("data").as_array()[0].at("url").as_string());
+  const std::string base = "http://127.0.0.1:" + std::to_string(f.port);
+  REQUIRE(url.rfind(base + "/assets/", 0) == 0);
+  CHECK(request(f.port, "GET", url.substr(base.size())).status == 200);  // the signed link downloads
 
   auto b64 = f.call("POST", "/v1/images/generations", f.full,
                     R"({"model": "bfl/flux-schnell", "prompt": "a red fox", "response_format": "b64_json"})");
@@ -817,4 +824,307 @@ TEST_CASE("server: URLs that reach the server itself or parse differently are re
   spec.url = f.hooks.url();
   CHECK(f.app->runtime().webhook_endpoints().create("acct_nobody", spec).code() == Code::not_found);
   CHECK(durable(f) == before);
+}
+
+namespace {
+
+// The one value of query parameter `name` in `url` ("" when absent).
+std::string url_param(const std::string& url, const std::string& name) {
+  const auto q = url.find('?');
+  if (q == std::string::npos) return {};
+  std::size_t at = q + 1;
+  while (at <= url.size()) {
+    const auto amp = url.find('&', at);
+    const std::string pair = url.substr(at, amp == std::string::npos ? std::string::npos : amp - at);
+    if (pair.rfind(name + "=", 0) == 0) return pair.substr(name.size() + 1);
+    if (amp == std::string::npos) break;
+    at = amp + 1;
+  }
+  return {};
+}
+
+// A succeeded generation's output URLs as GET /v1/content/{id} returns them.
+std::vector<std::string> succeeded_outputs(Fixture& f, std::string* id_out = nullptr) {
+  auto created = f.call("POST", "/v1/generate/image/bfl/flux-schnell", f.full, kSchnell);
+  INFO(created.body);
+  REQUIRE(created.status == 200);
+  const std::string id(created.json().at("data").at("generation_id").as_string());
+  auto g = f.wait_terminal(id, f.full);
+  INFO(bj::serialize(g));
+  REQUIRE(g.at("generation_status").as_string() == "succeeded");
+  std::vector<std::string> out;
+  for (const auto& u : g.at("generation_output_file").as_array()) out.emplace_back(u.as_string());
+  REQUIRE_FALSE(out.empty());
+  if (id_out) *id_out = id;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("server: asset links are signed and expire; a bad link answers like a missing file", "[server][assets]") {
+  Fixture f;
+  const AssetUrlSigner* signer = f.app->runtime().asset_url_signer();
+  REQUIRE(signer != nullptr);
+  CHECK(signer->lifetime() == std::chrono::seconds(3600));
+  WebhookEndpointSpec spec;
+  spec.url = f.hooks.url();
+  REQUIRE(f.app->runtime().webhook_endpoints().create("acct_a", spec).ok());
+  std::string id;
+  const auto outputs = succeeded_outputs(f, &id);
+  const std::string base = "http://127.0.0.1:" + std::to_string(f.port);
+  const std::string& url = outputs[0];
+  REQUIRE(url.rfind(base + "/assets/" + id + "/", 0) == 0);
+  const std::string target = url.substr(base.size());
+  const std::string path = target.substr(0, target.find('?'));
+  const std::string expires = url_param(url, "expires");
+  const std::string signature = url_param(url, "signature");
+  REQUIRE_FALSE(expires.empty());
+  REQUIRE(signature.size() == 43);
+  CHECK(target == path + "?expires=" + expires + "&signature=" + signature);
+
+  // The signed link downloads, cached privately and never past its expiry.
+  auto file = request(f.port, "GET", target);
+  REQUIRE(file.status == 200);
+  CHECK_FALSE(file.body.empty());
+  REQUIRE(file.header("cache-control"));
+  const std::string cache = *file.header("cache-control");
+  INFO(cache);
+  REQUIRE(cache.rfind("private, max-age=", 0) == 0);
+  const std::int64_t max_age = std::stoll(cache.substr(17));
+  const std::int64_t now_s = f.app->runtime().clock().now_ms() / 1000;
+  CHECK(max_age <= std::stoll(expires) - now_s);
+  CHECK(max_age > 3'500);
+  CHECK(request(f.port, "HEAD", target).status == 200);
+
+  // Every GET signs afresh: a later one carries a later expiry, and both work.
+  std::this_thread::sleep_for(milliseconds(1'100));
+  auto fresh = f.call("GET", "/v1/content/" + id, f.full);
+  REQUIRE(fresh.status == 200);
+  const std::string url2(fresh.json().at("data").at("generation_output_file").as_array()[0].as_string());
+  CHECK(std::stoll(url_param(url2, "expires")) > std::stoll(expires));
+  CHECK(request(f.port, "GET", url2.substr(base.size())).status == 200);
+  CHECK(request(f.port, "GET", target).status == 200);
+  auto list = f.call("GET", "/v1/content/list", f.full);
+  REQUIRE(list.status == 200);
+  const std::string listed(
+      list.json().at("data").at("generations").as_array()[0].at("generation_output_file").as_array()[0].as_string());
+  CHECK(request(f.port, "GET", listed.substr(base.size())).status == 200);
+
+  // Missing, tampered, ambiguous or foreign signatures: the answer of a nonexistent file.
+  const std::string gen_dir = path.substr(0, path.rfind('/') + 1);
+  auto missing_file = request(f.port, "GET", gen_dir + "99.png");
+  check_error_shape(missing_file, 404, "BSE3001", "not_found");
+  const std::string reference = stable_body(missing_file);
+  std::string flipped = signature;
+  flipped[10] = flipped[10] == 'A' ? 'B' : 'A';
+  const std::string later = std::to_string(std::stoll(expires) + 60);
+  std::vector<std::string> refused = {
+      path,                                                                     // no parameters
+      path + "?expires=" + expires,                                             // no signature
+      path + "?signature=" + signature,                                         // no expiry
+      path + "?expires=" + expires + "&signature=" + flipped,                   // a flipped signature byte
+      path + "?expires=" + later + "&signature=" + signature,                   // a changed expiry
+      path + "?expires=0" + expires + "&signature=" + signature,                // a non-canonical expiry
+      path + "?expires=" + expires + "x&signature=" + signature,                // a non-digit expiry
+      path + "?expires=" + expires + "&signature=" + signature + "A",           // a wrong length
+      path + "?expires=" + expires + "&signature=" + signature + "&signature=" + signature,  // repeated
+      gen_dir + "99.png?expires=" + expires + "&signature=" + signature,        // another path's signature
+      "/assets/0190a0a0-0000-7000-8000-000000000000/0.png?expires=" + expires + "&signature=" + signature,
+  };
+  for (const auto& t : refused) {
+    INFO(t);
+    auto r = request(f.port, "GET", t);
+    check_error_shape(r, 404, "BSE3001", "not_found");
+    CHECK(stable_body(r) == reference);
+  }
+  // A genuine link for a file that does not exist is the same 404 too.
+  auto signed_missing = signer->sign(base + gen_dir + "99.png", f.app->runtime().clock().now_ms());
+  REQUIRE(signed_missing.ok());
+  auto sm = request(f.port, "GET", signed_missing->substr(base.size()));
+  check_error_shape(sm, 404, "BSE3001", "not_found");
+  CHECK(stable_body(sm) == reference);
+
+  // A genuine but expired link: 403 with a clear message.
+  const std::string plain = base + path;
+  auto past = signer->sign(plain, f.app->runtime().clock().now_ms() - 2 * 3'600'000);
+  REQUIRE(past.ok());
+  auto expired = request(f.port, "GET", past->substr(base.size()));
+  check_error_shape(expired, 403, "BSE1002", "forbidden");
+  CHECK(std::string(expired.json().at("error").at("message").as_string()).find("expired") != std::string::npos);
+
+  // The customer webhook carries a link signed when the event was rendered.
+  auto completed = f.hooks.wait_event("generation.completed", id);
+  REQUIRE(completed);
+  const std::string hooked(
+      bj::parse(completed->body).at("webhook_data").at("generation_output_file").as_array()[0].as_string());
+  REQUIRE(hooked.rfind(plain + "?expires=", 0) == 0);
+  CHECK(request(f.port, "GET", hooked.substr(base.size())).status == 200);
+
+  // The stored row keeps the plain URL.
+  std::string doc;
+  REQUIRE(f.app->runtime().store().read([&](UnitOfWork& u) {
+    GenerationRow row;
+    Status s = u.generations().get(id, row);
+    doc = row.doc;
+    return s;
+  }).ok());
+  CHECK(doc.find(path) != std::string::npos);
+  CHECK(doc.find("signature") == std::string::npos);
+}
+
+TEST_CASE("server: assets.public true serves plain URLs as before", "[server][assets]") {
+  Fixture f({}, R"(, "public": true)");
+  CHECK(f.app->runtime().asset_url_signer() == nullptr);
+  const auto outputs = succeeded_outputs(f);
+  const std::string base = "http://127.0.0.1:" + std::to_string(f.port);
+  const std::string& url = outputs[0];
+  REQUIRE(url.rfind(base + "/assets/", 0) == 0);
+  CHECK(url.find('?') == std::string::npos);
+  auto file = request(f.port, "GET", url.substr(base.size()));
+  REQUIRE(file.status == 200);
+  CHECK_FALSE(file.body.empty());
+  REQUIRE(file.header("cache-control"));
+  CHECK(*file.header("cache-control") == "public, max-age=3600");
+  check_error_shape(request(f.port, "GET", url.substr(base.size(), url.rfind('/') - base.size()) + "/99.png"), 404,
+                    "BSE3001", "not_found");
+}
+
+TEST_CASE("server: a short url_ttl_s expires links after a deterministic wait", "[server][assets]") {
+  Fixture f({}, R"(, "url_ttl_s": 1)");
+  const auto outputs = succeeded_outputs(f);
+  const std::string base = "http://127.0.0.1:" + std::to_string(f.port);
+  const std::string target = outputs[0].substr(base.size());
+  const std::int64_t expiry_ms = std::stoll(url_param(outputs[0], "expires")) * 1000;
+  // Wait until the server's clock has passed the expiry, then it is 403.
+  while (f.app->runtime().clock().now_ms() < expiry_ms) std::this_thread::sleep_for(milliseconds(50));
+  check_error_shape(request(f.port, "GET", target), 403, "BSE1002", "forbidden");
+}
+
+namespace {
+// The public id of a key `bye_<id>_<secret>`.
+std::string key_id_of(const std::string& key) { return key.substr(4, key.find('_', 4) - 4); }
+
+// Writes what the server queued, then reads one account's usage-log rows.
+std::vector<RequestLogRow> logged(server::ServerApp& app, const std::string& account) {
+  RequestLog* log = app.runtime().request_log();
+  REQUIRE(log != nullptr);
+  REQUIRE(log->flush().ok());
+  std::vector<RequestLogRow> rows;
+  REQUIRE(app.runtime().store().read([&](UnitOfWork& u) {
+    return u.request_log().list_for_account(account, 0, 1000, rows);
+  }).ok());
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("server: one usage-log row per authenticated request, none before authentication", "[server][usage]") {
+  Fixture f(R"(, "rate_limits": {"per_key": {"limit": 5, "window_ms": 60000}})");
+  const std::string missing = "/v1/content/0190a0a0-0000-7000-8000-000000000000";
+
+  // Refused before authentication: no row.
+  check_error_shape(f.call("GET", "/v1/status", ""), 401, "BSE1001", "unauthenticated");
+  check_error_shape(f.call("GET", "/v1/status", "bye_0000000000000000_notarealkey"), 401, "BSE1001", "unauthenticated");
+  check_error_shape(f.call("GET", "/v1/nope", f.full), 404, "BSE3001", "not_found");
+  check_error_shape(f.call("PUT", "/v1/status", f.full), 405, "BSE2001", "method_not_allowed");
+  CHECK(request(f.port, "OPTIONS", "/v1/status", {{"Origin", "https://example.com"}}).status == 200);
+  CHECK(request(f.port, "GET", "/metrics", {{"Authorization", "Bearer " + std::string(kMetricsToken)}}).status == 200);
+  auto refused = raw_exchange(f.port, "GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + f.full +
+                                         "\r\nX-HTTP-Method-Override: DELETE\r\n\r\n");  // a protocol refusal
+  CHECK(refused.data.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(logged(*f.app, "acct_a").empty());
+
+  // Authenticated: every answer leaves a row, the refusals after authentication (403, 429) too.
+  CHECK(f.call("GET", "/v1/status", f.full).status == 200);
+  check_error_shape(f.call("GET", missing, f.full), 404, "BSE3001", "not_found");
+  check_error_shape(f.call("DELETE", missing, f.full), 404, "BSE3001", "not_found");
+  check_error_shape(f.call("GET", "/v1/estimate/nobody/nothing", f.full), 404, "BSE2002", "model_not_found");
+  check_error_shape(f.call("GET", "/v1/content/list?limit=101", f.full), 400, "BSE2001", "invalid_request");
+  check_error_shape(f.call("GET", "/v1/status", f.full), 429, "BSE1003", "rate_limited");  // the 6th call of this key
+  // Another account named in headers changes nothing: the row is the key's (AUTH-09).
+  check_error_shape(
+      f.call("GET", "/v1/status", f.monitor, {}, {{"X-Account-Id", "acct_b"}, {"X-BabySea-Account", "acct_b"}}), 403,
+      "BSE1002", "forbidden");
+  CHECK(f.call("GET", "/v1/library/models", f.monitor).status == 200);
+  check_error_shape(f.call("POST", "/v1/generate/image/bfl/flux-schnell", f.read_only, kSchnell), 403, "BSE1002",
+                    "forbidden");
+  auto openai = f.call("POST", "/v1/images/generations", f.read_only, R"({"prompt": "a cat"})");
+  CHECK(openai.status == 403);
+  CHECK(f.call("GET", "/v1/status", f.full_b).status == 200);
+
+  struct Want {
+    std::string key, method, route;
+    int status;
+    std::string code;
+  };
+  const std::vector<Want> want{
+      {f.full, "GET", "/v1/status", 200, ""},
+      {f.full, "GET", "/v1/content/{id}", 404, "BSE3001"},
+      {f.full, "DELETE", "/v1/content/{id}", 404, "BSE3001"},
+      {f.full, "GET", "/v1/estimate/{model}", 404, "BSE2002"},
+      {f.full, "GET", "/v1/content/list", 400, "BSE2001"},
+      {f.full, "GET", "/v1/status", 429, "BSE1003"},
+      {f.monitor, "GET", "/v1/status", 403, "BSE1002"},
+      {f.monitor, "GET", "/v1/library/models", 200, ""},
+      {f.read_only, "POST", "/v1/generate/image/{model}", 403, "BSE1002"},
+      {f.read_only, "POST", "/v1/images/generations", 403, "BSE1002"},
+  };
+  auto rows = logged(*f.app, "acct_a");
+  REQUIRE(rows.size() == want.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    INFO("row " << i << ": " << rows[i].method << " " << rows[i].route << " " << rows[i].status);
+    CHECK(rows[i].account == "acct_a");
+    CHECK(rows[i].key_id == key_id_of(want[i].key));
+    CHECK(rows[i].method == want[i].method);
+    CHECK(rows[i].route == want[i].route);
+    CHECK(rows[i].status == want[i].status);
+    CHECK(rows[i].error_code == want[i].code);
+    CHECK(rows[i].latency_us >= 0);
+    CHECK(rows[i].time_ms > 0);
+  }
+  auto b = logged(*f.app, "acct_b");
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].key_id == key_id_of(f.full_b));
+
+  // /v1/usage counts them (not itself: its row is written after it answered).
+  auto usage = f.call("GET", "/v1/usage?days=1", f.read_only);
+  INFO(usage.body);
+  REQUIRE(usage.status == 200);
+  const auto u = usage.json().at("data");
+  CHECK(u.at("usage_total_requests").as_int64() == 10);
+  CHECK(u.at("usage_total_success").as_int64() == 2);
+  CHECK(u.at("usage_total_client_errors").as_int64() == 8);
+  CHECK(u.at("usage_total_server_errors").as_int64() == 0);
+  CHECK(u.at("usage_total_generations").as_int64() == 0);
+  std::map<std::string, bj::object> endpoints;
+  for (const auto& e : u.at("usage_endpoints").as_array())
+    endpoints[std::string(e.at("endpoint").as_string())] = e.as_object();
+  CHECK(endpoints.size() == 7);
+  const bj::object& status = endpoints.at("/v1/status");
+  CHECK(status.at("total_requests").as_int64() == 3);
+  CHECK(status.at("success_count").as_int64() == 1);
+  CHECK(status.at("client_error_count").as_int64() == 2);
+  CHECK(status.at("server_error_count").as_int64() == 0);
+  CHECK(bj::serialize(status.at("error_codes")) == R"({"BSE1002":1,"BSE1003":1})");
+  const bj::object& content = endpoints.at("/v1/content/{id}");
+  CHECK(content.at("total_requests").as_int64() == 2);
+  CHECK(bj::serialize(content.at("error_codes")) == R"({"BSE3001":2})");
+  CHECK(bj::serialize(endpoints.at("/v1/library/models").at("error_codes")) == "{}");
+  CHECK(endpoints.at("/v1/images/generations").at("client_error_count").as_int64() == 1);
+  CHECK(logged(*f.app, "acct_a").size() == 11);  // now with the /v1/usage call
+
+  // The writer's counters are in the metrics.
+  auto metrics = request(f.port, "GET", "/metrics", {{"Authorization", "Bearer " + std::string(kMetricsToken)}});
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.body.find("babysea_request_log_written_total 12\n") != std::string::npos);
+  CHECK(metrics.body.find("babysea_request_log_dropped_total{reason=\"queue_full\"} 0\n") != std::string::npos);
+}
+
+TEST_CASE("server: usage_log.enabled false writes no rows", "[server][usage]") {
+  Fixture f(R"(, "usage_log": {"enabled": false})");
+  CHECK(f.app->runtime().request_log() == nullptr);
+  CHECK(f.call("GET", "/v1/status", f.full).status == 200);
+  auto usage = f.call("GET", "/v1/usage", f.full);
+  REQUIRE(usage.status == 200);
+  CHECK(usage.json().at("data").at("usage_total_requests").as_int64() == 0);
+  CHECK(usage.json().at("data").at("usage_endpoints").as_array().empty());
 }

@@ -5,21 +5,36 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "babysea/storage.hpp"
 #include "support/testing.hpp"
 
 namespace babysea::testing {
 
-// "memory", "sqlite-memory" or "sqlite-file" (a real file in a temp dir).
+// "memory", "sqlite-memory", "sqlite-file" (a real file in a temp dir) or
+// "postgres": a fresh schema on the server BABYSEA_TEST_PG names (a libpq
+// conninfo; scripts/with_postgres.sh starts one), dropped at the end.
+// Constructing a "postgres" fixture without BABYSEA_TEST_PG throws.
 struct StoreFixture {
   explicit StoreFixture(const std::string& kind, SqliteOptions options = {});
-  std::unique_ptr<Store> reopen();  // closes and reopens (file stores keep their data)
+  ~StoreFixture();
+  StoreFixture(const StoreFixture&) = delete;
+  StoreFixture& operator=(const StoreFixture&) = delete;
+  std::unique_ptr<Store> reopen();  // closes and reopens (file and postgres stores keep their data)
   std::string kind;
   SqliteOptions options;
+  PostgresOptions pg_options;  // "postgres": the conninfo and the fixture's own schema
   TempDir dir;
   std::unique_ptr<Store> store;
 };
+
+// The conninfo of the test PostgreSQL (BABYSEA_TEST_PG), empty when unset.
+std::string test_postgres_conninfo();
+
+// `kinds`, plus "postgres" when BABYSEA_TEST_PG is set (never a silently
+// passing stand-in when it is not). For GENERATE(from_range(store_kinds({...}))).
+std::vector<std::string> store_kinds(std::initializer_list<const char*> kinds);
 
 // Forwards to another store and counts units of work, so tests can assert
 // that nothing was attempted.

@@ -57,6 +57,7 @@ struct Data {
   std::int64_t generation_status_counts[5] = {0, 0, 0, 0, 0};
   StrMap<std::pair<std::string, std::string>> jobs;  // provider + '\x1f' + job id -> (generation, attempt)
   StrMap<IdempotencyRow> idempotency;                 // account + '\x1f' + key
+  StrMap<std::multimap<std::int64_t, RequestLogRow>> request_log;  // account -> rows by time_ms
 };
 
 // The api_keys table of a memory unit (its own class: the method names
@@ -403,6 +404,63 @@ class MemoryGenerations final : public GenerationTable {
   std::vector<std::function<void()>>& undo_;
 };
 
+// The request_log table of a memory unit.
+class MemoryRequestLog final : public RequestLogTable {
+ public:
+  MemoryRequestLog(Data& d, bool read_only, std::vector<std::function<void()>>& undo)
+      : d_(d), read_only_(read_only), undo_(undo) {}
+
+  Status append(const std::vector<RequestLogRow>& rows) override {
+    if (read_only_) return read_only_write();
+    for (const auto& row : rows) {
+      // Map nodes keep their address across rehashes; the undo erases an
+      // equal row rather than this node, which a later prune may have taken.
+      auto& by_time = d_.request_log[row.account];
+      by_time.emplace(row.time_ms, row);
+      undo_.push_back([&by_time, row] {
+        auto [it, end] = by_time.equal_range(row.time_ms);
+        while (it != end && !(it->second == row)) ++it;
+        if (it != end) by_time.erase(it);
+      });
+    }
+    return {};
+  }
+  Result<std::size_t> prune(std::int64_t before_ms) override {
+    if (read_only_) return read_only_write();
+    std::size_t n = 0;
+    for (auto& [account, by_time] : d_.request_log) {
+      auto end = by_time.lower_bound(before_ms);
+      for (auto it = by_time.begin(); it != end; ++n) {
+        undo_.push_back([&by_time = by_time, row = it->second] { by_time.emplace(row.time_ms, row); });
+        it = by_time.erase(it);
+      }
+    }
+    return n;
+  }
+  Status summarize(std::string_view account, std::int64_t since_ms, std::vector<RouteRequestCounts>& out) override {
+    out.clear();
+    auto it = d_.request_log.find(account);
+    if (it == d_.request_log.end()) return {};
+    for (auto r = it->second.lower_bound(since_ms); r != it->second.end(); ++r)
+      add_request_counts(out, r->second.route, r->second.status / 100, r->second.error_code, 1);
+    return {};
+  }
+  Status list_for_account(std::string_view account, std::int64_t since_ms, std::size_t limit,
+                          std::vector<RequestLogRow>& out) override {
+    out.clear();
+    auto it = d_.request_log.find(account);
+    if (it == d_.request_log.end()) return {};
+    for (auto r = it->second.lower_bound(since_ms); r != it->second.end() && out.size() < limit; ++r)
+      out.push_back(r->second);  // a multimap keeps equal keys in insertion order
+    return {};
+  }
+
+ private:
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>>& undo_;
+};
+
 class MemoryUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
@@ -411,7 +469,8 @@ class MemoryUnit final : public UnitOfWork,
  public:
   MemoryUnit(Data& d, bool read_only)
       : d_(d), read_only_(read_only), api_keys_(d, read_only, undo_), webhook_endpoints_(d, read_only, undo_),
-        webhook_deliveries_(d, read_only, undo_), generations_(d, read_only, undo_) {}
+        webhook_deliveries_(d, read_only, undo_), generations_(d, read_only, undo_),
+        request_log_(d, read_only, undo_) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -421,6 +480,7 @@ class MemoryUnit final : public UnitOfWork,
   WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   GenerationTable& generations() override { return generations_; }
+  RequestLogTable& request_log() override { return request_log_; }
   bool read_only() const override { return read_only_; }
 
   void rollback() {
@@ -713,6 +773,7 @@ class MemoryUnit final : public UnitOfWork,
   MemoryWebhookEndpoints webhook_endpoints_;
   MemoryWebhookDeliveries webhook_deliveries_;
   MemoryGenerations generations_;
+  MemoryRequestLog request_log_;
 };
 
 class MemoryStore final : public Store {

@@ -188,6 +188,24 @@ CREATE INDEX idempotency_keys_expiry ON idempotency_keys(expires_ms);
      R"sql(
 ALTER TABLE idempotency_keys DROP COLUMN response;
 )sql"},
+    // The usage log: one row per authenticated API request. Usage reads one
+    // account over a period; retention prunes by time.
+    {7, "request_log",
+     R"sql(
+CREATE TABLE request_log(
+  seq INTEGER PRIMARY KEY,
+  time_ms INTEGER NOT NULL,
+  account TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  method TEXT NOT NULL,
+  route TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  error_code TEXT NOT NULL,
+  latency_us INTEGER NOT NULL
+);
+CREATE INDEX request_log_account_time ON request_log(account, time_ms);
+CREATE INDEX request_log_time ON request_log(time_ms);
+)sql"},
 };
 
 }  // namespace

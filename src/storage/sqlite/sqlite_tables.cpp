@@ -610,4 +610,53 @@ Status SqliteWebhookDeliveries::update(const WebhookDeliveryRow& d) {
   return {};
 }
 
+// ------------------------------------------------------------- request log
+
+Status SqliteRequestLog::append(const std::vector<RequestLogRow>& rows) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  for (const auto& r : rows) {
+    BABYSEA_Q(q, "INSERT INTO request_log(time_ms, account, key_id, method, route, status, error_code, latency_us) "
+                 "VALUES(?,?,?,?,?,?,?,?)");
+    q.bind(1, r.time_ms).bind(2, r.account).bind(3, r.key_id).bind(4, r.method).bind(5, r.route).bind(6, r.status)
+        .bind(7, r.error_code).bind(8, r.latency_us);
+    BABYSEA_RETURN_IF_ERROR(q.run());
+  }
+  return {};
+}
+
+Result<std::size_t> SqliteRequestLog::prune(std::int64_t before_ms) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "DELETE FROM request_log WHERE time_ms < ?");  // the request_log_time index
+  q.bind(1, before_ms);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  return static_cast<std::size_t>(db_.changes());
+}
+
+Status SqliteRequestLog::summarize(std::string_view account, std::int64_t since_ms,
+                                   std::vector<RouteRequestCounts>& out) {
+  BABYSEA_Q(q, "SELECT route, status / 100, error_code, COUNT(*) FROM request_log "
+               "WHERE account = ? AND time_ms >= ? GROUP BY 1, 2, 3");  // the request_log_account_time index
+  q.bind(1, account).bind(2, since_ms);
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    add_request_counts(out, q.text_view(0), static_cast<int>(q.int64(1)), q.text_view(2), q.int64(3));
+  }
+}
+
+Status SqliteRequestLog::list_for_account(std::string_view account, std::int64_t since_ms, std::size_t limit,
+                                          std::vector<RequestLogRow>& out) {
+  BABYSEA_Q(q, "SELECT time_ms, account, key_id, method, route, status, error_code, latency_us FROM request_log "
+               "WHERE account = ? AND time_ms >= ? ORDER BY time_ms, seq LIMIT ?");
+  q.bind(1, account).bind(2, since_ms).bind(3, static_cast<std::int64_t>(limit));
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    out.push_back({q.int64(0), q.text(1), q.text(2), q.text(3), q.text(4), static_cast<int>(q.int64(5)), q.text(6),
+                   q.int64(7)});
+  }
+}
+
 }  // namespace babysea::sqlite

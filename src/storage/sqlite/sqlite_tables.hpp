@@ -82,6 +82,21 @@ class SqliteGenerations final : public GenerationTable {
   bool read_only_;
 };
 
+// The request_log table.
+class SqliteRequestLog final : public RequestLogTable {
+ public:
+  SqliteRequestLog(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  Status append(const std::vector<RequestLogRow>& rows) override;
+  Result<std::size_t> prune(std::int64_t before_ms) override;
+  Status summarize(std::string_view account, std::int64_t since_ms, std::vector<RouteRequestCounts>& out) override;
+  Status list_for_account(std::string_view account, std::int64_t since_ms, std::size_t limit,
+                          std::vector<RequestLogRow>& out) override;
+
+ private:
+  Db& db_;
+  bool read_only_;
+};
+
 class SqliteUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
@@ -90,7 +105,7 @@ class SqliteUnit final : public UnitOfWork,
  public:
   SqliteUnit(Db& db, bool read_only)
       : db_(db), read_only_(read_only), api_keys_(db, read_only), webhook_endpoints_(db, read_only),
-        webhook_deliveries_(db, read_only), generations_(db, read_only) {}
+        webhook_deliveries_(db, read_only), generations_(db, read_only), request_log_(db, read_only) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -100,6 +115,7 @@ class SqliteUnit final : public UnitOfWork,
   WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   GenerationTable& generations() override { return generations_; }
+  RequestLogTable& request_log() override { return request_log_; }
   bool read_only() const override { return read_only_; }
 
   // ledger
@@ -150,6 +166,7 @@ class SqliteUnit final : public UnitOfWork,
   SqliteWebhookEndpoints webhook_endpoints_;
   SqliteWebhookDeliveries webhook_deliveries_;
   SqliteGenerations generations_;
+  SqliteRequestLog request_log_;
 };
 
 // Serialisation of account thresholds ("threshold:armed;..."), exposed for tests.

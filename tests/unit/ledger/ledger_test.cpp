@@ -45,7 +45,7 @@ struct LedgerFixture {
   Ledger ledger;
 };
 
-#define BACKENDS GENERATE(as<std::string>{}, "memory", "sqlite-file")
+#define BACKENDS GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})))
 
 }  // namespace
 

@@ -93,7 +93,7 @@ using Ids = std::vector<std::string>;
 }  // namespace
 
 TEST_CASE("generations: insert, get, duplicate insert, missing rows") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -125,7 +125,7 @@ TEST_CASE("generations: insert, get, duplicate insert, missing rows") {
 }
 
 TEST_CASE("generations: update is a compare-and-set on version") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -193,7 +193,7 @@ TEST_CASE("generations: update is a compare-and-set on version") {
 }
 
 TEST_CASE("generations: list_for_account is newest first, paged, with a total, per account") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -257,7 +257,7 @@ TEST_CASE("generations: list_for_account is newest first, paged, with a total, p
 }
 
 TEST_CASE("generations: due, unfinished and count_by_status follow the query columns") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -327,7 +327,7 @@ TEST_CASE("generations: due, unfinished and count_by_status follow the query col
 }
 
 TEST_CASE("generations: count_by_status of an empty table has five zeros") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   CHECK(counts(*f.store) == std::vector<std::int64_t>{0, 0, 0, 0, 0});
@@ -336,7 +336,7 @@ TEST_CASE("generations: count_by_status of an empty table has five zeros") {
 }
 
 TEST_CASE("generations: provider job index") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -370,7 +370,7 @@ TEST_CASE("generations: provider job index") {
 }
 
 TEST_CASE("generations: idempotency records get, replace and prune by expiry") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -437,7 +437,7 @@ TEST_CASE("generations: idempotency records get, replace and prune by expiry") {
 }
 
 TEST_CASE("generations: claim_idempotency inserts, reports a live record, replaces an expired one") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -507,7 +507,7 @@ TEST_CASE("generations: claim_idempotency inserts, reports a live record, replac
 }
 
 TEST_CASE("generations: a failed unit writes nothing to any of the three tables") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;

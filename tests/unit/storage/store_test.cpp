@@ -35,7 +35,7 @@ std::size_t count_accounts(Store& s) {
 }  // namespace
 
 TEST_CASE("store: a committed unit is visible, a failed one leaves nothing") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   INFO(kind);
   StoreFixture f(kind);
   Store& s = *f.store;
@@ -65,7 +65,7 @@ TEST_CASE("store: a committed unit is visible, a failed one leaves nothing") {
 }
 
 TEST_CASE("store: a throwing unit is rolled back and reported as internal") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   Status s = f.store->transact([](UnitOfWork& u) -> Status {
     (void)u.ledger().insert_account(account("x"));
@@ -76,7 +76,7 @@ TEST_CASE("store: a throwing unit is rolled back and reported as internal") {
 }
 
 TEST_CASE("store: read units refuse writes") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
   StoreFixture f(kind);
   Status s = f.store->read([](UnitOfWork& u) {
     CHECK(u.read_only());
@@ -87,7 +87,7 @@ TEST_CASE("store: read units refuse writes") {
 }
 
 TEST_CASE("store: typed errors for missing rows and unique violations") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   Store& s = *f.store;
   REQUIRE(s.transact([](UnitOfWork& u) { return u.ledger().insert_account(account("a")); }).ok());
@@ -123,7 +123,7 @@ TEST_CASE("store: typed errors for missing rows and unique violations") {
 }
 
 TEST_CASE("store: holds resolve once (compare-and-set) and due holds come oldest first") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   Store& s = *f.store;
   REQUIRE(s.transact([](UnitOfWork& u) -> Status {
@@ -152,7 +152,7 @@ TEST_CASE("store: holds resolve once (compare-and-set) and due holds come oldest
 }
 
 TEST_CASE("store: seen messages, outbox and attempt stats") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   Store& s = *f.store;
   REQUIRE(s.transact([](UnitOfWork& u) -> Status {
@@ -446,7 +446,7 @@ TEST_CASE("sqlite: thresholds encoding round-trips") {
 }
 
 TEST_CASE("store: api keys keep only hashes, list per account, revoke once") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   Store& s = *f.store;
   ApiKeyRow k{"key1", "acct", "ab12", "generation:write,generation:read", "us", "ci", 10, 0, 0, 0};
@@ -482,7 +482,7 @@ TEST_CASE("store: api keys keep only hashes, list per account, revoke once") {
 }
 
 TEST_CASE("store: webhook endpoints insert, list per account, update keeps owner, roll back") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   Store& s = *f.store;
   WebhookEndpointRow e;
@@ -548,7 +548,7 @@ TEST_CASE("store: webhook endpoints insert, list per account, update keeps owner
 }
 
 TEST_CASE("store: webhook deliveries are unique per (event, endpoint), due in order, updated, durable") {
-  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite-file");
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-file"})));
   StoreFixture f(kind);
   auto make = [](std::string id, std::string event_id, std::string endpoint, std::int64_t next) {
     WebhookDeliveryRow d;
@@ -603,6 +603,129 @@ TEST_CASE("store: webhook deliveries are unique per (event, endpoint), due in or
     BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().list_for_subject("ep2", "gen1", rows));
     CHECK(rows.size() == 1);
     BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().list_for_subject("ep2", "other", rows));
+    CHECK(rows.empty());
+    return {};
+  }).ok());
+}
+
+namespace {
+RequestLogRow request(std::int64_t t, const char* account, const char* route, int status, const char* code = "") {
+  return RequestLogRow{t, account, "key_" + std::string(account), "GET", route, status, code, 1500};
+}
+
+std::vector<RouteRequestCounts> summarize(Store& s, std::string_view account, std::int64_t since_ms) {
+  std::vector<RouteRequestCounts> out;
+  REQUIRE(s.read([&](UnitOfWork& u) { return u.request_log().summarize(account, since_ms, out); }).ok());
+  return out;
+}
+
+// A host's own unit that keeps no request log: everything but request_log()
+// forwards to a built-in unit, request_log() is the interface's default.
+class UnitWithoutRequestLog final : public UnitOfWork {
+ public:
+  explicit UnitWithoutRequestLog(UnitOfWork& inner) : inner_(inner) {}
+  LedgerTables& ledger() override { return inner_.ledger(); }
+  SeenTable& seen() override { return inner_.seen(); }
+  OutboxTable& outbox() override { return inner_.outbox(); }
+  AttemptStatsTable& attempt_stats() override { return inner_.attempt_stats(); }
+  ApiKeyTable& api_keys() override { return inner_.api_keys(); }
+  WebhookEndpointTable& webhook_endpoints() override { return inner_.webhook_endpoints(); }
+  WebhookDeliveryTable& webhook_deliveries() override { return inner_.webhook_deliveries(); }
+  GenerationTable& generations() override { return inner_.generations(); }
+  bool read_only() const override { return inner_.read_only(); }
+
+ private:
+  UnitOfWork& inner_;
+};
+}  // namespace
+
+TEST_CASE("store: the request log appends batches, summarizes one account per route, prunes by time") {
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
+  INFO(kind);
+  StoreFixture f(kind);
+  REQUIRE(f.store->transact([](UnitOfWork& u) {
+    return u.request_log().append({
+        request(100, "a", "/v1/content/{id}", 200),
+        request(110, "a", "/v1/content/{id}", 404, "BSE3001"),
+        request(120, "a", "/v1/content/{id}", 404, "BSE3001"),
+        request(130, "a", "/v1/generate/image/{model}", 400, "BSE2001"),
+        request(140, "a", "/v1/generate/image/{model}", 202),
+        request(150, "a", "/v1/generate/image/{model}", 502, "BSE4001"),
+        request(160, "a", "/v1/generate/image/{model}", 429, "BSE1003"),
+        request(170, "b", "/v1/content/{id}", 500, "BSE5000"),  // another account
+        request(50, "a", "/v1/usage", 200),                     // before the period
+    });
+  }).ok());
+  // A failed unit leaves none of its rows.
+  CHECK(f.store->transact([](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.request_log().append({request(180, "a", "/v1/usage", 200)}));
+    return Status(Code::invalid_request, "changed my mind");
+  }).code() == Code::invalid_request);
+  // Read units refuse writes.
+  CHECK(f.store->read([](UnitOfWork& u) { return u.request_log().append({request(1, "a", "/v1/usage", 200)}); })
+            .code() == Code::internal);
+  CHECK(f.store->read([](UnitOfWork& u) { return u.request_log().prune(1000).status(); }).code() == Code::internal);
+  if (kind == "sqlite-file") f.store = f.reopen();
+
+  auto a = summarize(*f.store, "a", 100);
+  REQUIRE(a.size() == 2);
+  CHECK(a[0] == RouteRequestCounts{"/v1/content/{id}", 3, 1, 2, 0, {{"BSE3001", 2}}});
+  CHECK(a[1] == RouteRequestCounts{"/v1/generate/image/{model}", 4, 1, 2, 1,
+                                   {{"BSE1003", 1}, {"BSE2001", 1}, {"BSE4001", 1}}});
+  auto b = summarize(*f.store, "b", 0);
+  REQUIRE(b.size() == 1);
+  CHECK(b[0] == RouteRequestCounts{"/v1/content/{id}", 1, 0, 0, 1, {{"BSE5000", 1}}});
+  CHECK(summarize(*f.store, "a", 0).size() == 3);  // with /v1/usage at 50
+  CHECK(summarize(*f.store, "nobody", 0).empty());
+  // The rows themselves, oldest first; equal times in append order.
+  REQUIRE(f.store->transact([](UnitOfWork& u) {
+    return u.request_log().append({request(200, "c", "/v1/status", 200), request(200, "c", "/v1/usage", 403, "BSE1002"),
+                                   request(200, "c", "/v1/status", 429, "BSE1003")});
+  }).ok());
+  std::vector<RequestLogRow> rows;
+  REQUIRE(f.store->read([&](UnitOfWork& u) { return u.request_log().list_for_account("a", 110, 3, rows); }).ok());
+  CHECK(rows == std::vector<RequestLogRow>{request(110, "a", "/v1/content/{id}", 404, "BSE3001"),
+                                           request(120, "a", "/v1/content/{id}", 404, "BSE3001"),
+                                           request(130, "a", "/v1/generate/image/{model}", 400, "BSE2001")});
+  REQUIRE(f.store->read([&](UnitOfWork& u) { return u.request_log().list_for_account("c", 0, 10, rows); }).ok());
+  CHECK(rows == std::vector<RequestLogRow>{request(200, "c", "/v1/status", 200),
+                                           request(200, "c", "/v1/usage", 403, "BSE1002"),
+                                           request(200, "c", "/v1/status", 429, "BSE1003")});
+
+  Result<std::size_t> pruned = std::size_t{0};
+  REQUIRE(f.store->transact([&](UnitOfWork& u) {
+    pruned = u.request_log().prune(120);  // 50, 100, 110: strictly older than 120
+    return pruned.status();
+  }).ok());
+  CHECK(*pruned == 3);
+  a = summarize(*f.store, "a", 0);
+  REQUIRE(a.size() == 2);
+  CHECK(a[0] == RouteRequestCounts{"/v1/content/{id}", 1, 0, 1, 0, {{"BSE3001", 1}}});
+  // A failed unit's prune is rolled back.
+  CHECK(f.store->transact([](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.request_log().append({request(125, "a", "/v1/usage", 200)}));
+    BABYSEA_RETURN_IF_ERROR(u.request_log().prune(1000).status());
+    return Status(Code::invalid_request, "changed my mind");
+  }).code() == Code::invalid_request);
+  CHECK(summarize(*f.store, "a", 0) == a);
+  CHECK(summarize(*f.store, "b", 0).size() == 1);
+}
+
+TEST_CASE("store: a unit without its own request log refuses appends and reads no requests") {
+  StoreFixture f("memory");
+  CHECK(f.store->transact([](UnitOfWork& inner) {
+    UnitWithoutRequestLog u(inner);
+    return u.request_log().append({request(1, "a", "/v1/usage", 200)});
+  }).code() == Code::unsupported);
+  REQUIRE(f.store->transact([](UnitOfWork& inner) -> Status {
+    UnitWithoutRequestLog u(inner);
+    BABYSEA_ASSIGN_OR_RETURN(std::size_t n, u.request_log().prune(INT64_MAX));
+    CHECK(n == 0);
+    std::vector<RouteRequestCounts> out{RouteRequestCounts{}};
+    BABYSEA_RETURN_IF_ERROR(u.request_log().summarize("a", 0, out));
+    CHECK(out.empty());
+    std::vector<RequestLogRow> rows{RequestLogRow{}};
+    BABYSEA_RETURN_IF_ERROR(u.request_log().list_for_account("a", 0, 10, rows));
     CHECK(rows.empty());
     return {};
   }).ok());

@@ -1,0 +1,113 @@
+// A thin libpq layer for the PostgreSQL backend. Internal.
+//
+// Conn owns one PGconn and the statements prepared on it (PQprepare by name,
+// once per connection, keyed by their SQL text). Every statement is sent with
+// text parameters (binary for bytea) and asks for binary results, so integers
+// arrive as fixed-size big-endian values and bytea as raw bytes.
+//
+// Error mapping (status_from): class 23 (integrity) -> idempotency_conflict;
+// 40001 serialization failure and 40P01 deadlock -> unavailable, marked
+// retryable on the Conn; connection failures (class 08, admin shutdown, a
+// broken socket) -> unavailable, the Conn marked broken; XX001/XX002 ->
+// corruption; everything else -> storage_error.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "babysea/status.hpp"
+
+namespace babysea::pg {
+
+// Parameters of one statement ($1, $2, ...), copied.
+class Params {
+ public:
+  Params& text(std::string_view v);
+  Params& i64(std::int64_t v);
+  Params& null();
+  Params& text_or_null(std::string_view v) { return v.empty() ? null() : text(v); }
+  Params& bytes(std::string_view v);  // bytea, sent in binary
+
+ private:
+  friend class Conn;
+  std::vector<std::string> values_;
+  std::vector<int> formats_;
+  std::vector<bool> nulls_;
+};
+
+// The rows of one statement (binary format). Owns the PGresult.
+class Rows {
+ public:
+  Rows() = default;
+  explicit Rows(PGresult* r) : r_(r, &PQclear) {}
+  int size() const { return r_ ? PQntuples(r_.get()) : 0; }
+  bool null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
+  // Text or bytea column; NULL reads as empty.
+  std::string text(int row, int col) const;
+  std::string_view text_view(int row, int col) const;
+  // smallint, integer or bigint column; NULL reads as 0.
+  std::int64_t i64(int row, int col) const;
+  // Rows changed by INSERT/UPDATE/DELETE.
+  std::int64_t affected() const;
+
+ private:
+  std::unique_ptr<PGresult, void (*)(PGresult*)> r_{nullptr, &PQclear};
+};
+
+class Conn {
+ public:
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // Connects and runs the session settings (search_path to `schema`,
+  // synchronous_commit). unavailable when the server cannot be reached.
+  static Result<std::unique_ptr<Conn>> connect(const std::string& conninfo, const std::string& quoted_schema,
+                                               bool synchronous_commit);
+
+  // Runs a prepared statement (prepared on first use on this connection).
+  Result<Rows> exec(const char* sql, const Params& params = {});
+  // Runs simple-protocol SQL (one or more statements, no parameters).
+  Status exec_simple(const std::string& sql);
+
+  // Per unit: whether a statement failed with a serialization failure or
+  // deadlock, or with a unique violation, since the last reset_flags().
+  bool retry_wanted() const { return retry_wanted_; }
+  bool unique_conflict() const { return unique_conflict_; }
+  void note_unique_conflict() { unique_conflict_ = true; }
+  const Status& first_error() const { return first_error_; }
+  void reset_flags() {
+    retry_wanted_ = false;
+    unique_conflict_ = false;
+    first_error_ = Status();
+  }
+  // The connection is unusable (lost, or in a state we cannot recover).
+  bool broken() const { return broken_ || PQstatus(raw_) != CONNECTION_OK; }
+  void mark_broken() { broken_ = true; }
+  // Inside a transaction block that failed (every statement fails until ROLLBACK).
+  bool in_failed_transaction() const { return PQtransactionStatus(raw_) == PQTRANS_INERROR; }
+
+ private:
+  explicit Conn(PGconn* c) : raw_(c) {}
+  Status status_from(PGresult* r, std::string_view context);
+
+  PGconn* raw_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
+  bool retry_wanted_ = false;
+  bool unique_conflict_ = false;
+  bool broken_ = false;
+  Status first_error_;
+};
+
+// Quotes an identifier that validate_identifier accepted ("name").
+std::string quote_identifier(std::string_view name);
+// Schema names: 1-63 characters [A-Za-z0-9_], not starting with a digit.
+Status validate_identifier(std::string_view name, std::string_view what);
+
+}  // namespace babysea::pg

@@ -1,0 +1,173 @@
+// The PostgreSQL implementation of the UnitOfWork tables. Internal.
+//
+// Correct with many writers (several Store objects or processes on one
+// schema), under READ COMMITTED write transactions:
+//  - counters change by relative updates (SET x = x + $n); get_account and
+//    get_payment lock the row (FOR UPDATE) in a writing unit, so a balance
+//    check and the write that depends on it see no concurrent change;
+//  - inserts with a unique key use INSERT ... ON CONFLICT DO NOTHING and
+//    report idempotency_conflict when nothing was inserted, without aborting
+//    the transaction (as SQLite's constraint errors leave it usable); the
+//    connection notes the conflict so Store::transact may re-run a unit that
+//    failed after losing such a race (the re-run sees the winner's row);
+//  - compare-and-set (hold resolution, generation version) is a conditional
+//    UPDATE: 0 rows changed is the same code SQLite returns.
+#pragma once
+
+#include "babysea/storage.hpp"
+#include "storage/postgres/pg_conn.hpp"
+
+namespace babysea::pg {
+
+class PgApiKeys final : public ApiKeyTable {
+ public:
+  PgApiKeys(Conn& c, bool ro) : conn_(c), read_only_(ro) {}
+  Status insert(const ApiKeyRow& row) override;
+  Status get(std::string_view id, ApiKeyRow& out) override;
+  Status list_for_account(std::string_view account, std::vector<ApiKeyRow>& out) override;
+  Status touch(std::string_view id, std::int64_t last_used_ms) override;
+  Status revoke(std::string_view id, std::int64_t revoked_ms) override;
+
+ private:
+  Conn& conn_;
+  bool read_only_;
+};
+
+class PgWebhookEndpoints final : public WebhookEndpointTable {
+ public:
+  PgWebhookEndpoints(Conn& c, bool ro) : conn_(c), read_only_(ro) {}
+  Status insert(const WebhookEndpointRow& row) override;
+  Status get(std::string_view id, WebhookEndpointRow& out) override;
+  Status list_for_account(std::string_view account, std::vector<WebhookEndpointRow>& out) override;
+  Status update(const WebhookEndpointRow& row) override;
+
+ private:
+  Conn& conn_;
+  bool read_only_;
+};
+
+class PgWebhookDeliveries final : public WebhookDeliveryTable {
+ public:
+  PgWebhookDeliveries(Conn& c, bool ro) : conn_(c), read_only_(ro) {}
+  Status insert(const WebhookDeliveryRow& row) override;
+  Status get(std::string_view id, WebhookDeliveryRow& out) override;
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) override;
+  Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
+                           std::vector<WebhookDeliveryRow>& out) override;
+  Status list_for_subject(std::string_view endpoint_id, std::string_view subject,
+                          std::vector<WebhookDeliveryRow>& out) override;
+  Status update(const WebhookDeliveryRow& row) override;
+
+ private:
+  Conn& conn_;
+  bool read_only_;
+};
+
+class PgGenerations final : public GenerationTable {
+ public:
+  PgGenerations(Conn& c, bool ro) : conn_(c), read_only_(ro) {}
+  Status insert(const GenerationRow& row) override;
+  Status get(std::string_view id, GenerationRow& out) override;
+  Status update(const GenerationRow& row, std::int64_t expected_version) override;
+  Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
+                          std::vector<GenerationRow>& out, std::int64_t& total) override;
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) override;
+  Status unfinished(std::vector<std::string>& out) override;
+  Status for_each_since(std::string_view account, std::int64_t since_ms,
+                        const std::function<void(const GenerationRow&)>& fn) override;
+  Status count_by_status(std::vector<std::int64_t>& out) override;
+  Status put_job(std::string_view provider, std::string_view job_id, std::string_view generation_id,
+                 std::string_view attempt_id) override;
+  Status find_job(std::string_view provider, std::string_view job_id, std::string& generation_id,
+                  std::string& attempt_id) override;
+  Status get_idempotency(std::string_view account, std::string_view key, IdempotencyRow& out) override;
+  Status put_idempotency(const IdempotencyRow& row) override;
+  Result<bool> claim_idempotency(const IdempotencyRow& row, std::int64_t now_ms, IdempotencyRow& existing) override;
+  Result<std::size_t> prune_idempotency(std::int64_t before_ms) override;
+
+ private:
+  Conn& conn_;
+  bool read_only_;
+};
+
+class PgRequestLog final : public RequestLogTable {
+ public:
+  PgRequestLog(Conn& c, bool ro) : conn_(c), read_only_(ro) {}
+  Status append(const std::vector<RequestLogRow>& rows) override;
+  Result<std::size_t> prune(std::int64_t before_ms) override;
+  Status summarize(std::string_view account, std::int64_t since_ms, std::vector<RouteRequestCounts>& out) override;
+  Status list_for_account(std::string_view account, std::int64_t since_ms, std::size_t limit,
+                          std::vector<RequestLogRow>& out) override;
+
+ private:
+  Conn& conn_;
+  bool read_only_;
+};
+
+class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, AttemptStatsTable {
+ public:
+  PgUnit(Conn& c, bool ro)
+      : conn_(c), read_only_(ro), api_keys_(c, ro), webhook_endpoints_(c, ro), webhook_deliveries_(c, ro),
+        generations_(c, ro), request_log_(c, ro) {}
+
+  LedgerTables& ledger() override { return *this; }
+  SeenTable& seen() override { return *this; }
+  OutboxTable& outbox() override { return *this; }
+  AttemptStatsTable& attempt_stats() override { return *this; }
+  ApiKeyTable& api_keys() override { return api_keys_; }
+  WebhookEndpointTable& webhook_endpoints() override { return webhook_endpoints_; }
+  WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
+  GenerationTable& generations() override { return generations_; }
+  RequestLogTable& request_log() override { return request_log_; }
+  bool read_only() const override { return read_only_; }
+
+  // ledger
+  Status get_account(std::string_view id, AccountRow& out) override;
+  Status insert_account(const AccountRow& row) override;
+  Status add_to_account(std::string_view id, Micros pd, Micros pc, Micros qd, Micros qc) override;
+  Status set_thresholds(std::string_view id, const std::vector<BalanceThreshold>& t) override;
+  Status for_each_account(const std::function<void(const AccountRow&)>& fn) override;
+  Status insert_entry(EntryRow& row) override;
+  Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) override;
+  Status for_each_entry(const std::function<void(const EntryRow&)>& fn) override;
+  Status journal_totals(std::vector<JournalTotals>& out) override;
+  Status insert_hold(const HoldRow& row) override;
+  Status get_hold(std::string_view id, HoldRow& out) override;
+  Status find_hold_by_key(std::string_view key, HoldRow& out) override;
+  Status resolve_hold(std::string_view id, HoldState state, Micros settled_amount, std::int64_t resolved_ms) override;
+  Status due_holds(std::int64_t now_ms, std::size_t limit, std::vector<HoldRow>& out) override;
+  Status for_each_hold(const std::function<void(const HoldRow&)>& fn) override;
+  Status insert_payment(const PaymentRow& row) override;
+  Status get_payment(std::string_view id, PaymentRow& out) override;
+  Status add_payment_clawed_back(std::string_view id, Micros delta) override;
+  Status insert_clawback(const ClawbackRow& row) override;
+  Status find_clawback(std::string_view key, ClawbackRow& out) override;
+
+  // seen
+  Result<bool> insert_if_absent(std::string_view source, std::string_view id, std::int64_t now_ms) override;
+  Result<bool> contains(std::string_view source, std::string_view id) override;
+
+  // outbox
+  Status append(OutboxRow& row) override;
+  Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) override;
+  Status count_pending(std::int64_t& out) override;
+  Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) override;
+  Status update(std::int64_t seq, OutboxState state, int attempts, std::int64_t next_ms) override;
+
+  // attempt stats
+  Result<bool> record(const AttemptStatRow& row) override;
+  Status since(std::int64_t since_ms, std::size_t limit, std::vector<AttemptStatRow>& out) override;
+  Result<std::size_t> prune(std::int64_t before_ms) override;
+
+ private:
+  Status writable() const;
+  Conn& conn_;
+  bool read_only_;
+  PgApiKeys api_keys_;
+  PgWebhookEndpoints webhook_endpoints_;
+  PgWebhookDeliveries webhook_deliveries_;
+  PgGenerations generations_;
+  PgRequestLog request_log_;
+};
+
+}  // namespace babysea::pg

@@ -1,0 +1,322 @@
+// PostgreSQL-specific behaviour of the store: many writers (threads, and two
+// Store objects on one schema as two instances would), re-runs after
+// deadlocks, connection loss, migrations per schema, read snapshots.
+// Needs BABYSEA_TEST_PG (ctest runs it through scripts/with_postgres.sh);
+// without it every test fails rather than passing vacuously.
+#include <catch2/catch.hpp>
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <barrier>
+#include <thread>
+
+#include "babysea/ledger.hpp"
+#include "support/stores.hpp"
+
+using namespace babysea;
+using babysea::testing::StoreFixture;
+
+namespace {
+
+constexpr Micros C = kMicrosPerCredit;
+
+// Runs SQL on the test server outside any store; returns the first value.
+std::string sql(const std::string& text) {
+  PGconn* c = PQconnectdb(babysea::testing::test_postgres_conninfo().c_str());
+  REQUIRE(PQstatus(c) == CONNECTION_OK);
+  PGresult* r = PQexec(c, text.c_str());
+  INFO(text << ": " << PQresultErrorMessage(r));
+  REQUIRE((PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK));
+  std::string out = PQntuples(r) > 0 && PQnfields(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+  PQclear(r);
+  PQfinish(c);
+  return out;
+}
+
+StoreFixture pg() {
+  REQUIRE_FALSE(babysea::testing::test_postgres_conninfo().empty());
+  return StoreFixture("postgres");
+}
+
+void audit_clean(Ledger& ledger) {
+  auto report = ledger.audit();
+  REQUIRE(report.ok());
+  INFO(report->to_string());
+  CHECK(report->clean());
+}
+
+// Threads reserve 1 credit each, in their own units, from one account funded
+// for exactly `funded` holds, spread over the given stores (one Ledger each).
+void reserve_race(std::vector<Store*> stores, int funded) {
+  ManualClock clock;
+  std::vector<std::unique_ptr<Ledger>> ledgers;
+  for (Store* s : stores) {
+    ledgers.push_back(std::make_unique<Ledger>(*s, clock));
+    REQUIRE(ledgers.back()->init().ok());
+  }
+  // Every instance creates the account at once: the losers of the insert race
+  // see the winner's row (create_account is OK for an existing account).
+  {
+    std::vector<std::thread> creators;
+    std::atomic<int> failed{0};
+    for (int i = 0; i < 8; ++i)
+      creators.emplace_back([&, i] {
+        if (!ledgers[static_cast<std::size_t>(i) % ledgers.size()]->create_account("alice").ok()) ++failed;
+      });
+    for (auto& t : creators) t.join();
+    REQUIRE(failed == 0);
+  }
+  REQUIRE(ledgers[0]->grant("alice", funded * C, "seed").ok());
+  constexpr int kThreads = 8, kPerThread = 15;
+  std::atomic<int> ok{0}, insufficient{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Ledger& ledger = *ledgers[static_cast<std::size_t>(t) % ledgers.size()];
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = ledger.reserve("alice", 1 * C, "t" + std::to_string(t) + "-" + std::to_string(i),
+                                clock.now_ms() + 60'000);
+        if (r.ok()) {
+          ++ok;
+          // Settle or release every other hold: the account stays hot and
+          // escrow sees every kind of update.
+          if (i % 3 == 1) {
+            if (!ledger.settle(r->hold.id, C / 2).ok()) ++other;
+          }
+        } else if (r.code() == Code::insufficient_credits) {
+          ++insufficient;
+        } else {
+          UNSCOPED_INFO(r.status().to_string());
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(other == 0);
+  CHECK(ok + insufficient == kThreads * kPerThread);
+  auto balance = ledgers[0]->balance("alice");
+  REQUIRE(balance.ok());
+  CHECK(balance->available() >= 0);
+  // Settled holds gave back half a credit each, so more than `funded` holds
+  // may fit, but never more than the money allows.
+  CHECK(ok >= funded);
+  for (auto& l : ledgers) audit_clean(*l);
+}
+
+}  // namespace
+
+TEST_CASE("postgres: threads reserving from one account through one store never overdraw") {
+  StoreFixture f = pg();
+  reserve_race({f.store.get()}, 40);
+}
+
+TEST_CASE("postgres: two Store objects on one schema (two instances) never overdraw") {
+  StoreFixture f = pg();
+  auto second = open_postgres_store(f.pg_options);
+  REQUIRE(second.ok());
+  reserve_race({f.store.get(), second->get()}, 40);
+}
+
+TEST_CASE("postgres: exactly the funded number of reserves succeed across two instances (case 1)") {
+  StoreFixture f = pg();
+  auto second = open_postgres_store(f.pg_options);
+  REQUIRE(second.ok());
+  ManualClock clock;
+  Ledger a(*f.store, clock), b(**second, clock);
+  REQUIRE(a.init().ok());
+  REQUIRE(b.init().ok());
+  REQUIRE(a.create_account("alice").ok());
+  REQUIRE(a.grant("alice", 10 * 7 * C, "seed").ok());
+  std::atomic<int> ok{0}, insufficient{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 40; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = (i % 2 ? a : b).reserve("alice", 7 * C, "gen-" + std::to_string(i), clock.now_ms() + 60'000);
+      if (r.ok()) ++ok;
+      else if (r.code() == Code::insufficient_credits) ++insufficient;
+      else ++other;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 10);
+  CHECK(insufficient == 30);
+  CHECK(other == 0);
+  CHECK(a.balance("alice")->available() == 0);
+  audit_clean(a);
+}
+
+TEST_CASE("postgres: a deadlock is rolled back and the unit re-run; with no retries it fails unavailable") {
+  const int retries = GENERATE(5, 0);
+  INFO("max_retries " << retries);
+  StoreFixture f = pg();
+  f.pg_options.max_retries = retries;
+  f.store = f.reopen();
+  for (const char* id : {"a", "b"}) {
+    REQUIRE(f.store->transact([&](UnitOfWork& u) {
+      AccountRow r;
+      r.id = id;
+      return u.ledger().insert_account(r);
+    }).ok());
+  }
+  // Two units lock a then b, and b then a; both hold their first lock before
+  // either asks for its second, so PostgreSQL must break a deadlock.
+  std::barrier both_locked(2);
+  std::atomic<int> runs{0};
+  auto unit = [&](const char* first, const char* second) {
+    bool first_run = true;  // a re-run does not wait for the other unit again
+    return f.store->transact([&](UnitOfWork& u) -> Status {
+      ++runs;
+      AccountRow row;
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(first, row));
+      BABYSEA_RETURN_IF_ERROR(u.ledger().add_to_account(first, 0, 1, 0, 0));
+      if (first_run) {
+        first_run = false;
+        both_locked.arrive_and_wait();
+      }
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(second, row));
+      return u.ledger().add_to_account(second, 0, 1, 0, 0);
+    });
+  };
+  Status s1, s2;
+  std::thread t1([&] { s1 = unit("a", "b"); });
+  std::thread t2([&] { s2 = unit("b", "a"); });
+  t1.join();
+  t2.join();
+  std::int64_t a_credits = 0, b_credits = 0;
+  REQUIRE(f.store->read([&](UnitOfWork& u) -> Status {
+    AccountRow a, b;
+    BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("a", a));
+    BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("b", b));
+    a_credits = a.posted_credits;
+    b_credits = b.posted_credits;
+    return {};
+  }).ok());
+  if (retries > 0) {
+    CHECK(s1.ok());
+    CHECK(s2.ok());
+    CHECK(runs == 3);  // the deadlock victim ran twice
+    CHECK(a_credits == 2);
+    CHECK(b_credits == 2);
+  } else {
+    CHECK(s1.ok() != s2.ok());  // one won, the victim gave up
+    const Status& lost = s1.ok() ? s2 : s1;
+    CHECK(lost.code() == Code::unavailable);
+    CHECK(runs == 2);
+    CHECK(a_credits == 1);  // nothing of the victim applied
+    CHECK(b_credits == 1);
+  }
+}
+
+TEST_CASE("postgres: a lost connection fails the unit unavailable, applies nothing, and the pool reconnects") {
+  StoreFixture f = pg();
+  Status s = f.store->transact([&](UnitOfWork& u) -> Status {
+    AccountRow r;
+    r.id = "x";
+    BABYSEA_RETURN_IF_ERROR(u.ledger().insert_account(r));
+    // Kill every other client connection of this database: ours included.
+    sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+        "AND datname = current_database() AND backend_type = 'client backend'");
+    r.id = "y";
+    return u.ledger().insert_account(r);
+  });
+  CHECK(s.code() == Code::unavailable);
+  CHECK(code_is_retryable(s.code()));
+  // The next unit gets a fresh connection; "x" was never committed.
+  REQUIRE(f.store->transact([](UnitOfWork& u) {
+    AccountRow r;
+    r.id = "z";
+    return u.ledger().insert_account(r);
+  }).ok());
+  std::vector<std::string> ids;
+  REQUIRE(f.store->read([&](UnitOfWork& u) {
+    return u.ledger().for_each_account([&](const AccountRow& a) { ids.push_back(a.id); });
+  }).ok());
+  CHECK(ids == std::vector<std::string>{"z"});
+}
+
+TEST_CASE("postgres: an unreachable server fails open() unavailable, never a crash") {
+  PostgresOptions o;
+  o.conninfo = "host=/nonexistent-babysea-dir port=1 connect_timeout=2";
+  auto r = open_postgres_store(o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.code() == Code::unavailable);
+}
+
+TEST_CASE("postgres: schema names are validated, and schemas keep deployments apart") {
+  REQUIRE_FALSE(babysea::testing::test_postgres_conninfo().empty());
+  for (const char* bad : {"", "1abc", "a-b", "a\"b", "a;drop", "x y"}) {
+    PostgresOptions o;
+    o.conninfo = babysea::testing::test_postgres_conninfo();
+    o.schema = bad;
+    auto r = open_postgres_store(o);
+    INFO(bad);
+    CHECK(r.code() == Code::invalid_request);
+  }
+  StoreFixture one = pg(), two = pg();
+  REQUIRE(one.store->transact([](UnitOfWork& u) {
+    AccountRow r;
+    r.id = "only-in-one";
+    return u.ledger().insert_account(r);
+  }).ok());
+  AccountRow out;
+  CHECK(two.store->read([&](UnitOfWork& u) { return u.ledger().get_account("only-in-one", out); }).code() ==
+        Code::not_found);
+  CHECK(one.store->read([&](UnitOfWork& u) { return u.ledger().get_account("only-in-one", out); }).ok());
+}
+
+TEST_CASE("postgres: a newer or different schema is refused as corruption; a reopen migrates nothing") {
+  StoreFixture f = pg();
+  const std::string table = "\"" + f.pg_options.schema + "\".schema_migrations";
+  CHECK(sql("SELECT max(version) FROM " + table) == "7");
+  f.store = f.reopen();  // already current: opens
+  CHECK(sql("SELECT count(*) FROM " + table) == "7");
+  f.store.reset();
+  sql("INSERT INTO " + table + " VALUES (8, 'from_the_future', 0)");
+  auto newer = open_postgres_store(f.pg_options);
+  REQUIRE_FALSE(newer.ok());
+  CHECK(newer.code() == Code::corruption);
+  sql("DELETE FROM " + table + " WHERE version = 8");
+  sql("UPDATE " + table + " SET name = 'something_else' WHERE version = 3");
+  auto different = open_postgres_store(f.pg_options);
+  REQUIRE_FALSE(different.ok());
+  CHECK(different.code() == Code::corruption);
+}
+
+TEST_CASE("postgres: a read unit sees one snapshot while writers commit") {
+  StoreFixture f = pg();
+  std::size_t before = 0, after = 0;
+  REQUIRE(f.store->read([&](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.ledger().for_each_account([&](const AccountRow&) { ++before; }));
+    std::thread writer([&] {
+      CHECK(f.store->transact([](UnitOfWork& w) {
+        AccountRow r;
+        r.id = "late";
+        return w.ledger().insert_account(r);
+      }).ok());
+    });
+    writer.join();  // committed while this read is open: it does not block on it
+    return u.ledger().for_each_account([&](const AccountRow&) { ++after; });
+  }).ok());
+  CHECK(before == after);
+  std::size_t now = 0;
+  REQUIRE(f.store->read([&](UnitOfWork& u) {
+    return u.ledger().for_each_account([&](const AccountRow&) { ++now; });
+  }).ok());
+  CHECK(now == before + 1);
+}
+
+TEST_CASE("postgres: synchronous_commit off still commits and reads back") {
+  StoreFixture f = pg();
+  f.pg_options.synchronous_commit = false;
+  f.store = f.reopen();
+  REQUIRE(f.store->transact([](UnitOfWork& u) {
+    AccountRow r;
+    r.id = "fast";
+    return u.ledger().insert_account(r);
+  }).ok());
+  AccountRow out;
+  CHECK(f.store->read([&](UnitOfWork& u) { return u.ledger().get_account("fast", out); }).ok());
+  CHECK(f.store->name() == "postgres");
+}
