@@ -68,8 +68,12 @@ TEST_CASE("openai: synchronous submit decodes b64_json into inline bytes") {
   OpenAI f;
   CHECK(f.p->delivery() == DeliveryMode::synchronous);
   CHECK_FALSE(f.p->can_cancel());
-  const std::string png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR-bytes", 24);
-  const std::string jpg("\xff\xd8\xff\xe0 second image", 18);
+  // Sized from the literals (embedded NULs included, the terminator not):
+  // a hand-counted length read past the end (ASan).
+  static constexpr char kPng[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR-bytes";
+  static constexpr char kJpg[] = "\xff\xd8\xff\xe0 second image";
+  const std::string png(kPng, sizeof kPng - 1);
+  const std::string jpg(kJpg, sizeof kJpg - 1);
   auto pl = payload("openai", "gpt-image-1", "", R"({"prompt":"a cat","n":2,"size":"1024x1024"})");
   f.t.respond(200,
               R"({"created":1713833628,"data":[{"b64_json":")" + b64(png) + R"("},{"b64_json":")" + b64(jpg) +
