@@ -36,6 +36,26 @@ std::string test_postgres_conninfo();
 // passing stand-in when it is not). For GENERATE(from_range(store_kinds({...}))).
 std::vector<std::string> store_kinds(std::initializer_list<const char*> kinds);
 
+// A unit of work that forwards every table to another unit: tests derive
+// from it and override the one table they want to watch or replace.
+class ForwardingUnit : public UnitOfWork {
+ public:
+  explicit ForwardingUnit(UnitOfWork& inner) : inner_(inner) {}
+  LedgerTables& ledger() override { return inner_.ledger(); }
+  SeenTable& seen() override { return inner_.seen(); }
+  OutboxTable& outbox() override { return inner_.outbox(); }
+  AttemptStatsTable& attempt_stats() override { return inner_.attempt_stats(); }
+  ApiKeyTable& api_keys() override { return inner_.api_keys(); }
+  WebhookEndpointTable& webhook_endpoints() override { return inner_.webhook_endpoints(); }
+  WebhookDeliveryTable& webhook_deliveries() override { return inner_.webhook_deliveries(); }
+  GenerationTable& generations() override { return inner_.generations(); }
+  RequestLogTable& request_log() override { return inner_.request_log(); }
+  bool read_only() const override { return inner_.read_only(); }
+
+ protected:
+  UnitOfWork& inner_;
+};
+
 // Forwards to another store and counts units of work, so tests can assert
 // that nothing was attempted.
 class CountingStore final : public Store {

@@ -621,21 +621,10 @@ std::vector<RouteRequestCounts> summarize(Store& s, std::string_view account, st
 
 // A host's own unit that keeps no request log: everything but request_log()
 // forwards to a built-in unit, request_log() is the interface's default.
-class UnitWithoutRequestLog final : public UnitOfWork {
+class UnitWithoutRequestLog final : public babysea::testing::ForwardingUnit {
  public:
-  explicit UnitWithoutRequestLog(UnitOfWork& inner) : inner_(inner) {}
-  LedgerTables& ledger() override { return inner_.ledger(); }
-  SeenTable& seen() override { return inner_.seen(); }
-  OutboxTable& outbox() override { return inner_.outbox(); }
-  AttemptStatsTable& attempt_stats() override { return inner_.attempt_stats(); }
-  ApiKeyTable& api_keys() override { return inner_.api_keys(); }
-  WebhookEndpointTable& webhook_endpoints() override { return inner_.webhook_endpoints(); }
-  WebhookDeliveryTable& webhook_deliveries() override { return inner_.webhook_deliveries(); }
-  GenerationTable& generations() override { return inner_.generations(); }
-  bool read_only() const override { return inner_.read_only(); }
-
- private:
-  UnitOfWork& inner_;
+  using ForwardingUnit::ForwardingUnit;
+  RequestLogTable& request_log() override { return UnitOfWork::request_log(); }
 };
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "babysea/request_log.hpp"
+#include "support/stores.hpp"
 
 using namespace babysea;
 
@@ -24,7 +25,7 @@ RequestLogRow row(std::int64_t t, std::string account = "acct_a", std::string ro
 
 // A unit whose request log records the batches it is given, and can hold the
 // first append until released or refuse every append.
-class SpyUnit final : public UnitOfWork, RequestLogTable {
+class SpyUnit final : public babysea::testing::ForwardingUnit, RequestLogTable {
  public:
   struct Control {
     std::mutex mu;
@@ -34,17 +35,8 @@ class SpyUnit final : public UnitOfWork, RequestLogTable {
     std::promise<void> entered;  // set when the held append starts
     std::shared_future<void> release;
   };
-  SpyUnit(UnitOfWork& inner, Control& c) : inner_(inner), c_(c) {}
-  LedgerTables& ledger() override { return inner_.ledger(); }
-  SeenTable& seen() override { return inner_.seen(); }
-  OutboxTable& outbox() override { return inner_.outbox(); }
-  AttemptStatsTable& attempt_stats() override { return inner_.attempt_stats(); }
-  ApiKeyTable& api_keys() override { return inner_.api_keys(); }
-  WebhookEndpointTable& webhook_endpoints() override { return inner_.webhook_endpoints(); }
-  WebhookDeliveryTable& webhook_deliveries() override { return inner_.webhook_deliveries(); }
-  GenerationTable& generations() override { return inner_.generations(); }
+  SpyUnit(UnitOfWork& inner, Control& c) : ForwardingUnit(inner), c_(c) {}
   RequestLogTable& request_log() override { return *this; }
-  bool read_only() const override { return inner_.read_only(); }
 
   Status append(const std::vector<RequestLogRow>& rows) override {
     bool hold = false;
@@ -70,7 +62,6 @@ class SpyUnit final : public UnitOfWork, RequestLogTable {
   }
 
  private:
-  UnitOfWork& inner_;
   Control& c_;
 };
 
