@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "babysea/storage.hpp"
+#include "storage/run_guarded.hpp"
 
 namespace babysea {
 namespace {
@@ -783,14 +784,7 @@ class MemoryStore final : public Store {
   Status transact(Work work) override {
     std::unique_lock lock(mu_);
     MemoryUnit unit(data_, false);
-    Status s;
-    try {
-      s = work(unit);
-    } catch (const std::exception& e) {
-      s = Status(Code::internal, std::string("unit of work threw: ") + e.what());
-    } catch (...) {
-      s = Status(Code::internal, "unit of work threw");
-    }
+    Status s = storage_detail::run_guarded(work, unit);
     if (!s.ok()) unit.rollback();
     return s;
   }
@@ -798,13 +792,7 @@ class MemoryStore final : public Store {
   Status read(Work work) override {
     std::shared_lock lock(mu_);
     MemoryUnit unit(data_, true);
-    try {
-      return work(unit);
-    } catch (const std::exception& e) {
-      return Status(Code::internal, std::string("read unit threw: ") + e.what());
-    } catch (...) {
-      return Status(Code::internal, "read unit threw");
-    }
+    return storage_detail::run_guarded(work, unit);
   }
 
  private:

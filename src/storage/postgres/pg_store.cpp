@@ -33,6 +33,7 @@
 #include "storage/postgres/pg_conn.hpp"
 #include "storage/postgres/pg_migrations.hpp"
 #include "storage/postgres/pg_tables.hpp"
+#include "storage/run_guarded.hpp"
 
 namespace babysea {
 namespace {
@@ -40,15 +41,7 @@ namespace {
 using pg::Conn;
 using pg::PgUnit;
 
-Status run_guarded(Work work, UnitOfWork& unit) {
-  try {
-    return work(unit);
-  } catch (const std::exception& e) {
-    return Status(Code::internal, std::string("unit of work threw: ") + e.what());
-  } catch (...) {
-    return Status(Code::internal, "unit of work threw");
-  }
-}
+using storage_detail::run_guarded;
 
 class PgStore final : public Store {
  public:

@@ -38,6 +38,7 @@
 #include "babysea/storage.hpp"
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/sqlite_tables.hpp"
+#include "storage/run_guarded.hpp"
 
 namespace babysea {
 namespace {
@@ -45,15 +46,7 @@ namespace {
 using sqlite::Db;
 using sqlite::SqliteUnit;
 
-Status run_guarded(Work work, UnitOfWork& unit) {
-  try {
-    return work(unit);
-  } catch (const std::exception& e) {
-    return Status(Code::internal, std::string("unit of work threw: ") + e.what());
-  } catch (...) {
-    return Status(Code::internal, "unit of work threw");
-  }
-}
+using storage_detail::run_guarded;
 
 // One caller's unit, waiting for the writer. Waiting sleeps on a futex (not
 // a spinning semaphore: 64 spinning callers would starve the writer).
