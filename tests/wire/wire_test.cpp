@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -126,6 +127,7 @@ struct Wire {
     stack->engine().set_event_callback([this](const LifecycleEvent& ev) {
       std::lock_guard lock(events_mu);
       ++events[ev.generation_id + " " + ev.type];
+      events_cv.notify_all();
     });
   }
   ~Wire() {
@@ -151,10 +153,19 @@ struct Wire {
     REQUIRE(done);
     return g;
   }
+  // Events of `type` the host was told of for a generation that is already
+  // terminal. The engine tells the host after the commit that a reader may
+  // already see, so this first waits (bounded) for the terminal event.
   int event_count(const std::string& id, const std::string& type) {
-    std::lock_guard lock(events_mu);
-    auto it = events.find(id + " " + type);
-    return it == events.end() ? 0 : it->second;
+    std::unique_lock lock(events_mu);
+    auto count = [&](const std::string& t) {
+      auto it = events.find(id + " " + t);
+      return it == events.end() ? 0 : it->second;
+    };
+    events_cv.wait_for(lock, milliseconds(10'000), [&] {
+      return count("generation.completed") + count("generation.failed") + count("generation.canceled") > 0;
+    });
+    return count(type);
   }
   void check() {
     auto v = stack->check_invariants();
@@ -171,6 +182,7 @@ struct Wire {
   CallbackReceiver receiver;
   std::unique_ptr<Stack> stack;
   std::mutex events_mu;
+  std::condition_variable events_cv;
   std::map<std::string, int> events;
 };
 
