@@ -67,15 +67,15 @@ bool json_media_type(std::string_view value) {
   return true;
 }
 
-// `Authorization: Bearer <token>` against the configured token, compared in
-// constant time over fixed-size digests (the length leaks nothing either).
+// `Authorization: Bearer <token>` (auth.hpp bearer_credential) against the
+// configured token, compared in constant time over fixed-size digests (the
+// length leaks nothing either).
 bool bearer_matches(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view kScheme = "Bearer ";
-  if (authorization.size() <= kScheme.size() || !iequals(authorization.substr(0, kScheme.size()), kScheme))
-    return false;
-  std::string_view presented = authorization.substr(kScheme.size());
+  auto presented = bearer_credential(authorization);
+  if (!presented) return false;
   unsigned char a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
-  crypto_generichash(a, sizeof a, reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), nullptr, 0);
+  crypto_generichash(a, sizeof a, reinterpret_cast<const unsigned char*>(presented->data()), presented->size(), nullptr,
+                     0);
   crypto_generichash(b, sizeof b, reinterpret_cast<const unsigned char*>(token.data()), token.size(), nullptr, 0);
   return crypto_verify_32(a, b) == 0;
 }

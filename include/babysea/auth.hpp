@@ -29,6 +29,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -269,5 +270,10 @@ class RateLimiter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The credential of an Authorization header value "Bearer <credential>"
+// (scheme case-insensitive, spaces or tabs around the parts tolerated);
+// nullopt for another scheme or an empty credential. Pure; thread-safe.
+std::optional<std::string_view> bearer_credential(std::string_view authorization) noexcept;
 
 }  // namespace babysea

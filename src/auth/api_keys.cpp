@@ -262,7 +262,7 @@ Result<Principal> ApiKeyService::authenticate(std::string_view api_key) {
   return p;
 }
 
-Result<Principal> ApiKeyService::authenticate_bearer(std::string_view authorization) {
+std::optional<std::string_view> bearer_credential(std::string_view authorization) noexcept {
   auto is_space = [](char c) { return c == ' ' || c == '\t'; };
   while (!authorization.empty() && is_space(authorization.front())) authorization.remove_prefix(1);
   while (!authorization.empty() && is_space(authorization.back())) authorization.remove_suffix(1);
@@ -273,10 +273,16 @@ Result<Principal> ApiKeyService::authenticate_bearer(std::string_view authorizat
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     scheme_ok = c == kScheme[i];
   }
-  if (!scheme_ok) return authenticate(std::string_view());  // same work, same refusal
-  std::string_view key = authorization.substr(kScheme.size());
-  while (!key.empty() && is_space(key.front())) key.remove_prefix(1);
-  return authenticate(key);
+  if (!scheme_ok) return std::nullopt;
+  std::string_view credential = authorization.substr(kScheme.size());
+  while (!credential.empty() && is_space(credential.front())) credential.remove_prefix(1);
+  if (credential.empty()) return std::nullopt;
+  return credential;
+}
+
+Result<Principal> ApiKeyService::authenticate_bearer(std::string_view authorization) {
+  // Another scheme does the same work and gets the same refusal as a bad key.
+  return authenticate(bearer_credential(authorization).value_or(std::string_view()));
 }
 
 Result<IssuedKey> ApiKeyService::issue(const IssueKeyRequest& request) {

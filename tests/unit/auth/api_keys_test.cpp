@@ -404,3 +404,12 @@ TEST_CASE("api keys: configuration is checked") {
   o.region = "";
   CHECK(ApiKeyService::create(*f.store, clock, o).code() == Code::invalid_request);
 }
+
+TEST_CASE("api keys: bearer_credential reads the one Bearer scheme") {
+  CHECK(bearer_credential("Bearer abc") == std::optional<std::string_view>("abc"));
+  CHECK(bearer_credential("  bEaReR \tabc  ") == std::optional<std::string_view>("abc"));
+  for (const char* bad : {"", "Bearer", "Bearer ", "Bearerabc", "Basic abc", "Bearer\n", "Token abc"}) {
+    INFO(bad);
+    CHECK_FALSE(bearer_credential(bad).has_value());
+  }
+}
