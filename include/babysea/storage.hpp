@@ -16,17 +16,23 @@
 //    unit's failure never sinks another), a pool of reader connections.
 //  - PostgreSQL (`open_postgres_store`): libpq, a pool of connections, the
 //    same numbered migrations checked on open (in a named schema, so several
-//    deployments can share one database). Each unit is one PostgreSQL
-//    transaction; several Store objects and processes may share one schema
+//    deployments can share one database). Concurrent units are batched into
+//    one PostgreSQL transaction, a savepoint per unit (as the SQLite writer
+//    does); several Store objects and processes may share one schema
 //    (row locks, relative and conditional updates, ON CONFLICT: never a
 //    single writer). A unit may be RE-RUN: after a serialization failure or
 //    deadlock (up to max_retries times, then Code::unavailable), and once
-//    after it failed having lost an insert race on a unique key. Its writes
+//    after it failed having lost an insert race on a unique key, and once on
+//    a new connection when its connection was lost before COMMIT. Its writes
 //    are rolled back before a re-run, so a unit must be safe to re-run: no
 //    side effects outside the store, and results captured by the work
 //    function reset at its start. A lost connection fails the unit in flight
 //    with Code::unavailable and nothing of it is applied (when the loss hits
 //    COMMIT itself the outcome is unknown, as with any remote database).
+//    Some writes (ledger postings, counters, hold resolution) are sent with
+//    the unit's next read or at its end, to save round trips: such a write's
+//    failure may be returned by a later table call of the unit, or by
+//    transact() itself. Either way the unit fails as a whole.
 //  - Memory (`open_memory_store`): native containers under one lock, with an
 //    undo log for rollback; nothing is durable. For tests and benchmarks.
 //
@@ -159,6 +165,12 @@ class LedgerTables {
   // Appends an entry and sets row.seq. idempotency_conflict when
   // (kind, idem_key) exists for a non-empty idem_key.
   virtual Status insert_entry(EntryRow& row) = 0;
+  // insert_entry for a caller that does not need the seq: a backend may send
+  // it later in the unit (see the PostgreSQL notes above).
+  virtual Status append_entry(const EntryRow& row) {
+    EntryRow copy = row;
+    return insert_entry(copy);
+  }
   // not_found when no entry has this (kind, idem_key).
   virtual Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) = 0;
   virtual Status for_each_entry(const std::function<void(const EntryRow&)>& fn) = 0;
@@ -611,6 +623,15 @@ struct PostgresOptions {
   // Re-runs of a unit after a serialization failure or deadlock before
   // transact() gives up with Code::unavailable.
   int max_retries = 5;
+  // Units per transaction: concurrent transact() calls are batched into one
+  // PostgreSQL transaction, a savepoint per unit (one unit's failure never
+  // sinks another), so one commit and one hold of a hot row's lock (a busy
+  // account, escrow) serve many units. 1: every unit is its own transaction.
+  int max_batch = 64;
+  // Batches running at once, each on its own pooled connection (1 ..
+  // pool_size). Units of concurrent batches may wait on each other's row
+  // locks until commit; more lanes help when units touch different rows.
+  int write_lanes = 1;
 };
 
 // Connects, creates the schema if needed and migrates it. Refuses a schema

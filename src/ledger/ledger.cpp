@@ -235,7 +235,7 @@ Result<HoldResult> Ledger::place_hold(UnitOfWork& uow, const AccountRow& a, Micr
   e.hold_id = h.id;
   e.ref = h.ref;
   e.created_ms = now;
-  BABYSEA_RETURN_IF_ERROR(t.insert_entry(e));
+  BABYSEA_RETURN_IF_ERROR(t.append_entry(e));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(h.account, 0, 0, amount, 0));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(kEscrowAccount, 0, 0, 0, amount));
   BABYSEA_RETURN_IF_ERROR(check_low_balance(uow, a, available - amount, &out.alerts));
@@ -284,12 +284,12 @@ Result<HoldResult> Ledger::settle(UnitOfWork& uow, std::string_view hold_id, Mic
   post.hold_id = h.id;
   post.ref = h.ref;
   post.created_ms = now;
-  BABYSEA_RETURN_IF_ERROR(t.insert_entry(post));
+  BABYSEA_RETURN_IF_ERROR(t.append_entry(post));
   EntryRow revenue = post;
   revenue.debit_account = std::string(kEscrowAccount);
   revenue.credit_account = std::string(kRevenueAccount);
   revenue.pending_delta = 0;
-  BABYSEA_RETURN_IF_ERROR(t.insert_entry(revenue));
+  BABYSEA_RETURN_IF_ERROR(t.append_entry(revenue));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(h.account, actual, 0, -h.amount, 0));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(kEscrowAccount, actual, actual, 0, -h.amount));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(kRevenueAccount, 0, actual, 0, 0));
@@ -334,7 +334,7 @@ Result<HoldResult> Ledger::void_hold(UnitOfWork& uow, std::string_view hold_id, 
   e.hold_id = h.id;
   e.ref = h.ref;
   e.created_ms = now;
-  BABYSEA_RETURN_IF_ERROR(t.insert_entry(e));
+  BABYSEA_RETURN_IF_ERROR(t.append_entry(e));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(h.account, 0, 0, -h.amount, 0));
   BABYSEA_RETURN_IF_ERROR(t.add_to_account(kEscrowAccount, 0, 0, 0, -h.amount));
   AccountRow a;

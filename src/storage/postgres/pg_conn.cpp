@@ -2,6 +2,7 @@
 
 #include <endian.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace babysea::pg {
@@ -99,7 +100,9 @@ Status Conn::status_from(PGresult* r, std::string_view context) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   std::string_view sqlstate = state ? state : "";
   Status s;
-  if (PQstatus(raw_) != CONNECTION_OK || sqlstate.starts_with("08") || sqlstate == "57P01" ||
+  // No SQLSTATE: libpq's own failure (e.g. "server closed the connection
+  // unexpectedly", reported before PQstatus notices): the session is gone.
+  if (PQstatus(raw_) != CONNECTION_OK || sqlstate.empty() || sqlstate.starts_with("08") || sqlstate == "57P01" ||
       sqlstate == "57P02" || sqlstate == "57P03") {
     broken_ = true;
     s = Status(Code::unavailable, std::move(msg));
@@ -118,37 +121,138 @@ Status Conn::status_from(PGresult* r, std::string_view context) {
   return s;
 }
 
-Result<Rows> Conn::exec(const char* sql, const Params& params) {
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size());
-    PGresult* prep = PQprepare(raw_, name.c_str(), sql, 0, nullptr);
-    if (prep == nullptr || PQresultStatus(prep) != PGRES_COMMAND_OK) {
-      Status s = status_from(prep, "prepare");
-      if (prep) PQclear(prep);
-      return s;
-    }
-    PQclear(prep);
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
-  const int n = static_cast<int>(params.values_.size());
-  std::vector<const char*> values(static_cast<std::size_t>(n));
-  std::vector<int> lengths(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    const auto k = static_cast<std::size_t>(i);
-    values[k] = params.nulls_[k] ? nullptr : params.values_[k].data();
-    lengths[k] = static_cast<int>(params.values_[k].size());
-  }
-  PGresult* r = PQexecPrepared(raw_, it->second.c_str(), n, values.data(), lengths.data(), params.formats_.data(),
-                               /*resultFormat=*/1);
-  const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Rows(r);
-  Status s = status_from(r, "statement");
-  if (r) PQclear(r);
+Status Conn::lost(std::string_view context) {
+  broken_ = true;
+  std::string msg = "postgres: connection lost (" + std::string(context) + "): " + PQerrorMessage(raw_);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  Status s(Code::unavailable, std::move(msg));
+  if (first_error_.ok()) first_error_ = s;
   return s;
 }
 
+Status Conn::round_trip(Rows* last) {
+  if (queue_.empty()) return {};
+  std::vector<Queued> q;
+  q.swap(queue_);
+  ++round_trips_;
+  if (broken()) return lost("before sending");
+  if (PQenterPipelineMode(raw_) != 1) return lost("entering pipeline mode");
+
+  // Send: a Parse for each statement not yet prepared on this connection,
+  // then the statement; one Sync for all.
+  struct Step {
+    std::size_t item;
+    bool prepare;
+  };
+  std::vector<Step> steps;
+  steps.reserve(q.size() + 2);
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    Queued& it = q[i];
+    int sent = 0;
+    if (it.prepared) {
+      auto f = prepared_.find(it.sql);
+      if (f == prepared_.end()) {
+        std::string name = "s" + std::to_string(next_name_++);
+        if (PQsendPrepare(raw_, name.c_str(), it.sql.c_str(), 0, nullptr) != 1) return lost("sending a prepare");
+        steps.push_back({i, true});
+        f = prepared_.emplace(it.sql, std::move(name)).first;
+      }
+      const auto n = it.params.values_.size();
+      values.resize(n);
+      lengths.resize(n);
+      for (std::size_t k = 0; k < n; ++k) {
+        values[k] = it.params.nulls_[k] ? nullptr : it.params.values_[k].data();
+        lengths[k] = static_cast<int>(it.params.values_[k].size());
+      }
+      sent = PQsendQueryPrepared(raw_, f->second.c_str(), static_cast<int>(n), values.data(), lengths.data(),
+                                 it.params.formats_.data(), /*resultFormat=*/1);
+    } else {
+      sent = PQsendQueryParams(raw_, it.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1);
+    }
+    if (sent != 1) return lost("sending a statement");
+    steps.push_back({i, false});
+    if (it.prepared && !it.sql.starts_with("SELECT")) last_write_owner_ = it.owner;
+  }
+  if (PQpipelineSync(raw_) != 1) return lost("sending a sync");
+
+  // Read one result per step, in order. After a server error the server skips
+  // everything up to the Sync (PGRES_PIPELINE_ABORTED).
+  Status first;
+  for (const Step& st : steps) {
+    Queued& it = q[st.item];
+    PGresult* r = PQgetResult(raw_);
+    if (r == nullptr) return lost("reading a result");
+    const ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
+      if (!st.prepare && last != nullptr && st.item + 1 == q.size()) {
+        *last = Rows(r);
+        r = nullptr;
+      }
+    } else {
+      if (st.prepare) prepared_.erase(it.sql);  // the Parse did not happen: prepare again next time
+      if (es != PGRES_PIPELINE_ABORTED) {
+        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        Status s;
+        if (!st.prepare && !it.unless_one_row.ok() && state != nullptr && std::strcmp(state, "22012") == 0) {
+          s = it.unless_one_row;  // the wrapper's division by zero: not exactly one row
+          if (s.code() == Code::idempotency_conflict) unique_conflict_ = true;
+          if (first_error_.ok()) first_error_ = s;
+        } else {
+          s = status_from(r, st.prepare ? "prepare" : "statement");
+        }
+        if (first.ok()) first = s;
+        if (failed_owner_ == -2) failed_owner_ = it.owner;
+      }
+    }
+    if (r != nullptr) PQclear(r);
+    if (broken_ || PQstatus(raw_) != CONNECTION_OK) return lost("reading results");
+    // Each statement's results end with a null result.
+    while ((r = PQgetResult(raw_)) != nullptr) PQclear(r);
+  }
+  PGresult* sync = PQgetResult(raw_);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync != nullptr) PQclear(sync);
+  if (!synced) return lost("reading the sync");
+  if (PQexitPipelineMode(raw_) != 1) return lost("leaving pipeline mode");
+  return first;
+}
+
+Result<Rows> Conn::exec(const char* sql, const Params& params) {
+  queue_.push_back(Queued{sql, params, true, Status(), owner_});
+  Rows rows;
+  BABYSEA_RETURN_IF_ERROR(round_trip(&rows));
+  return rows;
+}
+
+void Conn::defer(std::string_view sql, Params params, Status unless_one_row) {
+  std::string text;
+  if (unless_one_row.ok()) {
+    text = sql;
+  } else {
+    // (count = 1)::int is 1 or 0: the division fails at run time unless the
+    // statement changed exactly one row (it cannot be folded at plan time).
+    text.reserve(sql.size() + 80);
+    text.append("WITH w AS (").append(sql).append(" RETURNING 1) SELECT 1 / (count(*) = 1)::int FROM w");
+  }
+  queue_.push_back(Queued{std::move(text), std::move(params), true, std::move(unless_one_row), owner_});
+}
+
+void Conn::defer_simple(const char* sql) { queue_.push_back(Queued{sql, Params(), false, Status(), owner_}); }
+
+void Conn::discard_owned_by(int owner) {
+  std::erase_if(queue_, [owner](const Queued& q) { return q.owner == owner; });
+}
+
+bool Conn::queued_owned_by(int owner) const {
+  return std::any_of(queue_.begin(), queue_.end(), [owner](const Queued& q) { return q.owner == owner; });
+}
+
+Status Conn::sync() { return round_trip(nullptr); }
+
 Status Conn::exec_simple(const std::string& sql) {
+  BABYSEA_RETURN_IF_ERROR(sync());
   PGresult* r = PQexec(raw_, sql.c_str());
   const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {

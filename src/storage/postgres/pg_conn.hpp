@@ -1,9 +1,20 @@
 // A thin libpq layer for the PostgreSQL backend. Internal.
 //
-// Conn owns one PGconn and the statements prepared on it (PQprepare by name,
+// Conn owns one PGconn and the statements prepared on it (prepared by name,
 // once per connection, keyed by their SQL text). Every statement is sent with
 // text parameters (binary for bytea) and asks for binary results, so integers
 // arrive as fixed-size big-endian values and bytea as raw bytes.
+//
+// Round trips: a statement whose result the caller does not need (a write
+// that either applies or fails the unit: defer()) is queued, not sent; the
+// next statement that needs a result (exec()) or an explicit sync() sends the
+// whole queue in libpq pipeline mode (PostgreSQL 14+) with one Sync, so a
+// unit's writes cost one round trip together with its next read. A deferred
+// statement may carry an expectation (exactly one row changed, else a given
+// Status); a queued statement that fails, or misses its expectation, becomes
+// the result of the exec()/sync() that sent it (statements after a server
+// error are skipped by the server: a failed statement aborts the pipeline),
+// and stays the unit's first_error().
 //
 // Error mapping (status_from): class 23 (integrity) -> idempotency_conflict;
 // 40001 serialization failure and 40P01 deadlock -> unavailable, marked
@@ -71,10 +82,45 @@ class Conn {
   static Result<std::unique_ptr<Conn>> connect(const std::string& conninfo, const std::string& quoted_schema,
                                                bool synchronous_commit);
 
-  // Runs a prepared statement (prepared on first use on this connection).
+  // Runs a prepared statement (prepared on first use on this connection),
+  // sending every deferred statement ahead of it in the same round trip.
+  // An earlier deferred statement's failure is returned instead of the rows.
   Result<Rows> exec(const char* sql, const Params& params = {});
-  // Runs simple-protocol SQL (one or more statements, no parameters).
+  // Queues a prepared statement (deferred). With `unless_one_row` not OK,
+  // `sql` must be an INSERT, UPDATE or DELETE without RETURNING: it is sent
+  // wrapped so that the server itself fails it (division by zero) unless it
+  // changed exactly one row, and that failure reads as `unless_one_row`. A
+  // server-side failure aborts the rest of the pipeline, so a RELEASE
+  // SAVEPOINT or COMMIT queued after it never runs.
+  void defer(std::string_view sql, Params params, Status unless_one_row = Status());
+  // Queues a statement without parameters (BEGIN, SAVEPOINT, ...), unprepared.
+  void defer_simple(const char* sql);
+  // Sends the queue (if any) and waits for it: the first failure, else OK.
+  Status sync();
+  // Runs simple-protocol SQL (one or more statements, no parameters) after
+  // sending the queue.
   Status exec_simple(const std::string& sql);
+  // Statements queued and not yet sent; discard_deferred() drops them (a
+  // unit that failed before sending its writes), discard_owned_by(k) those
+  // queued while the owner was k.
+  bool has_deferred() const { return !queue_.empty(); }
+  // Round trips so far (a unit that did not move it sent nothing).
+  std::uint64_t round_trips() const { return round_trips_; }
+  void discard_deferred() { queue_.clear(); }
+  void discard_owned_by(int owner);
+  bool queued_owned_by(int owner) const;
+
+  // Owners: the batch runner stamps the statements it and each unit queue
+  // with the unit's index, so a failure found in a later round trip is
+  // attributed to the unit that queued it. -1 until set.
+  void set_owner(int owner) { owner_ = owner; }
+  // The owner of the first statement that failed since reset_failed_owner();
+  // -2 when none did.
+  int failed_owner() const { return failed_owner_; }
+  void reset_failed_owner() { failed_owner_ = -2; }
+  // The owner of the last statement sent that may write (any prepared
+  // statement but a SELECT); -2 before any.
+  int last_write_owner() const { return last_write_owner_; }
 
   // Per unit: whether a statement failed with a serialization failure or
   // deadlock, or with a unique violation, since the last reset_flags().
@@ -94,11 +140,28 @@ class Conn {
   bool in_failed_transaction() const { return PQtransactionStatus(raw_) == PQTRANS_INERROR; }
 
  private:
+  struct Queued {
+    std::string sql;
+    Params params;
+    bool prepared = true;    // false: sent unnamed, no parameters
+    Status unless_one_row;  // OK: no expectation
+    int owner = -1;
+  };
   explicit Conn(PGconn* c) : raw_(c) {}
   Status status_from(PGresult* r, std::string_view context);
+  // Sends queue_ in one pipeline and reads every result; the rows of the last
+  // statement go to `last` when it is wanted.
+  Status round_trip(Rows* last);
+  Status lost(std::string_view context);
 
   PGconn* raw_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
+  std::vector<Queued> queue_;
+  std::uint64_t next_name_ = 0;
+  int owner_ = -1;
+  std::uint64_t round_trips_ = 0;
+  int failed_owner_ = -2;
+  int last_write_owner_ = -2;
   bool retry_wanted_ = false;
   bool unique_conflict_ = false;
   bool broken_ = false;

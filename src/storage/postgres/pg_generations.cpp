@@ -45,11 +45,9 @@ Status PgGenerations::insert(const GenerationRow& g) {
   if (read_only_) return read_only_write();
   Params p;
   p.text(g.id).text(g.account).i64(g.status).i64(g.created_ms).i64(g.wake_ms).i64(g.version).bytes(g.doc);
-  PG_EXEC(r, "INSERT INTO generations(" GENERATION_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING", p);
-  if (r.affected() != 1) {
-    conn_.note_unique_conflict();
-    return Status(Code::idempotency_conflict, "generation '" + g.id + "' already exists");
-  }
+  // Sent with the unit's next statement (pg_conn.hpp): a duplicate id is
+  // the server's unique violation, which fails the unit idempotency_conflict.
+  conn_.defer("INSERT INTO generations(" GENERATION_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7)", std::move(p));
   return {};
 }
 

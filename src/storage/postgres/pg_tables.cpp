@@ -88,7 +88,64 @@ Status PgUnit::writable() const { return read_only_ ? read_only_write() : Status
 
 // ------------------------------------------------------------------ ledger
 
+namespace {
+
+bool add_delta(AccountRow& a, const AccountDelta& d) {
+  return !__builtin_add_overflow(a.posted_debits, d.posted_debits, &a.posted_debits) &&
+         !__builtin_add_overflow(a.posted_credits, d.posted_credits, &a.posted_credits) &&
+         !__builtin_add_overflow(a.pending_debits, d.pending_debits, &a.pending_debits) &&
+         !__builtin_add_overflow(a.pending_credits, d.pending_credits, &a.pending_credits);
+}
+
+void add_delta(AccountDelta& a, const AccountDelta& d) {
+  // Overflow wraps here and is refused by the server (bigint) at the flush.
+  a.posted_debits = static_cast<Micros>(static_cast<std::uint64_t>(a.posted_debits) +
+                                        static_cast<std::uint64_t>(d.posted_debits));
+  a.posted_credits = static_cast<Micros>(static_cast<std::uint64_t>(a.posted_credits) +
+                                         static_cast<std::uint64_t>(d.posted_credits));
+  a.pending_debits = static_cast<Micros>(static_cast<std::uint64_t>(a.pending_debits) +
+                                         static_cast<std::uint64_t>(d.pending_debits));
+  a.pending_credits = static_cast<Micros>(static_cast<std::uint64_t>(a.pending_credits) +
+                                          static_cast<std::uint64_t>(d.pending_credits));
+}
+
+constexpr const char* kAddToAccount =
+    "UPDATE accounts SET posted_debits = posted_debits + $1, posted_credits = posted_credits + $2, "
+    "pending_debits = pending_debits + $3, pending_credits = pending_credits + $4 WHERE id = $5";
+
+void defer_add(Conn& conn, std::string_view id, const AccountDelta& d) {
+  Params p;
+  p.i64(d.posted_debits).i64(d.posted_credits).i64(d.pending_debits).i64(d.pending_credits).text(id);
+  conn.defer(kAddToAccount, std::move(p), not_found("account", id));
+}
+
+}  // namespace
+
+void TxnState::unit_succeeded() {
+  for (auto& [id, d] : unit_deltas) add_delta(txn_deltas[id], d);
+  unit_deltas.clear();
+}
+
+AccountDelta TxnState::held(std::string_view id) const {
+  AccountDelta out;
+  if (auto it = txn_deltas.find(id); it != txn_deltas.end()) add_delta(out, it->second);
+  if (auto it = unit_deltas.find(id); it != unit_deltas.end()) add_delta(out, it->second);
+  return out;
+}
+
+void flush_deltas(Conn& conn, TxnState& txn) {
+  txn.unit_succeeded();
+  for (const auto& [id, d] : txn.txn_deltas) defer_add(conn, id, d);
+  txn.txn_deltas.clear();
+}
+
 Status PgUnit::get_account(std::string_view id, AccountRow& out) {
+  if (txn_ != nullptr) {
+    if (auto it = txn_->locked.find(std::string(id)); it != txn_->locked.end()) {
+      out = it->second;
+      return {};
+    }
+  }
   Params p;
   p.text(id);
   // A writing unit locks the row until it commits (storage.hpp: several writers).
@@ -97,6 +154,11 @@ Status PgUnit::get_account(std::string_view id, AccountRow& out) {
           p);
   if (r.size() == 0) return not_found("account", id);
   read_account(r, 0, out);
+  if (txn_ != nullptr) {
+    // The stored row, plus what this transaction holds back for it.
+    if (!add_delta(out, txn_->held(id))) return Status(Code::storage_error, "account counters out of range");
+    txn_->locked.insert_or_assign(out.id, out);
+  }
   return {};
 }
 
@@ -112,12 +174,17 @@ Status PgUnit::insert_account(const AccountRow& a) {
 
 Status PgUnit::add_to_account(std::string_view id, Micros pd, Micros pc, Micros qd, Micros qc) {
   BABYSEA_RETURN_IF_ERROR(writable());
-  Params p;
-  p.i64(pd).i64(pc).i64(qd).i64(qc).text(id);
-  PG_EXEC(r, "UPDATE accounts SET posted_debits = posted_debits + $1, posted_credits = posted_credits + $2, "
-             "pending_debits = pending_debits + $3, pending_credits = pending_credits + $4 WHERE id = $5",
-          p);
-  if (r.affected() != 1) return not_found("account", id);
+  const AccountDelta d{pd, pc, qd, qc};
+  if (txn_ != nullptr) {
+    if (auto it = txn_->locked.find(std::string(id)); it != txn_->locked.end() && !add_delta(it->second, d)) {
+      txn_->locked.erase(it);  // the server refuses the update (bigint range): the unit fails
+    }
+    if (txn_->hold_deltas) {
+      add_delta(txn_->unit_deltas[std::string(id)], d);
+      return {};
+    }
+  }
+  defer_add(conn_, id, d);
   return {};
 }
 
@@ -125,12 +192,15 @@ Status PgUnit::set_thresholds(std::string_view id, const std::vector<BalanceThre
   BABYSEA_RETURN_IF_ERROR(writable());
   Params p;
   p.text(encode_thresholds(t)).text(id);
-  PG_EXEC(r, "UPDATE accounts SET thresholds = $1 WHERE id = $2", p);
-  if (r.affected() != 1) return not_found("account", id);
+  if (txn_ != nullptr) {
+    if (auto it = txn_->locked.find(std::string(id)); it != txn_->locked.end()) it->second.thresholds = t;
+  }
+  conn_.defer("UPDATE accounts SET thresholds = $1 WHERE id = $2", std::move(p), not_found("account", id));
   return {};
 }
 
 Status PgUnit::for_each_account(const std::function<void(const AccountRow&)>& fn) {
+  if (txn_ != nullptr) flush_deltas(conn_, *txn_);  // the rows as this transaction sees them
   PG_EXEC(r, "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY id", Params());
   AccountRow a;
   for (int i = 0; i < r.size(); ++i) {
@@ -150,6 +220,17 @@ Status PgUnit::insert_entry(EntryRow& e) {
           p);
   if (r.size() != 1) return conflict(conn_, "entry", e.idem_key);
   e.seq = r.i64(0, 0);
+  return {};
+}
+
+Status PgUnit::append_entry(const EntryRow& e) {
+  BABYSEA_RETURN_IF_ERROR(writable());
+  Params p;
+  p.i64(static_cast<int>(e.kind)).text(e.debit_account).text(e.credit_account).i64(e.amount).i64(e.pending_delta)
+      .text_or_null(e.hold_id).text_or_null(e.idem_key).text_or_null(e.ref).i64(e.created_ms);
+  conn_.defer("INSERT INTO entries(kind, debit_account, credit_account, amount, pending_delta, hold_id, idem_key, "
+              "ref, created_ms) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+              std::move(p));
   return {};
 }
 
@@ -194,17 +275,24 @@ Status PgUnit::insert_hold(const HoldRow& h) {
   Params p;
   p.text(h.id).text(h.key).text(h.account).i64(h.amount).i64(static_cast<int>(h.state)).i64(h.settled_amount)
       .i64(h.deadline_ms).i64(h.created_ms).i64(h.resolved_ms).text_or_null(h.ref);
-  PG_EXEC(r, "INSERT INTO holds(" HOLD_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING", p);
-  if (r.affected() != 1) return conflict(conn_, "hold", h.key);
+  // Sent later (deferred): a duplicate is the server's unique violation,
+  // which fails the unit as idempotency_conflict (pg_conn.hpp).
+  conn_.defer("INSERT INTO holds(" HOLD_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)", std::move(p));
   return {};
 }
 
 Status PgUnit::get_hold(std::string_view id, HoldRow& out) {
   Params p;
   p.text(id);
-  PG_EXEC(r, "SELECT " HOLD_COLS " FROM holds WHERE id = $1", p);
+  // A writing unit locks the hold (as get_account locks the account): a
+  // caller that checks its state and then resolves it sees no concurrent
+  // change in between, so resolve_hold below cannot miss.
+  PG_EXEC(r, read_only_ ? "SELECT " HOLD_COLS " FROM holds WHERE id = $1"
+                        : "SELECT " HOLD_COLS " FROM holds WHERE id = $1 FOR UPDATE",
+          p);
   if (r.size() == 0) return not_found("hold", id);
   read_hold(r, 0, out);
+  if (!read_only_) hold_locked_ = out.id;
   return {};
 }
 
@@ -221,7 +309,16 @@ Status PgUnit::resolve_hold(std::string_view id, HoldState state, Micros settled
   BABYSEA_RETURN_IF_ERROR(writable());
   Params p;
   p.i64(static_cast<int>(state)).i64(settled_amount).i64(resolved_ms).text(id);
-  PG_EXEC(r, "UPDATE holds SET state = $1, settled_amount = $2, resolved_ms = $3 WHERE id = $4 AND state = 0", p);
+  static constexpr const char* kSql =
+      "UPDATE holds SET state = $1, settled_amount = $2, resolved_ms = $3 WHERE id = $4 AND state = 0";
+  if (id == hold_locked_) {
+    // This unit read and locked the hold (get_hold) and its caller saw it
+    // pending: the update cannot miss, so it goes with the unit's next
+    // statement (a miss would still fail the unit, never pass silently).
+    conn_.defer(kSql, std::move(p), Status(Code::invalid_state, "hold already resolved"));
+    return {};
+  }
+  PG_EXEC(r, kSql, p);
   if (r.affected() == 1) return {};
   HoldRow h;
   BABYSEA_RETURN_IF_ERROR(get_hold(id, h));

@@ -14,6 +14,10 @@
 //    UPDATE: 0 rows changed is the same code SQLite returns.
 #pragma once
 
+#include <map>
+#include <string>
+#include <unordered_map>
+
 #include "babysea/storage.hpp"
 #include "storage/postgres/pg_conn.hpp"
 
@@ -104,11 +108,50 @@ class PgRequestLog final : public RequestLogTable {
   bool read_only_;
 };
 
+// What a write transaction keeps on the client side, for the tables. The
+// store owns one per transaction and says when units succeed or fail.
+struct AccountDelta {
+  Micros posted_debits = 0, posted_credits = 0, pending_debits = 0, pending_credits = 0;
+};
+class TxnState {
+ public:
+  // Account rows the transaction has locked (get_account's FOR UPDATE),
+  // kept current with its own updates: while it holds the lock nobody else
+  // can change them, so reading one again would be a wasted round trip (a
+  // hot account in a batch is read once).
+  std::unordered_map<std::string, AccountRow> locked;
+  // When set (batched units, optimistic mode), add_to_account sends no
+  // UPDATE: the delta is held, per unit and then, once the unit succeeds,
+  // per transaction; flush_deltas() sends one UPDATE per account, in id
+  // order, right before COMMIT. Every batch then takes those row locks last
+  // and in one order, and holds them only for the commit, so batches on
+  // other connections or processes neither deadlock nor queue on the rows
+  // they all touch (escrow, revenue) while they run.
+  bool hold_deltas = false;
+  std::map<std::string, AccountDelta, std::less<>> unit_deltas, txn_deltas;
+
+  // The unit's held deltas join the transaction's.
+  void unit_succeeded();
+  // Drops the unit's held deltas and the cache (a rolled-back savepoint
+  // also releases the locks taken inside it; the unit may have changed
+  // cached rows).
+  void unit_failed() {
+    unit_deltas.clear();
+    locked.clear();
+  }
+  // Every delta held for `id` (transaction and unit).
+  AccountDelta held(std::string_view id) const;
+};
+
+// Queues one UPDATE per held delta (unit and transaction), in account id
+// order, each expecting exactly one row; clears them.
+void flush_deltas(Conn& conn, TxnState& txn);
+
 class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, AttemptStatsTable {
  public:
-  PgUnit(Conn& c, bool ro)
-      : conn_(c), read_only_(ro), api_keys_(c, ro), webhook_endpoints_(c, ro), webhook_deliveries_(c, ro),
-        generations_(c, ro), request_log_(c, ro) {}
+  PgUnit(Conn& c, bool ro, TxnState* txn = nullptr)
+      : conn_(c), read_only_(ro), txn_(ro ? nullptr : txn), api_keys_(c, ro), webhook_endpoints_(c, ro),
+        webhook_deliveries_(c, ro), generations_(c, ro), request_log_(c, ro) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -128,6 +171,7 @@ class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, At
   Status set_thresholds(std::string_view id, const std::vector<BalanceThreshold>& t) override;
   Status for_each_account(const std::function<void(const AccountRow&)>& fn) override;
   Status insert_entry(EntryRow& row) override;
+  Status append_entry(const EntryRow& row) override;
   Status find_entry(EntryKind kind, std::string_view idem_key, EntryRow& out) override;
   Status for_each_entry(const std::function<void(const EntryRow&)>& fn) override;
   Status journal_totals(std::vector<JournalTotals>& out) override;
@@ -163,6 +207,8 @@ class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, At
   Status writable() const;
   Conn& conn_;
   bool read_only_;
+  TxnState* txn_;  // null in read-only units
+  std::string hold_locked_;  // the last hold get_hold locked in this unit
   PgApiKeys api_keys_;
   PgWebhookEndpoints webhook_endpoints_;
   PgWebhookDeliveries webhook_deliveries_;

@@ -149,9 +149,14 @@ TEST_CASE("postgres: exactly the funded number of reserves succeed across two in
 
 TEST_CASE("postgres: a deadlock is rolled back and the unit re-run; with no retries it fails unavailable") {
   const int retries = GENERATE(5, 0);
-  INFO("max_retries " << retries);
+  // Batched units (two lanes, so the two units run in two transactions at
+  // once) and a transaction per unit.
+  const int max_batch = GENERATE(64, 1);
+  INFO("max_retries " << retries << ", max_batch " << max_batch);
   StoreFixture f = pg();
   f.pg_options.max_retries = retries;
+  f.pg_options.max_batch = max_batch;
+  f.pg_options.write_lanes = 2;
   f.store = f.reopen();
   for (const char* id : {"a", "b"}) {
     REQUIRE(f.store->transact([&](UnitOfWork& u) {
