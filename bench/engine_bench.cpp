@@ -26,8 +26,13 @@
 //       one writer thread runs these same writes a batch at a time (64
 //       submitters make batches of at most 64), so sqlite_submits_per_s
 //       cannot pass sqlite_floor_units_per_s_b64 on the same machine
+// With --store postgres (a server from --pg CONNINFO or BABYSEA_TEST_PG;
+// scripts/with_postgres.sh starts one), instead: the SQLite phase's submit
+// run on a PostgreSQL store in a fresh schema (dropped afterwards), 64
+// concurrent submitters, synchronous_commit on, default batching:
+//   pg_submits_per_s, pg_submit_p50_us, pg_submit_p99_us
 // Usage: engine_bench [--seconds S] [--quick] [--dir D] [--phase memory|sqlite|e2e|floor]
-//                     [--submitters N]
+//                     [--submitters N] [--store sqlite|postgres] [--pg CONNINFO]
 //   --phase runs one phase only (for profiling); the others print 0.
 //   --submitters sets the SQLite phase's concurrency (default 64, the figure
 //   the keys report; other values are for profiling).
@@ -45,6 +50,7 @@
 #include "babysea/engine.hpp"
 #include "babysea/ids.hpp"
 #include "babysea/ledger.hpp"
+#include "bench_postgres.hpp"
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/sqlite_tables.hpp"
 #include "support/scripted_provider.hpp"
@@ -284,15 +290,38 @@ int main(int argc, char** argv) {
   double seconds = 3;
   std::filesystem::path dir;
   std::string phase;
-  int submitters = 64;  // SQLite phase
+  int submitters = 64;  // SQLite (or PostgreSQL) phase
+  std::string store_kind = "sqlite";
+  std::string conninfo = bench::postgres_conninfo_from_env();
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) seconds = 0.3;
     else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (std::strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
     else if (std::strcmp(argv[i], "--phase") == 0 && i + 1 < argc) phase = argv[++i];
     else if (std::strcmp(argv[i], "--submitters") == 0 && i + 1 < argc) submitters = std::max(1, std::atoi(argv[++i]));
+    else if (std::strcmp(argv[i], "--store") == 0 && i + 1 < argc) store_kind = argv[++i];
+    else if (std::strcmp(argv[i], "--pg") == 0 && i + 1 < argc) conninfo = argv[++i];
     else die(std::string("unknown argument ") + argv[i]);
   }
+  if (store_kind == "postgres") {
+    if (conninfo.empty()) die("--store postgres needs --pg CONNINFO or BABYSEA_TEST_PG (scripts/with_postgres.sh)");
+    PostgresOptions o;
+    o.conninfo = conninfo;
+    o.schema = "engine_bench_" + std::to_string(::getpid());
+    o.pool_size = 8;
+    Run pg;
+    {
+      Setup s = make(bench::open_postgres_bench_store(o), false, submitters);
+      pg = submit_run(s, submitters, seconds, "p64");
+    }
+    bench::drop_postgres_schema(conninfo, o.schema);
+    std::printf("{\"pg_submits_per_s\":%.0f,\"pg_submit_p50_us\":%.0f,\"pg_submit_p99_us\":%.0f,\"submitters\":%d,"
+                "\"pg_pool_size\":%d,\"pg_max_batch\":%d,\"seconds\":%.1f,\"cores\":%u}\n",
+                pg.per_s, pct(pg.us, 0.5), pct(pg.us, 0.99), submitters, o.pool_size, o.max_batch, seconds,
+                std::thread::hardware_concurrency());
+    return 0;
+  }
+  if (store_kind != "sqlite") die("--store must be sqlite or postgres");
   const bool own_dir = dir.empty();
   if (own_dir) {
     dir = std::filesystem::temp_directory_path() / ("engine_bench_" + std::to_string(::getpid()));

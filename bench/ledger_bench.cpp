@@ -7,7 +7,16 @@
 //   sqlite_normal_group_pairs_per_s  SQLite NORMAL, group commit, 64 callers
 //   commit_p50_us, commit_p99_us     latency of one unit under (c)
 //   fsync_p50_us                     write(4 KiB)+fdatasync latency of the disk
-// Usage: ledger_bench [--seconds S] [--quick] [--dir D]
+// With --store postgres (a server from --pg CONNINFO or BABYSEA_TEST_PG;
+// scripts/with_postgres.sh starts one), instead, each in a fresh schema that
+// is dropped afterwards, 64 callers, synchronous_commit on:
+//   pg_pairs_per_s_hot               every caller on one account, batched
+//   pg_pairs_per_s_spread            a caller per account (64), batched
+//   pg_pairs_per_s_hot_unbatched     the same, a transaction per unit
+//   pg_pairs_per_s_spread_unbatched
+//   pg_commit_p50_us, pg_commit_p99_us  latency of one unit, hot, batched
+// Usage: ledger_bench [--seconds S] [--quick] [--dir D] [--store sqlite|postgres]
+//                     [--pg CONNINFO] [--pool N] [--lanes N] [--batch N]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -22,6 +32,7 @@
 #include <vector>
 
 #include "babysea/ids.hpp"
+#include "bench_postgres.hpp"
 #include "babysea/ledger.hpp"
 
 using namespace babysea;
@@ -39,21 +50,25 @@ struct RunResult {
   std::exit(1);
 }
 
-RunResult run(Store& store, int callers, double seconds, bool record_latency) {
+// `callers` threads doing reserve+settle pairs; caller c uses account
+// "bench<c % accounts>".
+RunResult run(Store& store, int callers, double seconds, bool record_latency, int accounts = 0) {
+  if (accounts <= 0) accounts = callers;
   ManualClock clock;
   Ledger ledger(store, clock);
   if (!ledger.init().ok()) die("init");
-  for (int c = 0; c < callers; ++c) {
+  const Micros per_account = 900'000 * kMicrosPerCredit;
+  for (int c = 0; c < accounts; ++c) {
     std::string acct = "bench" + std::to_string(c);
     if (!ledger.create_account(acct).ok()) die("create_account");
-    if (!ledger.grant(acct, 900'000 * kMicrosPerCredit, "seed-" + acct).ok()) die("grant");
+    if (auto g = ledger.grant(acct, per_account, "seed-" + acct); !g.ok()) die("grant: " + g.status().to_string());
   }
   std::atomic<bool> stop{false};
   std::atomic<long> pairs{0};
   std::vector<std::vector<double>> lat(static_cast<std::size_t>(callers));
   std::string run_id = new_id(SystemClock::instance().now_ms());
   auto worker = [&](int c) {
-    std::string acct = "bench" + std::to_string(c);
+    std::string acct = "bench" + std::to_string(c % accounts);
     std::string prefix = run_id + "-" + std::to_string(c) + "-";
     auto& l = lat[static_cast<std::size_t>(c)];
     for (long i = 0; !stop.load(std::memory_order_relaxed); ++i) {
@@ -125,19 +140,64 @@ std::unique_ptr<Store> sqlite_store(const std::filesystem::path& dir, const char
   return std::move(s).value();
 }
 
+int run_postgres(const std::string& conninfo, double seconds, int pool, int lanes, int batch) {
+  const int callers = 64;
+  const std::string base = "ledger_bench_" + std::to_string(::getpid());
+  auto phase = [&](const char* name, int accounts, int phase_batch, bool latency) {
+    PostgresOptions o;
+    o.conninfo = conninfo;
+    o.schema = base + "_" + name;
+    o.pool_size = pool;
+    o.write_lanes = phase_batch > 1 ? lanes : 1;
+    o.max_batch = phase_batch;
+    auto store = bench::open_postgres_bench_store(o);
+    RunResult r = run(*store, callers, seconds, latency, accounts);
+    store.reset();
+    bench::drop_postgres_schema(conninfo, o.schema);
+    return r;
+  };
+  RunResult hot = phase("hot", 1, batch, true);
+  RunResult spread = phase("spread", callers, batch, false);
+  RunResult hot1 = phase("hot1", 1, 1, false);
+  RunResult spread1 = phase("spread1", callers, 1, false);
+  std::printf(
+      "{\"pg_pairs_per_s_hot\":%.0f,\"pg_pairs_per_s_spread\":%.0f,\"pg_pairs_per_s_hot_unbatched\":%.0f,"
+      "\"pg_pairs_per_s_spread_unbatched\":%.0f,\"pg_commit_p50_us\":%.1f,\"pg_commit_p99_us\":%.1f,"
+      "\"pg_pool_size\":%d,\"pg_write_lanes\":%d,\"pg_max_batch\":%d,\"callers\":%d}\n",
+      hot.pairs_per_s, spread.pairs_per_s, hot1.pairs_per_s, spread1.pairs_per_s, percentile(hot.commit_us, 0.5),
+      percentile(hot.commit_us, 0.99), pool, lanes, batch, callers);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 2.0;
   std::filesystem::path dir = std::filesystem::temp_directory_path() /
                               ("babysea-ledger-bench-" + std::to_string(::getpid()));
+  std::string store_kind = "sqlite";
+  std::string conninfo = bench::postgres_conninfo_from_env();
+  PostgresOptions defaults;
+  int pool = 8, lanes = defaults.write_lanes, batch = defaults.max_batch;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") seconds = 0.2;
     else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
-    else die("usage: ledger_bench [--seconds S] [--quick] [--dir D]");
+    else if (a == "--store" && i + 1 < argc) store_kind = argv[++i];
+    else if (a == "--pg" && i + 1 < argc) conninfo = argv[++i];
+    else if (a == "--pool" && i + 1 < argc) pool = std::atoi(argv[++i]);
+    else if (a == "--lanes" && i + 1 < argc) lanes = std::atoi(argv[++i]);
+    else if (a == "--batch" && i + 1 < argc) batch = std::atoi(argv[++i]);
+    else
+      die("usage: ledger_bench [--seconds S] [--quick] [--dir D] [--store sqlite|postgres] [--pg CONNINFO] "
+          "[--pool N] [--lanes N] [--batch N]");
   }
+  if (store_kind == "postgres") {
+    if (conninfo.empty()) die("--store postgres needs --pg CONNINFO or BABYSEA_TEST_PG (scripts/with_postgres.sh)");
+    return run_postgres(conninfo, seconds, pool, lanes, batch);
+  }
+  if (store_kind != "sqlite") die("--store must be sqlite or postgres");
   std::filesystem::create_directories(dir);
 
   auto mem = open_memory_store();
