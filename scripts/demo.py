@@ -2,7 +2,7 @@
 """The babysea end-to-end demo (run by scripts/demo.sh after the build).
 
 Starts the provider emulators and the reference server (SQLite in a temp
-dir), creates an account and an API key, tops up through a signed Stripe
+dir, or with --postgres the PostgreSQL BABYSEA_TEST_PG names), creates an account and an API key, tops up through a signed Stripe
 event, then runs a scenario over the public API: an image on a webhook
 provider with live progress, a video on a queue provider, an image whose
 first provider is down (failover), a synchronous provider, a cancel, an
@@ -10,7 +10,10 @@ idempotent replay, a customer webhook received and verified, and finally the
 account statement, provider usage and the ledger audit. Ends with one verdict
 line; exits non-zero if anything is off.
 
-Usage: demo.py <build dir>   (standard library only)
+Usage: demo.py <build dir> [--postgres]   (standard library only)
+  --postgres: database.engine "postgres" with url = $BABYSEA_TEST_PG (a libpq
+  conninfo; scripts/with_postgres.sh starts a server and sets it, as
+  scripts/demo.sh --postgres does).
 """
 import hashlib
 import hmac
@@ -27,7 +30,9 @@ import time
 import urllib.error
 import urllib.request
 
-BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build")
+ARGS = [a for a in sys.argv[1:] if a != "--postgres"]
+POSTGRES = "--postgres" in sys.argv[1:]
+BUILD = os.path.abspath(ARGS[0] if ARGS else "build")
 SERVER = os.path.join(BUILD, "examples", "server", "babysea-server")
 ADMIN = os.path.join(BUILD, "examples", "server", "babysea-admin")
 EMULATORS = os.path.join(BUILD, "tests", "emulators", "babysea-emulators")
@@ -133,6 +138,8 @@ def main():
     for path in (SERVER, ADMIN, EMULATORS):
         if not os.path.exists(path):
             raise SystemExit("missing %s (build first)" % path)
+    if POSTGRES and not os.environ.get("BABYSEA_TEST_PG"):
+        raise SystemExit("--postgres needs BABYSEA_TEST_PG (run through scripts/with_postgres.sh)")
     tmp = tempfile.mkdtemp(prefix="babysea-demo-")
     try:
         run(tmp)
@@ -166,13 +173,19 @@ def run(tmp):
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
     hook_url = "http://127.0.0.1:%d/hook" % hooks.server_address[1]
 
-    say("== 2. reference server (SQLite in %s); BFL is configured on a dead port" % tmp)
+    if POSTGRES:
+        database = {"engine": "postgres", "url": os.environ["BABYSEA_TEST_PG"], "schema": "babysea_demo"}
+        where = "PostgreSQL, schema babysea_demo"
+    else:
+        database = {"engine": "sqlite", "path": os.path.join(tmp, "babysea.db")}
+        where = "SQLite in %s" % tmp
+    say("== 2. reference server (%s); BFL is configured on a dead port" % where)
     cfg_path = os.path.join(tmp, "server.json")
     cfg = {
         "region": "us",
         "api_key_pepper": "demo-pepper-0123456789abcdef0123456789abcdef",
         "callback_base_url": "http://127.0.0.1:{port}/v1/callbacks",
-        "database": {"engine": "sqlite", "path": os.path.join(tmp, "babysea.db")},
+        "database": database,
         "assets": {"directory": os.path.join(tmp, "assets"), "public_base_url": "http://127.0.0.1:{port}/assets"},
         "providers": {
             "replicate": {"base_url": emu["replicate"], "api_token": "r8_demo",

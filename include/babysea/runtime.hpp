@@ -19,9 +19,20 @@
 //                          empty = polling only
 //   catalog                "builtin" [default] | "<directory with providers.json,
 //                          models.json, bridges.json>"
-//   database               { engine: "sqlite" | "memory" (required),
-//                            path: string (sqlite, required), synchronous: "full" | "normal" ["full"],
-//                            readers: int [4], busy_timeout_ms: int [5000] }
+//   database               { engine: "sqlite" | "postgres" | "memory" (required),
+//                            sqlite:   path: string (required), synchronous: "full" | "normal" ["full"],
+//                                      readers: int [4], busy_timeout_ms: int [5000];
+//                            postgres: url: string (required): a "postgresql://" URL or libpq
+//                                      key=value conninfo (checked with libpq; never echoed, it may
+//                                      hold a password), schema: string ["babysea"] (1-63 of
+//                                      [A-Za-z0-9_], not starting with a digit), pool_size: int [4]
+//                                      (1..256), synchronous_commit: bool [true], max_retries: int [5]
+//                                      (0..100), max_batch: int [64] (1..4096; 1: a transaction per
+//                                      unit), write_lanes: int [1] (1..pool_size)
+//                                      (PostgresOptions, storage.hpp) }
+//                          (postgres: an unreachable server or refused login fails open with
+//                          unavailable naming "database.url"; add connect_timeout=<s> to the url
+//                          to bound the wait)
 //   assets                 { directory: string (required), public_base_url: string (required),
 //                            max_bytes_per_file: int, fetch_timeout_ms: int,
 //                            public: bool [false]: true = plain output URLs anyone holding one
@@ -81,7 +92,9 @@
 // recovery, no providers): what the admin CLI uses next to a running server.
 //
 // Codes: invalid_request (config, with issues), plus the codes of the parts
-// (storage_error / corruption on open, ledger and key codes on admin calls).
+// (storage_error / corruption on open, unavailable when PostgreSQL cannot be
+// reached, ledger and key codes on admin calls); a store that fails to open
+// names "database" (or "database.url" when unavailable) as its issue field.
 //
 // Thread safety: every method is safe to call concurrently; the accessors
 // return objects that are themselves safe for concurrent use.

@@ -3,6 +3,7 @@
 // and Stripe together (runtime.hpp).
 #include "babysea/runtime.hpp"
 
+#include <libpq-fe.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "babysea/schema.hpp"
 #include "babysea/transport.hpp"
 #include "json/strict.hpp"
+#include "storage/postgres/pg_conn.hpp"
 
 namespace babysea::runtime_detail {
 extern const std::string_view kBuiltin_providers;
@@ -158,6 +160,7 @@ struct Config {
 
   std::string db_engine;
   SqliteOptions sqlite;
+  PostgresOptions postgres;
 
   std::string assets_directory;
   std::string assets_public_base_url;
@@ -217,6 +220,35 @@ void read_rate(Section& parent, std::string_view key, RateLimit& out) {
   s.finish();
 }
 
+// Empty when libpq accepts `conninfo` (a "postgresql://" URL or key=value
+// pairs), else why not. libpq's own message may quote the offending part of
+// the string, which can be a password: every quoted span is left out.
+std::string check_conninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts != nullptr) {
+    PQconninfoFree(opts);
+    return {};
+  }
+  std::string detail;
+  if (err != nullptr) {
+    bool quoted = false;
+    for (const char* p = err; *p; ++p) {
+      if (*p == '"') {
+        if (!quoted) detail += "\"...\"";
+        quoted = !quoted;
+      } else if (!quoted) {
+        detail += *p;
+      }
+    }
+    PQfreemem(err);
+  }
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  std::string why = "not a valid PostgreSQL connection string (a postgresql:// URL or libpq key=value pairs)";
+  if (!detail.empty()) why += ": " + detail;
+  return why + " (the value is not shown: it may hold a password)";
+}
+
 Result<Config> parse_config(std::string_view text) {
   auto doc = json::parse_strict(text);
   if (!doc.ok()) {
@@ -240,8 +272,8 @@ Result<Config> parse_config(std::string_view text) {
     Section db = root.object("database");
     if (!db.present()) errors.fail("database", "required", "is required");
     db.str("engine", c.db_engine, true);
-    if (errors.ok() && c.db_engine != "sqlite" && c.db_engine != "memory")
-      errors.fail("database.engine", "unsupported_value", "expected \"sqlite\" or \"memory\"");
+    if (errors.ok() && c.db_engine != "sqlite" && c.db_engine != "postgres" && c.db_engine != "memory")
+      errors.fail("database.engine", "unsupported_value", "expected \"sqlite\", \"postgres\" or \"memory\"");
     if (c.db_engine == "sqlite") {
       db.str("path", c.sqlite.path, true);
       std::string sync = "full";
@@ -253,6 +285,25 @@ Result<Config> parse_config(std::string_view text) {
       }
       db.integer("readers", c.sqlite.readers, 1, 64);
       db.millis("busy_timeout_ms", c.sqlite.busy_timeout, 0, 600'000);
+    }
+    if (c.db_engine == "postgres") {
+      db.str("url", c.postgres.conninfo, true);
+      if (errors.ok()) {
+        std::string why = check_conninfo(c.postgres.conninfo);
+        if (!why.empty()) errors.fail("database.url", "invalid", why);
+      }
+      db.str("schema", c.postgres.schema, false, true);
+      if (errors.ok()) {
+        if (Status s = pg::validate_identifier(c.postgres.schema, "schema"); !s.ok())
+          errors.fail("database.schema", "invalid", std::string(s.message()));
+      }
+      db.integer("pool_size", c.postgres.pool_size, 1, 256);
+      db.boolean("synchronous_commit", c.postgres.synchronous_commit);
+      db.integer("max_retries", c.postgres.max_retries, 0, 100);
+      db.integer("max_batch", c.postgres.max_batch, 1, 4096);
+      db.integer("write_lanes", c.postgres.write_lanes, 1, 256);
+      if (errors.ok() && c.postgres.write_lanes > c.postgres.pool_size)
+        errors.fail("database.write_lanes", "range", "must not exceed pool_size");
     }
     db.finish();
   }
@@ -608,6 +659,15 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
   // Store.
   if (c.db_engine == "memory") {
     impl->store = open_memory_store();
+  } else if (c.db_engine == "postgres") {
+    // Unreachable server, refused login, unknown database: the url is at fault.
+    auto s = open_postgres_store(c.postgres);
+    if (!s.ok()) {
+      Status st = std::move(s).take_status();
+      const bool connect = st.code() == Code::unavailable;
+      return with_field(std::move(st), connect ? "database.url" : "database");
+    }
+    impl->store = std::move(*s);
   } else {
     auto s = open_sqlite_store(c.sqlite);
     if (!s.ok()) return with_field(std::move(s).take_status(), "database");

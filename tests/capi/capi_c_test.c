@@ -192,6 +192,55 @@ static void test_null_arguments(void) {
   CHECK(atomic_load(&g_destroyed) == before + 1);
 }
 
+/* PostgreSQL that cannot be reached (nothing listens on port 1), or a url
+ * libpq cannot parse: both fail the open with an issue naming database.url,
+ * never showing the password. */
+static void test_postgres_config_errors(void) {
+  static const char* const head =
+      "{\"api_key_pepper\":\"0123456789abcdef0123456789abcdef\","
+      "\"assets\":{\"directory\":\"/tmp/babysea-capi-unused\",\"public_base_url\":\"https://a.b/f\"},"
+      "\"engine\":{\"start_workers\":false},\"webhooks\":{\"enabled\":false},";
+  char config[1024];
+  babysea_engine_t* e = (babysea_engine_t*)1;
+
+  snprintf(config, sizeof config,
+           "%s\"database\":{\"engine\":\"postgres\","
+           "\"url\":\"postgresql://babysea:s3cret-pw@127.0.0.1:1/x?connect_timeout=2\",\"pool_size\":2}}",
+           head);
+  CHECK(babysea_engine_create(config, &e) == BABYSEA_UNAVAILABLE);
+  CHECK(e == NULL);
+  CHECK(babysea_engine_last_error_code(NULL) == BABYSEA_UNAVAILABLE);
+  CHECK(contains(babysea_engine_last_error(NULL), "database.url"));
+  CHECK(contains(babysea_engine_last_error_json(NULL), "\"field\":\"database.url\""));
+  CHECK(!contains(babysea_engine_last_error_json(NULL), "s3cret-pw"));
+
+  /* babysea_engine_open reports the same through its out document. */
+  char* out = NULL;
+  e = (babysea_engine_t*)1;
+  CHECK(babysea_engine_open(config, &e, &out) == BABYSEA_UNAVAILABLE);
+  CHECK(e == NULL);
+  CHECK(contains(out, "\"field\":\"database.url\""));
+  CHECK(contains(out, "\"type\":\"unavailable\""));
+  babysea_free(out);
+
+  snprintf(config, sizeof config,
+           "%s\"database\":{\"engine\":\"postgres\",\"url\":\"postgresql://u:s3cret-pw@[::1/x\"}}", head);
+  CHECK(babysea_engine_create(config, &e) == BABYSEA_INVALID_REQUEST);
+  CHECK(e == NULL);
+  CHECK(contains(babysea_engine_last_error_json(NULL), "\"field\":\"database.url\""));
+  CHECK(!contains(babysea_engine_last_error_json(NULL), "s3cret-pw"));
+
+  snprintf(config, sizeof config,
+           "%s\"database\":{\"engine\":\"postgres\",\"url\":\"host=h\",\"schema\":\"no-dashes\"}}", head);
+  CHECK(babysea_engine_create(config, &e) == BABYSEA_INVALID_REQUEST);
+  CHECK(contains(babysea_engine_last_error_json(NULL), "\"field\":\"database.schema\""));
+
+  snprintf(config, sizeof config,
+           "%s\"database\":{\"engine\":\"postgres\",\"url\":\"host=h\",\"pool_size\":0}}", head);
+  CHECK(babysea_engine_create(config, &e) == BABYSEA_INVALID_REQUEST);
+  CHECK(contains(babysea_engine_last_error_json(NULL), "\"field\":\"database.pool_size\""));
+}
+
 /* --- the lifecycle ----------------------------------------------------- */
 
 static char* wait_for_status(babysea_engine_t* e, const char* key, const char* id, const char* status,
@@ -451,6 +500,7 @@ int main(void) {
 
   test_static();
   test_null_arguments();
+  test_postgres_config_errors();
 
   char line[4096];
   REQUIRE(start_emulators(bin, line, sizeof line));

@@ -73,10 +73,11 @@ void check(babysea_engine_t* engine, int rc, char* out) {
   babysea_free(out);
 }
 
-// Configuration documents that name files or directories are not fuzzed
-// (they would create them); everything else goes through Runtime::open.
+// Configuration documents that name files or directories, or a PostgreSQL
+// server, are not fuzzed (they would create them, or connect out and wait);
+// everything else goes through Runtime::open.
 bool names_files(std::string_view text) {
-  for (std::string_view word : {"path", "directory", "ca_file", "sqlite"}) {
+  for (std::string_view word : {"path", "directory", "ca_file", "sqlite", "postgres"}) {
     if (text.find(word) != std::string_view::npos) return true;
   }
   return false;

@@ -1,12 +1,17 @@
-// Runtime: a good config opens (memory and SQLite), every bad field is an
-// invalid_request naming it, and the admin helpers work in both modes.
+// Runtime: a good config opens (memory, SQLite and, when BABYSEA_TEST_PG
+// names a server, PostgreSQL), every bad field is an invalid_request naming
+// it, an unreachable PostgreSQL is unavailable naming database.url, and the
+// admin helpers work in both modes.
 #include <catch2/catch.hpp>
 
+#include <libpq-fe.h>
 #include <sodium.h>
 
 #include <string>
 
 #include "babysea/runtime.hpp"
+#include "json/json.hpp"
+#include "support/stores.hpp"
 #include "support/testing.hpp"
 
 using namespace babysea;
@@ -50,6 +55,61 @@ void require_bad(const std::string& config, const std::string& field) {
   REQUIRE_FALSE(r.status().issues().empty());
   CHECK(r.status().issues().front().field == field);
   CHECK(std::string(r.status().message()).find(field) != std::string::npos);
+}
+
+std::string json_quoted(std::string_view text) {
+  std::string out;
+  json::append_quoted(out, text);
+  return out;
+}
+
+// A "database" section for PostgreSQL at `url`, with extra members.
+std::string postgres_db(const std::string& url, const std::string& extra = "") {
+  return R"({"engine": "postgres", "url": )" + json_quoted(url) + (extra.empty() ? "" : ", " + extra) + "}";
+}
+
+// No status text, message or issue, mentions `secret`.
+void require_no_secret(const Status& s, const std::string& secret) {
+  INFO(s.to_string());
+  CHECK(s.to_string().find(secret) == std::string::npos);
+  CHECK(std::string(s.message()).find(secret) == std::string::npos);
+  for (const auto& i : s.issues()) CHECK(i.message.find(secret) == std::string::npos);
+}
+
+// The test server's conninfo (key=value) rewritten as a postgresql:// URL, its
+// parts taken apart by libpq.
+std::string conninfo_as_url(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (err) PQfreemem(err);
+  REQUIRE(opts != nullptr);
+  auto encode = [](std::string_view v) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char ch : v) {
+      if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '/') {
+        out += static_cast<char>(ch);
+      } else {
+        out += '%';
+        out += hex[ch >> 4];
+        out += hex[ch & 15];
+      }
+    }
+    return out;
+  };
+  std::string dbname;
+  std::string query;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    if (std::string_view(o->keyword) == "dbname") {
+      dbname = o->val;
+      continue;
+    }
+    query += (query.empty() ? "?" : "&") + std::string(o->keyword) + "=" + encode(o->val);
+  }
+  PQconninfoFree(opts);
+  return "postgresql:///" + encode(dbname) + query;
 }
 
 }  // namespace
@@ -97,33 +157,86 @@ TEST_CASE("runtime: a memory config opens and the admin helpers work", "[runtime
   CHECK(r.handle_stripe_webhook("t=1,v1=00", "{}").code() == Code::unsupported);
 }
 
-TEST_CASE("runtime: a sqlite config persists across opens; admin mode has no engine", "[runtime]") {
+TEST_CASE("runtime: a durable config persists across opens; admin mode has no engine", "[runtime]") {
+  // sqlite, plus postgres when BABYSEA_TEST_PG names a server (runtime_test_postgres),
+  // its conninfo given as is (key=value) and as a postgresql:// URL.
+  const std::string kind = GENERATE(from_range(babysea::testing::store_kinds({"sqlite-file"})));
+  const bool as_url = GENERATE(false, true);  // postgres only (sqlite runs twice)
+  CAPTURE(kind, as_url);
   babysea::testing::TempDir dir;
-  std::string cfg = base_config(dir, R"({"engine": "sqlite", "path": ")" + dir.file("db.sqlite") +
-                                         R"(", "synchronous": "normal"})");
+  std::unique_ptr<babysea::testing::StoreFixture> pg;  // the schema, dropped at the end
+  std::string database;
+  if (kind == "postgres") {
+    pg = std::make_unique<babysea::testing::StoreFixture>("postgres");
+    pg->store.reset();
+    const std::string conninfo = babysea::testing::test_postgres_conninfo();
+    database = postgres_db(as_url ? conninfo_as_url(conninfo) : conninfo,
+                           R"("schema": )" + json_quoted(pg->pg_options.schema) +
+                               R"(, "pool_size": 2, "synchronous_commit": false, "max_retries": 3, "max_batch": 16, )"
+                               R"("write_lanes": 2)");
+  } else {
+    database = R"({"engine": "sqlite", "path": )" + json_quoted(dir.file("db.sqlite")) + R"(, "synchronous": "normal"})";
+  }
+  const std::string cfg = base_config(dir, database);
+  const std::string store_name = kind == "postgres" ? "postgres" : "sqlite";
   std::string key;
   {
     auto rt = Runtime::open(cfg);
+    INFO(rt.status().to_string());
     REQUIRE(rt.ok());
-    CHECK((*rt)->store().name() == "sqlite");
+    CHECK((*rt)->store().name() == store_name);
     auto k = (*rt)->issue_api_key("acct_s", kGenerateOnly);
     REQUIRE(k.ok());
     key = k->key;
-    REQUIRE((*rt)->grant_credits("acct_s", 2 * kMicrosPerCredit).ok());
+    REQUIRE((*rt)->grant_credits("acct_s", 2 * kMicrosPerCredit, "grant-s").ok());
+    auto again = (*rt)->grant_credits("acct_s", 2 * kMicrosPerCredit, "grant-s");
+    REQUIRE(again.ok());
+    CHECK(again->replayed);
+    auto bal = (*rt)->balance("acct_s");
+    REQUIRE(bal.ok());
+    CHECK(bal->available() == 2 * kMicrosPerCredit);
   }
   {
     RuntimeOpenOptions admin;
     admin.engine = false;
     auto rt = Runtime::open(cfg, admin);
+    INFO(rt.status().to_string());
     REQUIRE(rt.ok());
     CHECK_FALSE((*rt)->has_engine());
+    CHECK((*rt)->store().name() == store_name);
     auto bal = (*rt)->balance("acct_s");
     REQUIRE(bal.ok());
     CHECK(bal->available() == 2 * kMicrosPerCredit);
     auto who = (*rt)->api_keys().authenticate(key);
     REQUIRE(who.ok());
     CHECK(who->account == "acct_s");
-    CHECK((*rt)->audit().ok());
+    auto st = (*rt)->statement("acct_s");
+    REQUIRE(st.ok());
+    CHECK(st->size() == 1);
+    auto audit = (*rt)->audit();
+    REQUIRE(audit.ok());
+    CHECK(audit->clean());
+  }
+}
+
+TEST_CASE("runtime: an unreachable postgres is unavailable naming database.url", "[runtime]") {
+  babysea::testing::TempDir dir;
+  // Nothing listens on port 1; connect_timeout bounds the wait regardless.
+  for (const std::string url : {"postgresql://babysea:s3cret-pw@127.0.0.1:1/x?connect_timeout=2",
+                                "host=127.0.0.1 port=1 dbname=x user=babysea password=s3cret-pw connect_timeout=2"}) {
+    for (bool engine : {true, false}) {
+      INFO(url << (engine ? " (engine)" : " (admin)"));
+      RuntimeOpenOptions options;
+      options.engine = engine;
+      auto r = Runtime::open(base_config(dir, postgres_db(url)), options);
+      INFO(r.status().to_string());
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.code() == Code::unavailable);
+      REQUIRE_FALSE(r.status().issues().empty());
+      CHECK(r.status().issues().front().field == "database.url");
+      CHECK(std::string(r.status().message()).find("database.url") != std::string::npos);
+      require_no_secret(r.status(), "s3cret-pw");
+    }
   }
 }
 
@@ -171,13 +284,66 @@ TEST_CASE("runtime: every bad field is invalid_request naming it", "[runtime]") 
   }
   SECTION("region") { require_bad(replace(good, R"("region": "us")", R"("region": 7)"), "region"); }
   SECTION("database") {
-    require_bad(replace(good, R"({"engine": "memory"})", R"({"engine": "postgres"})"), "database.engine");
+    require_bad(replace(good, R"({"engine": "memory"})", R"({"engine": "mysql"})"), "database.engine");
+    {
+      auto r = Runtime::open(replace(good, R"({"engine": "memory"})", R"({"engine": "mysql"})"));
+      const std::string m(r.status().message());
+      CHECK(m.find("sqlite") != std::string::npos);
+      CHECK(m.find("postgres") != std::string::npos);
+      CHECK(m.find("memory") != std::string::npos);
+    }
     require_bad(replace(good, R"({"engine": "memory"})", R"({"engine": "sqlite"})"), "database.path");
     require_bad(replace(good, R"({"engine": "memory"})",
                         R"({"engine": "sqlite", "path": ")" + dir.file("x.db") + R"(", "synchronous": "off"})"),
                 "database.synchronous");
     require_bad(replace(good, R"({"engine": "memory"})", R"({"engine": "memory", "colour": 1})"), "database.colour");
     require_bad(replace(good, R"({"engine": "memory"})", R"("memory")"), "database");
+  }
+  SECTION("database: postgres") {
+    const std::string db = R"({"engine": "memory"})";
+    const std::string url = "postgresql://babysea@127.0.0.1:1/babysea";
+    require_bad(replace(good, db, R"({"engine": "postgres"})"), "database.url");
+    require_bad(replace(good, db, postgres_db("")), "database.url");
+    require_bad(replace(good, db, R"({"engine": "postgres", "url": 5432})"), "database.url");
+    require_bad(replace(good, db, postgres_db("postgresql://h/db?no_such_option=1")), "database.url");
+    require_bad(replace(good, db, postgres_db("host=h no_such_option=1")), "database.url");
+    require_bad(replace(good, db, postgres_db("mysql://h/db")), "database.url");
+    require_bad(replace(good, db, postgres_db(url, R"("schema": "")")), "database.schema");
+    require_bad(replace(good, db, postgres_db(url, R"("schema": "1st")")), "database.schema");
+    require_bad(replace(good, db, postgres_db(url, R"("schema": "bad-name")")), "database.schema");
+    require_bad(replace(good, db, postgres_db(url, R"("schema": "x\"; DROP SCHEMA public; --")")), "database.schema");
+    require_bad(replace(good, db, postgres_db(url, R"("schema": ")" + std::string(64, 's') + "\"")),
+                "database.schema");
+    require_bad(replace(good, db, postgres_db(url, R"("schema": 7)")), "database.schema");
+    require_bad(replace(good, db, postgres_db(url, R"("pool_size": 0)")), "database.pool_size");
+    require_bad(replace(good, db, postgres_db(url, R"("pool_size": 257)")), "database.pool_size");
+    require_bad(replace(good, db, postgres_db(url, R"("pool_size": "4")")), "database.pool_size");
+    require_bad(replace(good, db, postgres_db(url, R"("synchronous_commit": "on")")), "database.synchronous_commit");
+    require_bad(replace(good, db, postgres_db(url, R"("max_retries": -1)")), "database.max_retries");
+    require_bad(replace(good, db, postgres_db(url, R"("max_retries": 101)")), "database.max_retries");
+    require_bad(replace(good, db, postgres_db(url, R"("max_batch": 0)")), "database.max_batch");
+    require_bad(replace(good, db, postgres_db(url, R"("max_batch": 4097)")), "database.max_batch");
+    require_bad(replace(good, db, postgres_db(url, R"("write_lanes": 0)")), "database.write_lanes");
+    require_bad(replace(good, db, postgres_db(url, R"("pool_size": 2, "write_lanes": 3)")), "database.write_lanes");
+    // Keys of another engine are unknown here, as unknown keys are for sqlite.
+    require_bad(replace(good, db, postgres_db(url, R"("path": "x.db")")), "database.path");
+    require_bad(replace(good, db, postgres_db(url, R"("synchronous": "full")")), "database.synchronous");
+    require_bad(replace(good, db, postgres_db(url, R"("colour": 1)")), "database.colour");
+    require_bad(replace(good, db, R"({"engine": "sqlite", "path": "x.db", "url": ")" + url + "\"}"), "database.url");
+  }
+  SECTION("database: a bad postgres url never shows its password") {
+    const std::string db = R"({"engine": "memory"})";
+    for (const std::string bad : {"postgresql://u:s3cret-pw@[::1/db", "host=h password=s3cret-pw oops",
+                                  "host=h s3cret-pw", "postgresql://u:s3cret-pw@h/db?s3cret-pw=1",
+                                  "host=h password='s3cret-pw"}) {
+      INFO(bad);
+      auto r = Runtime::open(replace(good, db, postgres_db(bad)));
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.code() == Code::invalid_request);
+      REQUIRE_FALSE(r.status().issues().empty());
+      CHECK(r.status().issues().front().field == "database.url");
+      require_no_secret(r.status(), "s3cret-pw");
+    }
   }
   SECTION("assets") {
     require_bad(replace(good, R"("public_base_url")", R"("colour": 1, "public_base_url")"), "assets.colour");

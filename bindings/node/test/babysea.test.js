@@ -93,6 +93,86 @@ test('a bad configuration is an InvalidRequest with issues', async () => {
   await assert.rejects(babysea.Engine.open('not json'), babysea.InvalidRequest);
 });
 
+function postgresConfig(tmp, database) {
+  return {
+    api_key_pepper: 'node-test-pepper-0123456789abcdef012345',
+    database: { engine: 'postgres', ...database },
+    assets: { directory: path.join(tmp, 'assets'), public_base_url: 'https://a.example/f' },
+    engine: { threads: 1, start_workers: false },
+    webhooks: { enabled: false },
+  };
+}
+
+// The error names `field` first and never shows the password.
+function namesField(e, field) {
+  assert.ok(e.issues.length > 0, String(e));
+  assert.equal(e.issues[0].field, field, JSON.stringify(e.issues));
+  assert.ok(e.message.includes(field), e.message);
+  assert.ok(!`${e} ${e.message} ${JSON.stringify(e.issues)}`.includes('s3cret-pw'), e.message);
+  return true;
+}
+
+describe('postgres configuration', () => {
+  let tmp;
+  before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'babysea-node-pg-')); });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  test('an unreachable server is Unavailable naming database.url', async () => {
+    for (const url of ['postgresql://babysea:s3cret-pw@127.0.0.1:1/x?connect_timeout=2',
+      'host=127.0.0.1 port=1 dbname=x password=s3cret-pw connect_timeout=2']) {
+      await assert.rejects(babysea.Engine.open(postgresConfig(tmp, { url })), (e) => {
+        assert.ok(e instanceof babysea.Unavailable, String(e));
+        assert.equal(e.code, 17);
+        return namesField(e, 'database.url');
+      });
+    }
+  });
+
+  test('bad keys are InvalidRequest naming them', async () => {
+    const url = 'postgresql://babysea@127.0.0.1:1/x';
+    const cases = [
+      [{ url: 'postgresql://u:s3cret-pw@[::1/x' }, 'database.url'],
+      [{ url: 'host=h s3cret-pw' }, 'database.url'],
+      [{}, 'database.url'],
+      [{ url, schema: 'no-dashes' }, 'database.schema'],
+      [{ url, pool_size: 0 }, 'database.pool_size'],
+      [{ url, pool_size: 257 }, 'database.pool_size'],
+      [{ url, synchronous_commit: 'yes' }, 'database.synchronous_commit'],
+      [{ url, max_retries: -1 }, 'database.max_retries'],
+      [{ url, path: 'x.db' }, 'database.path'],
+    ];
+    for (const [database, field] of cases) {
+      await assert.rejects(babysea.Engine.open(postgresConfig(tmp, database)), (e) => {
+        assert.ok(e instanceof babysea.InvalidRequest, `${field}: ${e}`);
+        return namesField(e, field);
+      });
+    }
+  });
+
+  // Runs where BABYSEA_TEST_PG names a server (capi_node_test_postgres).
+  test('an engine on PostgreSQL grants, reads the balance and reopens', { skip: !process.env.BABYSEA_TEST_PG }, async () => {
+    const config = postgresConfig(tmp, { url: process.env.BABYSEA_TEST_PG, schema: `node_${process.pid}`, pool_size: 2 });
+    let engine = await babysea.Engine.open(config);
+    let key;
+    try {
+      key = (await engine.issueApiKey('acct_pg')).key;
+      await engine.grantCredits('acct_pg', '2.5', 'node-pg-grant');
+      await engine.grantCredits('acct_pg', '2.5', 'node-pg-grant'); // replayed
+      assert.equal((await engine.balance('acct_pg')).available, '2.5');
+    } finally {
+      await engine.close();
+    }
+    engine = await babysea.Engine.open(JSON.stringify(config));
+    try {
+      assert.equal((await engine.balance('acct_pg')).available, '2.5');
+      assert.equal((await engine.authenticate(key)).account, 'acct_pg');
+      assert.equal((await engine.audit()).clean, true);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('lifecycle against the emulators', () => {
   let tmp;
   let emu;

@@ -98,6 +98,79 @@ class StaticTest(unittest.TestCase):
             babysea.Engine("not json")
 
 
+def postgres_config(tmp: str, database: dict) -> dict:
+    return {
+        "api_key_pepper": "python-test-pepper-0123456789abcdef0123",
+        "database": {"engine": "postgres", **database},
+        "assets": {"directory": os.path.join(tmp, "assets"), "public_base_url": "https://a.example/f"},
+        "engine": {"threads": 1, "start_workers": False},
+        "webhooks": {"enabled": False},
+    }
+
+
+class PostgresConfigTest(unittest.TestCase):
+    """database.engine "postgres": bad keys and an unreachable server are named errors."""
+
+    def setUp(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="babysea-py-pg-")
+
+    def tearDown(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def assert_field(self, err: babysea.BabyseaError, field: str) -> None:
+        self.assertTrue(err.issues, err)
+        self.assertEqual(err.issues[0]["field"], field, err)
+        self.assertIn(field, err.message)
+        self.assertNotIn("s3cret-pw", str(err) + json.dumps(err.issues))
+
+    def test_unreachable_server(self) -> None:
+        for url in ("postgresql://babysea:s3cret-pw@127.0.0.1:1/x?connect_timeout=2",
+                    "host=127.0.0.1 port=1 dbname=x password=s3cret-pw connect_timeout=2"):
+            with self.assertRaises(babysea.Unavailable) as cm:
+                babysea.Engine(postgres_config(self.tmp, {"url": url}))
+            self.assertEqual(cm.exception.code, 17)
+            self.assert_field(cm.exception, "database.url")
+
+    def test_bad_keys(self) -> None:
+        url = "postgresql://babysea@127.0.0.1:1/x"
+        cases = [({"url": "postgresql://u:s3cret-pw@[::1/x"}, "database.url"),
+                 ({"url": "host=h s3cret-pw"}, "database.url"),
+                 ({}, "database.url"),
+                 ({"url": url, "schema": "no-dashes"}, "database.schema"),
+                 ({"url": url, "pool_size": 0}, "database.pool_size"),
+                 ({"url": url, "pool_size": 257}, "database.pool_size"),
+                 ({"url": url, "synchronous_commit": "yes"}, "database.synchronous_commit"),
+                 ({"url": url, "max_retries": -1}, "database.max_retries"),
+                 ({"url": url, "path": "x.db"}, "database.path")]
+        for database, field in cases:
+            with self.subTest(field=field, database=database):
+                with self.assertRaises(babysea.InvalidRequest) as cm:
+                    babysea.Engine(postgres_config(self.tmp, database))
+                self.assert_field(cm.exception, field)
+
+
+@unittest.skipUnless(os.environ.get("BABYSEA_TEST_PG"), "needs BABYSEA_TEST_PG (capi_python_test_postgres sets it)")
+class PostgresTest(unittest.TestCase):
+    """An engine on a real PostgreSQL (scripts/with_postgres.sh starts one)."""
+
+    def test_grant_balance_and_reopen(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="babysea-py-pg-")
+        try:
+            config = postgres_config(tmp, {"url": os.environ["BABYSEA_TEST_PG"], "schema": "py_%d" % os.getpid(),
+                                           "pool_size": 2})
+            with babysea.Engine(config) as engine:
+                key = engine.issue_api_key("acct_pg", "full_access")["key"]
+                engine.grant_credits("acct_pg", "2.5", key="py-pg-grant")
+                engine.grant_credits("acct_pg", "2.5", key="py-pg-grant")  # replayed
+                self.assertEqual(engine.balance("acct_pg")["available"], "2.5")
+            with babysea.Engine(json.dumps(config)) as engine:  # durable across opens
+                self.assertEqual(engine.balance("acct_pg")["available"], "2.5")
+                self.assertEqual(engine.authenticate(key)["account"], "acct_pg")
+                self.assertTrue(engine.audit()["clean"])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class LifecycleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
