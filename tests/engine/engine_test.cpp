@@ -1,4 +1,5 @@
-// Engine over SQLite with scripted providers and a manual clock: every
+// Engine over SQLite (PostgreSQL under engine_test_postgres, see
+// test_store_kind) with scripted providers and a manual clock: every
 // delivery mode, failover, fail-fast, deadlines, cancel, idempotency,
 // callbacks, recovery; each test ends with the ledger and lifecycle
 // invariants checked.

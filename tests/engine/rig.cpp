@@ -7,16 +7,9 @@
 namespace babysea::testing {
 
 Rig::Rig(RigOptions o) : options(std::move(o)) {
-  if (options.store == "memory") {
-    store_ = open_memory_store();
-  } else {
-    SqliteOptions so;
-    so.path = dir_.file("engine.db");
-    so.durability = options.durability;
-    auto s = open_sqlite_store(so);
-    REQUIRE(s.ok());
-    store_ = std::move(*s);
-  }
+  SqliteOptions so;
+  so.durability = options.durability;
+  fixture_ = std::make_unique<StoreFixture>(options.store, so);
   auto cat = Catalog::load_directory(source_dir() / "data");
   REQUIRE(cat.ok());
   catalog_ = *cat;
@@ -41,7 +34,7 @@ Rig::~Rig() { stop(); }
 
 void Rig::start() {
   EngineConfig c;
-  c.store = store_.get();
+  c.store = fixture_->store.get();
   c.clock = options.workers ? nullptr : &clock_;
   c.catalog = catalog_;
   c.providers = {first_, second_};
@@ -102,7 +95,7 @@ std::string Rig::check_invariants() {
     for (const auto& g : page->generations) {
       std::vector<HoldRow> holds;
       // The hold of a generation is keyed "gen:<id>"; find it through the ledger's hold lookup by ref.
-      Status st = store_->read([&](UnitOfWork& uow) {
+      Status st = store().read([&](UnitOfWork& uow) {
         HoldRow h;
         Status s = uow.ledger().find_hold_by_key("gen:" + g.id, h);
         if (s.ok()) holds.push_back(h);

@@ -1,6 +1,7 @@
-// A whole engine over a real SQLite file with scripted providers, a memory
-// asset store and (by default) a manual clock, for engine tests, the
-// randomized simulation and the benchmark.
+// A whole engine over a real SQLite file (or, under the *_postgres ctest
+// entries, a fresh PostgreSQL schema; see test_store_kind) with scripted
+// providers, a memory asset store and (by default) a manual clock, for engine
+// tests, the randomized simulation and the benchmark.
 #pragma once
 
 #include <memory>
@@ -10,13 +11,14 @@
 #include "babysea/assets.hpp"
 #include "babysea/engine.hpp"
 #include "support/scripted_provider.hpp"
+#include "support/stores.hpp"
 #include "support/testing.hpp"
 
 namespace babysea::testing {
 
 struct RigOptions {
-  std::string store = "sqlite-file";  // "sqlite-file" | "memory"
-  bool workers = false;               // real worker threads (with the system clock)
+  std::string store = test_store_kind();  // a StoreFixture kind: "sqlite-file", "memory", "postgres"
+  bool workers = false;                   // real worker threads (with the system clock)
   DeliveryMode first_mode = DeliveryMode::webhook;   // "replicate"
   DeliveryMode second_mode = DeliveryMode::polling;  // "fal"
   ProviderTiming timing{};
@@ -43,7 +45,7 @@ class Rig {
   Engine& engine() { return *engine_; }
   Ledger& ledger() { return engine_->ledger(); }
   ManualClock& clock() { return clock_; }
-  Store& store() { return *store_; }
+  Store& store() { return *fixture_->store; }
   MemoryAssetStore& assets() { return *assets_; }
   ScriptedProvider& first() { return *first_; }    // "replicate"
   ScriptedProvider& second() { return *second_; }  // "fal"
@@ -71,9 +73,8 @@ class Rig {
   RigOptions options;
 
  private:
-  TempDir dir_;
   ManualClock clock_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<StoreFixture> fixture_;  // the store; restarts keep it (same file, same schema)
   std::shared_ptr<const Catalog> catalog_;
   std::shared_ptr<ScriptedProvider> first_;
   std::shared_ptr<ScriptedProvider> second_;

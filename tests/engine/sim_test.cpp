@@ -4,7 +4,11 @@
 // invariants of specs/lifecycle.md §5 must hold.
 //
 // BABYSEA_SIM_SEEDS=<n> (default 2000) seeds on the memory store plus n/20
-// on a SQLite file; BABYSEA_SIM_SEED=<s> replays one seed (both stores).
+// on the durable store (a SQLite file, or what test_store_kind names);
+// BABYSEA_SIM_SEED=<s> replays one seed (both stores). On PostgreSQL
+// (engine_sim_test_postgres) the memory seeds are skipped, engine_sim_test
+// runs them, and BABYSEA_SIM_PG_SEEDS (default 60) seeds run on the server:
+// each costs a fresh schema and a round trip per unit of work.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -133,19 +137,25 @@ TEST_CASE("randomized engine simulation holds the lifecycle invariants", "[engin
   const std::uint64_t one = env_u64("BABYSEA_SIM_SEED", 0);
   const std::uint64_t n = one != 0 ? 1 : env_u64("BABYSEA_SIM_SEEDS", 2000);
   const std::uint64_t base = one != 0 ? one : env_u64("BABYSEA_SIM_BASE", 1);
-  std::uint64_t sqlite_runs = one != 0 ? 1 : std::max<std::uint64_t>(1, n / 20);
-  for (std::uint64_t s = base; s < base + n; ++s) {
+  const std::string durable = test_store_kind();
+  const bool postgres = durable == "postgres";
+  const std::uint64_t memory_runs = one != 0 ? 1 : postgres ? 0 : n;
+  const std::uint64_t durable_runs = one != 0   ? 1
+                                     : postgres ? env_u64("BABYSEA_SIM_PG_SEEDS", 60)
+                                                : std::max<std::uint64_t>(1, n / 20);
+  for (std::uint64_t s = base; s < base + memory_runs; ++s) {
     const std::string v = simulate(s, "memory");
     if (!v.empty()) {
       std::cerr << "engine sim failed: replay with BABYSEA_SIM_SEED=" << s << " (memory store): " << v << "\n";
       FAIL("seed " << s << " (memory): " << v);
     }
   }
-  for (std::uint64_t s = base; s < base + sqlite_runs; ++s) {
-    const std::string v = simulate(s, "sqlite-file");
+  for (std::uint64_t s = base; s < base + durable_runs; ++s) {
+    const std::string v = simulate(s, durable);
     if (!v.empty()) {
-      std::cerr << "engine sim failed: replay with BABYSEA_SIM_SEED=" << s << " (sqlite store): " << v << "\n";
-      FAIL("seed " << s << " (sqlite): " << v);
+      std::cerr << "engine sim failed: replay with BABYSEA_SIM_SEED=" << s << " (" << durable << " store): " << v
+                << "\n";
+      FAIL("seed " << s << " (" << durable << "): " << v);
     }
   }
   std::cerr << "engine sim: " << g_stats.generations << " generations (succeeded " << g_stats.by_status[2]
@@ -155,5 +165,5 @@ TEST_CASE("randomized engine simulation holds the lifecycle invariants", "[engin
   CHECK(g_stats.by_status[2] > 0);
   CHECK(g_stats.by_status[3] > 0);
   CHECK(g_stats.by_status[4] > 0);
-  SUCCEED(n << " memory seeds and " << sqlite_runs << " sqlite seeds from " << base);
+  SUCCEED(memory_runs << " memory seeds and " << durable_runs << " " << durable << " seeds from " << base);
 }

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <stdexcept>
 
 #include "json/json.hpp"
@@ -135,6 +137,37 @@ std::string Child::kill_and_collect() {
   fd_ = -1;
   return out;
 }
+
+std::string Child::wait_and_collect(int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string out = early_;
+  char buf[65536];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd p{fd_, POLLIN, 0};
+    const int ready = left > 0 ? poll(&p, 1, static_cast<int>(left)) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {  // timed out (or poll failed): stop the child, keep what it wrote
+      ::kill(pid_, SIGKILL);
+      out += drain(fd_);
+      break;
+    }
+    const ssize_t n = read(fd_, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;  // EOF: the child closed its stdout
+    }
+  }
+  status_ = wait_raw(pid_);
+  pid_ = -1;
+  close(fd_);
+  fd_ = -1;
+  return out;
+}
+
+bool Child::exited_ok() const { return status_ >= 0 && WIFEXITED(status_) && WEXITSTATUS(status_) == 0; }
 
 bool Child::killed_by_sigkill() const { return status_ >= 0 && WIFSIGNALED(status_) && WTERMSIG(status_) == SIGKILL; }
 

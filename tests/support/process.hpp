@@ -33,13 +33,21 @@ class Child {
   // Sends SIGKILL, waits, and returns everything the child wrote. The wait
   // status is kept for killed_by_sigkill() / how_it_ended().
   std::string kill_and_collect();
+  // Reads until the child closes its stdout (it exited), waits for it and
+  // returns everything it wrote; after `timeout_ms` without that, SIGKILLs it
+  // first. The wait status is kept as for kill_and_collect().
+  std::string wait_and_collect(int timeout_ms);
   int pid() const { return pid_; }
   // After kill_and_collect(): whether the child died of SIGKILL (false when it
   // had exited by itself, or died of another signal, before the kill).
   bool killed_by_sigkill() const;
-  // After kill_and_collect(): "killed by signal N" or "exited with status N".
+  // After kill_and_collect() / wait_and_collect(): whether it exited by itself
+  // with status 0.
+  bool exited_ok() const;
+  // After kill_and_collect() / wait_and_collect(): "killed by signal N" or
+  // "exited with status N".
   std::string how_it_ended() const;
-  // After kill_and_collect(): the raw waitpid() status.
+  // After kill_and_collect() / wait_and_collect(): the raw waitpid() status.
   int wait_status() const { return status_; }
 
  private:

@@ -33,6 +33,11 @@ std::string test_postgres_conninfo() {
   return env ? std::string(env) : std::string();
 }
 
+std::string test_store_kind() {
+  const char* env = std::getenv("BABYSEA_TEST_STORE");
+  return env && *env ? std::string(env) : std::string("sqlite-file");
+}
+
 std::vector<std::string> store_kinds(std::initializer_list<const char*> kinds) {
   std::vector<std::string> out(kinds.begin(), kinds.end());
   if (!test_postgres_conninfo().empty()) out.emplace_back("postgres");

@@ -32,6 +32,11 @@ struct StoreFixture {
 // The conninfo of the test PostgreSQL (BABYSEA_TEST_PG), empty when unset.
 std::string test_postgres_conninfo();
 
+// The durable backend of suites that run on one store (the engine rig, the
+// wire stack): BABYSEA_TEST_STORE when set (the *_postgres ctest entries set
+// "postgres"), else "sqlite-file". A StoreFixture kind.
+std::string test_store_kind();
+
 // `kinds`, plus "postgres" when BABYSEA_TEST_PG is set (never a silently
 // passing stand-in when it is not). For GENERATE(from_range(store_kinds({...}))).
 std::vector<std::string> store_kinds(std::initializer_list<const char*> kinds);

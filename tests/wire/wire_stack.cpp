@@ -66,10 +66,13 @@ ProviderTiming fast_timing() {
 }
 
 Stack::Stack(StackOptions o) : options_(std::move(o)) {
-  SqliteOptions so;
-  so.path = options_.db_path;
-  so.durability = Durability::full;
-  store_ = take(open_sqlite_store(so), "open sqlite");
+  if (options_.store == nullptr) {
+    SqliteOptions so;
+    so.path = options_.db_path;
+    so.durability = Durability::full;
+    owned_store_ = take(open_sqlite_store(so), "open sqlite");
+  }
+  store_ = options_.store != nullptr ? options_.store : owned_store_.get();
   resolver_ = make_system_resolver();
   NetGuardOptions go;
   go.allowed_ports.clear();
@@ -131,7 +134,7 @@ Stack::Stack(StackOptions o) : options_(std::move(o)) {
     assets_ = std::make_unique<HookedAssets>(std::move(assets_), options_.after_asset_store);
 
   EngineConfig c;
-  c.store = store_.get();
+  c.store = store_;
   c.catalog = catalog;
   c.providers = providers_;
   c.assets = assets_.get();
@@ -158,7 +161,7 @@ Stack::~Stack() {
   url_policy_.reset();
   guard_.reset();
   resolver_.reset();
-  store_.reset();
+  owned_store_.reset();
 }
 
 void Stack::login(const std::string& account, Micros grant) {

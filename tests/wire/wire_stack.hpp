@@ -1,6 +1,7 @@
 // wire_stack.hpp — a whole engine on the real wire, for the wire and crash
-// tests: a SQLite file (synchronous FULL), the Beast transport, the real
-// provider adapters pointed at loopback emulators, a directory asset store
+// tests: a SQLite file (synchronous FULL) or a store the test lends (the
+// PostgreSQL run of wire_test), the Beast transport, the real provider
+// adapters pointed at loopback emulators, a directory asset store
 // behind an SSRF guard that allows loopback, and the Engine with its own
 // workers on the system clock. Built piece by piece (not through
 // Runtime::open) so that provider timings (poll interval, submit-ack / start /
@@ -33,7 +34,8 @@ struct ProviderEndpoint {
 };
 
 struct StackOptions {
-  std::string db_path;
+  std::string db_path;     // the SQLite file, when no store is lent
+  Store* store = nullptr;  // lent (outlives the Stack): used instead of db_path
   std::filesystem::path assets_dir;
   std::string catalog_dir;  // data/ directory of the repository
   ProviderEndpoint replicate, fal, bfl, openai, runway;
@@ -90,7 +92,8 @@ class Stack {
 
  private:
   StackOptions options_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> owned_store_;  // the SQLite file, when no store is lent
+  Store* store_ = nullptr;
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<NetGuard> guard_;
   std::unique_ptr<UrlPolicy> url_policy_;

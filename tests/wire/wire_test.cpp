@@ -1,8 +1,10 @@
-// The real wire: the Engine over a SQLite file (synchronous FULL), the Beast
-// transport and the real provider adapters against the provider emulators on
-// loopback, with the engine's own workers on the system clock. Provider
-// callbacks go to a loopback receiver here that hands the raw headers and
-// body to Engine::handle_provider_callback, as a host would.
+// The real wire: the Engine over a SQLite file (synchronous FULL; under
+// wire_test_postgres a fresh PostgreSQL schema per case, see
+// test_store_kind), the Beast transport and the real provider adapters
+// against the provider emulators on loopback, with the engine's own workers
+// on the system clock. Provider callbacks go to a loopback receiver here that
+// hands the raw headers and body to Engine::handle_provider_callback, as a
+// host would.
 //
 // Cases: failover (5xx on submit, model error), a silent provider abandoned at
 // its deadline (job never starts: timed_out + provider cancel; submit that
@@ -24,6 +26,7 @@
 #include "openai_emulator.hpp"
 #include "replicate_emulator.hpp"
 #include "runway_emulator.hpp"
+#include "support/stores.hpp"
 #include "support/testing.hpp"
 #include "wire/wire_stack.hpp"
 
@@ -101,7 +104,8 @@ struct WireOptions {
   int max_asset_tries = 2;
 };
 
-// Five emulators, a receiver and a Stack on a fresh SQLite file.
+// Five emulators, a receiver and a Stack on a fresh SQLite file (or a fresh
+// store of the kind test_store_kind names).
 struct Wire {
   explicit Wire(WireOptions o = {}) {
     for (EmulatorBase* e : emulators()) {
@@ -109,7 +113,12 @@ struct Wire {
       e->start();
     }
     StackOptions so;
-    so.db_path = dir.file("wire.db");
+    if (const std::string kind = babysea::testing::test_store_kind(); kind == "sqlite-file") {
+      so.db_path = dir.file("wire.db");
+    } else {
+      fixture = std::make_unique<babysea::testing::StoreFixture>(kind);
+      so.store = fixture->store.get();
+    }
     so.assets_dir = dir.path() / "assets";
     so.catalog_dir = (babysea::testing::source_dir() / "data").string();
     so.replicate = {rep.base_url(), rep.options().api_key, rep.webhook_secret(), "", ""};
@@ -174,6 +183,7 @@ struct Wire {
   }
 
   babysea::testing::TempDir dir;
+  std::unique_ptr<babysea::testing::StoreFixture> fixture;  // the lent store, when not a SQLite file
   ReplicateEmulator rep;
   FalEmulator fal;
   BflEmulator bfl;
