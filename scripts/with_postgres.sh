@@ -9,6 +9,16 @@
 # "babysea-pg", created with useradd if missing) through runuser; the temp
 # dir is chowned to it. The server binaries come from PG_BIN (default: the
 # newest /usr/lib/postgresql/<version>/bin; scripts/deps.sh installs them).
+#
+# A test may crash and restart the server: BABYSEA_TEST_PG_CTL names a helper
+# (a script in the temp dir) taking one argument:
+#   "$BABYSEA_TEST_PG_CTL" stop    pg_ctl stop -m immediate: a crash (no
+#                                  shutdown checkpoint, every client cut off)
+#   "$BABYSEA_TEST_PG_CTL" start   starts it again on the same data dir and
+#                                  socket, waiting until it accepts connections
+#                                  (crash recovery included)
+# Exit status 0 when done. The server is stopped on exit whatever state a test
+# left it in.
 set -euo pipefail
 
 if [[ $# -eq 0 ]]; then
@@ -39,8 +49,10 @@ fi
 
 data="$dir/data"
 started=0
+watchdog=
 cleanup() {
   local rc=$?
+  [[ -n "$watchdog" ]] && kill "$watchdog" 2>/dev/null || true
   if [[ $started -eq 1 ]]; then
     "${as_user[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
@@ -56,13 +68,33 @@ trap 'exit 130' INT TERM
 }
 # Unix socket only (listen_addresses empty); fsync stays on so the durability
 # settings the store chooses are what gets tested.
+pg_ctl_start=("${as_user[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60
+  -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 -c shared_buffers=64MB" start)
+pg_ctl_stop=("${as_user[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate -w stop)
 started=1
-"${as_user[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-  -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 -c shared_buffers=64MB" \
-  start >/dev/null || {
+"${pg_ctl_start[@]}" >/dev/null || {
   cat "$dir/server.log" >&2
   exit 1
 }
 
+# A SIGKILL (a test runner's timeout) skips the trap above: a watchdog in
+# its own session, holding none of our output, stops the server and removes
+# the dir once this shell is gone.
+setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; shift; "$@" >/dev/null 2>&1; rm -rf "$0"' \
+  "$dir" $$ "${pg_ctl_stop[@]}" </dev/null >/dev/null 2>&1 &
+watchdog=$!
+
+# The stop/start helper (see the top): the same commands, quoted into a script.
+{
+  echo '#!/usr/bin/env bash'
+  echo 'case "${1:-}" in'
+  echo "  stop) exec $(printf '%q ' "${pg_ctl_stop[@]}") >/dev/null ;;"
+  echo "  start) exec $(printf '%q ' "${pg_ctl_start[@]}") >/dev/null ;;"
+  echo '  *) echo "usage: $0 stop|start" >&2; exit 2 ;;'
+  echo 'esac'
+} >"$dir/pg_ctl.sh"
+chmod 755 "$dir/pg_ctl.sh"
+
 export BABYSEA_TEST_PG="host=$dir port=5432 user=postgres dbname=postgres"
+export BABYSEA_TEST_PG_CTL="$dir/pg_ctl.sh"
 "$@"
