@@ -292,7 +292,10 @@ Status PgUnit::get_hold(std::string_view id, HoldRow& out) {
           p);
   if (r.size() == 0) return not_found("hold", id);
   read_hold(r, 0, out);
-  if (!read_only_) hold_locked_ = out.id;
+  if (!read_only_) {
+    hold_locked_ = out.id;
+    hold_locked_state_ = out.state;
+  }
   return {};
 }
 
@@ -312,10 +315,12 @@ Status PgUnit::resolve_hold(std::string_view id, HoldState state, Micros settled
   static constexpr const char* kSql =
       "UPDATE holds SET state = $1, settled_amount = $2, resolved_ms = $3 WHERE id = $4 AND state = 0";
   if (id == hold_locked_) {
-    // This unit read and locked the hold (get_hold) and its caller saw it
-    // pending: the update cannot miss, so it goes with the unit's next
-    // statement (a miss would still fail the unit, never pass silently).
-    conn_.defer(kSql, std::move(p), Status(Code::invalid_state, "hold already resolved"));
+    // This unit read and locked the hold (get_hold): nobody else can change
+    // it until the transaction ends, so its state is known here and the
+    // update, sent with the unit's next statement, cannot miss.
+    if (hold_locked_state_ != HoldState::pending) return Status(Code::invalid_state, "hold already resolved");
+    hold_locked_state_ = state;
+    conn_.defer(kSql, std::move(p));
     return {};
   }
   PG_EXEC(r, kSql, p);

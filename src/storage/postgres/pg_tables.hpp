@@ -208,7 +208,8 @@ class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, At
   Conn& conn_;
   bool read_only_;
   TxnState* txn_;  // null in read-only units
-  std::string hold_locked_;  // the last hold get_hold locked in this unit
+  std::string hold_locked_;  // the last hold get_hold locked in this unit, and its state
+  HoldState hold_locked_state_ = HoldState::pending;
   PgApiKeys api_keys_;
   PgWebhookEndpoints webhook_endpoints_;
   PgWebhookDeliveries webhook_deliveries_;
