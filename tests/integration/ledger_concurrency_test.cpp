@@ -22,6 +22,22 @@ using namespace babysea;
 using babysea::testing::StoreFixture;
 
 namespace {
+
+// A fresh ledger with one customer, "alice", granted `credits`.
+void fund_alice(Ledger& ledger, Micros credits) {
+  REQUIRE(ledger.init().ok());
+  REQUIRE(ledger.create_account("alice").ok());
+  REQUIRE(ledger.grant("alice", credits, "seed").ok());
+}
+
+// The audit is clean and `pending` holds are still open.
+void check_audit(Ledger& ledger, std::size_t pending) {
+  auto report = ledger.audit();
+  REQUIRE(report.ok());
+  INFO(report->to_string());
+  CHECK(report->clean());
+  CHECK(report->pending_holds == pending);
+}
 constexpr Micros C = kMicrosPerCredit;
 }
 
@@ -31,9 +47,7 @@ TEST_CASE("concurrency: 100 threads reserving against a balance that funds exact
   ManualClock clock;
   StoreFixture f(kind);
   Ledger ledger(*f.store, clock);
-  REQUIRE(ledger.init().ok());
-  REQUIRE(ledger.create_account("alice").ok());
-  REQUIRE(ledger.grant("alice", 10 * 7 * C, "seed").ok());
+  fund_alice(ledger, 10 * 7 * C);
   std::atomic<int> ok{0}, insufficient{0}, other{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 100; ++i) {
@@ -49,11 +63,7 @@ TEST_CASE("concurrency: 100 threads reserving against a balance that funds exact
   CHECK(insufficient == 90);
   CHECK(other == 0);
   CHECK(ledger.balance("alice")->available() == 0);
-  auto report = ledger.audit();
-  REQUIRE(report.ok());
-  INFO(report->to_string());
-  CHECK(report->clean());
-  CHECK(report->pending_holds == 10);
+  check_audit(ledger, 10);
 }
 
 TEST_CASE("concurrency: 1,000 racing settle/release calls resolve each hold once") {
@@ -62,9 +72,7 @@ TEST_CASE("concurrency: 1,000 racing settle/release calls resolve each hold once
   ManualClock clock;
   StoreFixture f(kind);
   Ledger ledger(*f.store, clock);
-  REQUIRE(ledger.init().ok());
-  REQUIRE(ledger.create_account("alice").ok());
-  REQUIRE(ledger.grant("alice", 1000 * C, "seed").ok());
+  fund_alice(ledger, 1000 * C);
   constexpr int kHolds = 250;
   std::vector<std::string> holds;
   for (int i = 0; i < kHolds; ++i) {
@@ -109,11 +117,7 @@ TEST_CASE("concurrency: 1,000 racing settle/release calls resolve each hold once
     CHECK(w <= 1);
     resolved_by_call += w;
   }
-  auto report = ledger.audit();
-  REQUIRE(report.ok());
-  INFO(report->to_string());
-  CHECK(report->clean());
-  CHECK(report->pending_holds == 0);
+  check_audit(ledger, 0);
   // Every hold was resolved exactly once: by a settle/release call or by the sweep.
   int swept = 0;
   REQUIRE(f.store->read([&](UnitOfWork& u) {
@@ -178,9 +182,7 @@ TEST_CASE("concurrency: 100 reserves from 4 processes, each with its own store, 
   INFO(kind);
   StoreFixture f(kind);
   Ledger ledger(*f.store, SystemClock::instance());
-  REQUIRE(ledger.init().ok());
-  REQUIRE(ledger.create_account("alice").ok());
-  REQUIRE(ledger.grant("alice", 10 * 7 * C, "seed").ok());
+  fund_alice(ledger, 10 * 7 * C);
   std::vector<std::vector<std::string>> args;
   for (int p = 0; p < kProcesses; ++p)
     args.push_back({"reserve", "alice", std::to_string(7 * C), std::to_string(p * 25), "25"});
@@ -220,11 +222,7 @@ TEST_CASE("concurrency: 100 reserves from 4 processes, each with its own store, 
     return u.ledger().for_each_hold([&](const HoldRow& h) { stored[h.key] = h.id; });
   }).ok());
   CHECK(stored == hold_of_key);
-  auto report = ledger.audit();
-  REQUIRE(report.ok());
-  INFO(report->to_string());
-  CHECK(report->clean());
-  CHECK(report->pending_holds == 10);
+  check_audit(ledger, 10);
 }
 
 TEST_CASE("concurrency: 1,000 settle/release/expire calls from 4 processes resolve each hold once") {
@@ -232,9 +230,7 @@ TEST_CASE("concurrency: 1,000 settle/release/expire calls from 4 processes resol
   INFO(kind);
   StoreFixture f(kind);
   Ledger ledger(*f.store, SystemClock::instance());
-  REQUIRE(ledger.init().ok());
-  REQUIRE(ledger.create_account("alice").ok());
-  REQUIRE(ledger.grant("alice", 1000 * C, "seed").ok());
+  fund_alice(ledger, 1000 * C);
   constexpr int kHolds = 250;
   std::set<std::string> holds;
   for (int i = 0; i < kHolds; ++i) {
@@ -285,11 +281,7 @@ TEST_CASE("concurrency: 1,000 settle/release/expire calls from 4 processes resol
     CHECK(n == 1);
     resolved_by_call += static_cast<std::size_t>(n);
   }
-  auto report = ledger.audit();
-  REQUIRE(report.ok());
-  INFO(report->to_string());
-  CHECK(report->clean());
-  CHECK(report->pending_holds == 0);
+  check_audit(ledger, 0);
   // Every hold was resolved exactly once, and the way the winning call says:
   // a settle (1 credit), a release, or else the sweep.
   std::size_t swept = 0, rows = 0;
