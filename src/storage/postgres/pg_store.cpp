@@ -105,6 +105,7 @@ class PgStore final : public Store {
         const std::size_t n = std::min(queue_.size(), static_cast<std::size_t>(options_.max_batch));
         batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        if (!queue_.empty() && lanes_busy_ < options_.write_lanes) queue_.front()->cv.notify_one();  // another lane
         lock.unlock();
         run_batch(batch);
         lock.lock();
