@@ -9,19 +9,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "auth/rate_limit_bounds.hpp"
 #include "babysea/auth.hpp"
 
 namespace babysea {
 namespace {
 
-constexpr std::int64_t kMaxLimit = 1'000'000;
-constexpr std::int64_t kMaxWindowMs = 86'400'000;
-
-RateLimit sanitize(RateLimit r) {
-  r.limit = std::clamp<std::int64_t>(r.limit, 0, kMaxLimit);
-  r.window_ms = std::clamp<std::int64_t>(r.window_ms, 1, kMaxWindowMs);
-  return r;
-}
+using rate_limit_detail::sanitize;
 
 struct Bucket {
   std::int64_t level = 0;    // token-milliseconds
