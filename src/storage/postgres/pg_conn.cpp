@@ -245,9 +245,6 @@ void Conn::discard_owned_by(int owner) {
   std::erase_if(queue_, [owner](const Queued& q) { return q.owner == owner; });
 }
 
-bool Conn::queued_owned_by(int owner) const {
-  return std::any_of(queue_.begin(), queue_.end(), [owner](const Queued& q) { return q.owner == owner; });
-}
 
 Status Conn::sync() { return round_trip(nullptr); }
 

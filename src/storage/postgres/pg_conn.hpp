@@ -100,15 +100,13 @@ class Conn {
   // Runs simple-protocol SQL (one or more statements, no parameters) after
   // sending the queue.
   Status exec_simple(const std::string& sql);
-  // Statements queued and not yet sent; discard_deferred() drops them (a
-  // unit that failed before sending its writes), discard_owned_by(k) those
-  // queued while the owner was k.
-  bool has_deferred() const { return !queue_.empty(); }
-  // Round trips so far (a unit that did not move it sent nothing).
-  std::uint64_t round_trips() const { return round_trips_; }
+  // Drops the statements queued and not yet sent (a unit that failed before
+  // sending its writes); discard_owned_by(k) those queued while the owner
+  // was k.
   void discard_deferred() { queue_.clear(); }
   void discard_owned_by(int owner);
-  bool queued_owned_by(int owner) const;
+  // Round trips so far (a unit that did not move it sent nothing).
+  std::uint64_t round_trips() const { return round_trips_; }
 
   // Owners: the batch runner stamps the statements it and each unit queue
   // with the unit's index, so a failure found in a later round trip is
@@ -135,7 +133,6 @@ class Conn {
   }
   // The connection is unusable (lost, or in a state we cannot recover).
   bool broken() const { return broken_ || PQstatus(raw_) != CONNECTION_OK; }
-  void mark_broken() { broken_ = true; }
   // Inside a transaction block that failed (every statement fails until ROLLBACK).
   bool in_failed_transaction() const { return PQtransactionStatus(raw_) == PQTRANS_INERROR; }
 
