@@ -184,7 +184,10 @@ class LedgerTables {
   // invalid_state when it is not pending, not_found when absent.
   virtual Status resolve_hold(std::string_view id, HoldState state, Micros settled_amount,
                               std::int64_t resolved_ms) = 0;
-  // Pending holds with deadline_ms <= now_ms, oldest deadline first.
+  // Pending holds with deadline_ms <= now_ms, oldest deadline first. In a
+  // writing unit of a store shared between processes (Store::shared()), the
+  // rows come locked and rows another unit holds are skipped (SKIP LOCKED):
+  // one instance expires a hold at a time.
   virtual Status due_holds(std::int64_t now_ms, std::size_t limit, std::vector<HoldRow>& out) = 0;
   virtual Status for_each_hold(const std::function<void(const HoldRow&)>& fn) = 0;
 
@@ -231,7 +234,9 @@ class OutboxTable {
   virtual ~OutboxTable() = default;
   // Appends and sets row.seq.
   virtual Status append(OutboxRow& row) = 0;
-  // Pending rows with next_attempt_ms <= now_ms, in seq order.
+  // Pending rows with next_attempt_ms <= now_ms, in seq order. In a writing
+  // unit of a shared store the rows come locked until the unit ends and rows
+  // locked by another unit are skipped: one instance fans a row out at a time.
   virtual Status due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) = 0;
   // Rows with seq > after_seq, in seq order, any state.
   virtual Status list(std::int64_t after_seq, std::size_t limit, std::vector<OutboxRow>& out) = 0;
@@ -381,6 +386,17 @@ class WebhookDeliveryTable {
   virtual Status get(std::string_view id, WebhookDeliveryRow& out) = 0;
   // Pending rows with next_attempt_ms <= now_ms, by (next_attempt_ms, id).
   virtual Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) = 0;
+  // Claims due rows for one sender (a writing unit): as due(), skipping rows
+  // another unit holds locked, and moves each claimed row's next_attempt_ms
+  // to lease_until_ms (the returned rows keep their old value). The sender's
+  // update() then sets the real schedule; if the sender dies first the row
+  // falls due again at lease_until_ms (at-least-once, same delivery id). The
+  // default claims nothing beyond due(): every sender sees every due row.
+  virtual Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                           std::vector<WebhookDeliveryRow>& out) {
+    (void)lease_until_ms;
+    return due(now_ms, limit, out);
+  }
   // Rows of one endpoint, any state, by id (creation order).
   virtual Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
                                    std::vector<WebhookDeliveryRow>& out) = 0;
@@ -404,6 +420,10 @@ struct GenerationRow {
   std::int64_t wake_ms = 0;    // earliest pending timer, 0 = nothing pending
   std::int64_t version = 0;    // bumped by every update (compare-and-set)
   std::string doc;             // encoded aggregate (binary)
+  // The engine instance that last sent provider work for it (InstanceTable):
+  // if that instance dies, a living one recovers the generation. Empty for
+  // rows written before instances were recorded.
+  std::string owner;
 };
 
 // An Idempotency-Key record, namespaced by account.
@@ -432,8 +452,22 @@ class GenerationTable {
                                   std::vector<GenerationRow>& out, std::int64_t& total) = 0;
   // Rows with 0 < wake_ms <= now_ms, earliest first.
   virtual Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) = 0;
+  // Claims due rows for one instance (a writing unit): as due(), skipping
+  // rows another unit holds locked, and sets each claimed row's wake_ms to
+  // lease_until_ms without touching its version (the returned rows keep the
+  // old wake_ms). The claimer's next update() writes the real wake-up; if it
+  // dies first, the row falls due again at lease_until_ms for any instance.
+  // The default claims nothing beyond due(): every instance sees every due
+  // row and the version compare-and-set decides.
+  virtual Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                           std::vector<GenerationRow>& out) {
+    (void)lease_until_ms;
+    return due(now_ms, limit, out);
+  }
   // Ids of rows that are not terminal (status < 2) or still have a wake-up.
   virtual Status unfinished(std::vector<std::string>& out) = 0;
+  // As unfinished(), only rows whose owner is `owner` (empty: rows without one).
+  virtual Status unfinished_owned_by(std::string_view owner, std::vector<std::string>& out) = 0;
   // One account's generations created at or after since_ms.
   virtual Status for_each_since(std::string_view account, std::int64_t since_ms,
                                 const std::function<void(const GenerationRow&)>& fn) = 0;
@@ -519,6 +553,35 @@ class RequestLogTable {
                                   std::vector<RequestLogRow>& out) = 0;
 };
 
+// ----------------------------------------------------------------- instances
+
+// One engine instance of a deployment (several engines on one database).
+struct InstanceRow {
+  std::string id;
+  std::int64_t started_ms = 0;
+  std::int64_t heartbeat_ms = 0;
+  std::string info;  // free text for operators (host, pid, version)
+  bool operator==(const InstanceRow&) const = default;
+};
+
+class InstanceTable {
+ public:
+  virtual ~InstanceTable() = default;
+  // Inserts or replaces row.id (an instance restarted under its id).
+  virtual Status upsert(const InstanceRow& row) = 0;
+  // Sets heartbeat_ms of `id`; not_found when the row is gone (another
+  // instance declared it dead and took its work over).
+  virtual Status heartbeat(std::string_view id, std::int64_t now_ms) = 0;
+  // Every registered instance, by id.
+  virtual Status list(std::vector<InstanceRow>& out) = 0;
+  // Deletes `id` if its heartbeat_ms < before_ms. True when this call deleted
+  // it: the caller then owns the dead instance's work (exactly one caller
+  // wins). False when it is absent or alive.
+  virtual Result<bool> remove_if_stale(std::string_view id, std::int64_t before_ms) = 0;
+  // Deletes `id` (a clean shutdown); absent is not an error.
+  virtual Status remove(std::string_view id) = 0;
+};
+
 // ------------------------------------------------------------- unit of work
 
 class UnitOfWork {
@@ -535,6 +598,9 @@ class UnitOfWork {
   // The usage log. The default, for stores that keep none: append refuses
   // (Code::unsupported), prune deletes nothing, reads find no requests.
   virtual RequestLogTable& request_log();
+  // The instance registry. The default, for stores without one: every call
+  // fails with Code::unsupported (the engine then runs as the only instance).
+  virtual InstanceTable& instances();
   // True inside Store::read(): every write fails with Code::internal.
   virtual bool read_only() const = 0;
 };
@@ -568,6 +634,9 @@ class Store {
 
   // "sqlite", "postgres" or "memory".
   virtual std::string_view name() const = 0;
+  // True when several processes may share this store as one deployment
+  // (PostgreSQL): engines on it then need distinct instance ids.
+  virtual bool shared() const { return false; }
   // Runs `work` as one atomic unit; returns after it is durable. Codes: the
   // work's own error, storage_error, unavailable (store closing).
   virtual Status transact(Work work) = 0;

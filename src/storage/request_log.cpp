@@ -1,6 +1,6 @@
 // What every backend shares about the request log (storage.hpp): folding
 // grouped counts into per-route summaries, and the UnitOfWork default for
-// stores that keep no log.
+// stores that keep no log (and no instance registry).
 #include <algorithm>
 
 #include "babysea/storage.hpp"
@@ -46,10 +46,31 @@ class NoRequestLog final : public RequestLogTable {
   }
 };
 
+// The instance registry of a store that keeps none.
+class NoInstances final : public InstanceTable {
+ public:
+  Status upsert(const InstanceRow&) override { return unsupported(); }
+  Status heartbeat(std::string_view, std::int64_t) override { return unsupported(); }
+  Status list(std::vector<InstanceRow>& out) override {
+    out.clear();
+    return unsupported();
+  }
+  Result<bool> remove_if_stale(std::string_view, std::int64_t) override { return unsupported(); }
+  Status remove(std::string_view) override { return unsupported(); }
+
+ private:
+  static Status unsupported() { return Status(Code::unsupported, "this store keeps no instance registry"); }
+};
+
 }  // namespace
 
 RequestLogTable& UnitOfWork::request_log() {
   static NoRequestLog none;  // stateless: safe to share between threads
+  return none;
+}
+
+InstanceTable& UnitOfWork::instances() {
+  static NoInstances none;  // stateless: safe to share between threads
   return none;
 }
 

@@ -55,6 +55,7 @@ class ForwardingUnit : public UnitOfWork {
   WebhookDeliveryTable& webhook_deliveries() override { return inner_.webhook_deliveries(); }
   GenerationTable& generations() override { return inner_.generations(); }
   RequestLogTable& request_log() override { return inner_.request_log(); }
+  InstanceTable& instances() override { return inner_.instances(); }
   bool read_only() const override { return inner_.read_only(); }
 
  protected:

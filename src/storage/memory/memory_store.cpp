@@ -59,6 +59,7 @@ struct Data {
   StrMap<std::pair<std::string, std::string>> jobs;  // provider + '\x1f' + job id -> (generation, attempt)
   StrMap<IdempotencyRow> idempotency;                 // account + '\x1f' + key
   StrMap<std::multimap<std::int64_t, RequestLogRow>> request_log;  // account -> rows by time_ms
+  std::map<std::string, InstanceRow, std::less<>> instances;       // by id
 };
 
 // The api_keys table of a memory unit (its own class: the method names
@@ -189,6 +190,18 @@ class MemoryWebhookDeliveries final : public WebhookDeliveryTable {
     if (out.size() > limit) out.resize(limit);
     return {};
   }
+  // Units run one at a time under the store's lock: nothing to skip.
+  Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                   std::vector<WebhookDeliveryRow>& out) override {
+    if (read_only_) return read_only_write();
+    BABYSEA_RETURN_IF_ERROR(due(now_ms, limit, out));
+    for (const auto& row : out) {
+      auto& r = d_.webhook_deliveries.find(row.id)->second;
+      undo_.push_back([&r, old = r.next_attempt_ms] { r.next_attempt_ms = old; });
+      r.next_attempt_ms = lease_until_ms;
+    }
+    return {};
+  }
   Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
                            std::vector<WebhookDeliveryRow>& out) override {
     out.clear();
@@ -293,10 +306,37 @@ class MemoryGenerations final : public GenerationTable {
     }
     return {};
   }
+  // Units run one at a time under the store's lock: nothing to skip.
+  Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                   std::vector<GenerationRow>& out) override {
+    if (read_only_) return read_only_write();
+    BABYSEA_RETURN_IF_ERROR(due(now_ms, limit, out));
+    for (const auto& row : out) {
+      auto it = d_.generations.find(row.id);
+      GenerationRow old = it->second;
+      index(old, -1);
+      it->second.wake_ms = lease_until_ms;
+      index(it->second, +1);
+      undo_.push_back([this, old] {
+        auto jt = d_.generations.find(old.id);
+        index(jt->second, -1);
+        index(old, +1);
+        jt->second = old;
+      });
+    }
+    return {};
+  }
   Status unfinished(std::vector<std::string>& out) override {
     out.clear();
     for (const auto& [id, row] : d_.generations)
       if (row.status < 2 || row.wake_ms > 0) out.push_back(id);
+    std::sort(out.begin(), out.end());
+    return {};
+  }
+  Status unfinished_owned_by(std::string_view owner, std::vector<std::string>& out) override {
+    out.clear();
+    for (const auto& [id, row] : d_.generations)
+      if ((row.status < 2 || row.wake_ms > 0) && row.owner == owner) out.push_back(id);
     std::sort(out.begin(), out.end());
     return {};
   }
@@ -462,6 +502,60 @@ class MemoryRequestLog final : public RequestLogTable {
   std::vector<std::function<void()>>& undo_;
 };
 
+// The instances table of a memory unit.
+class MemoryInstances final : public InstanceTable {
+ public:
+  MemoryInstances(Data& d, bool read_only, std::vector<std::function<void()>>& undo)
+      : d_(d), read_only_(read_only), undo_(undo) {}
+
+  Status upsert(const InstanceRow& row) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.instances.find(row.id);
+    if (it == d_.instances.end()) {
+      d_.instances.emplace(row.id, row);
+      undo_.push_back([this, id = row.id] { d_.instances.erase(id); });
+    } else {
+      undo_.push_back([this, old = it->second] { d_.instances.insert_or_assign(old.id, old); });
+      it->second = row;
+    }
+    return {};
+  }
+  Status heartbeat(std::string_view id, std::int64_t now_ms) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.instances.find(id);
+    if (it == d_.instances.end()) return not_found("instance", id);
+    undo_.push_back([this, old = it->second] { d_.instances.insert_or_assign(old.id, old); });
+    it->second.heartbeat_ms = now_ms;
+    return {};
+  }
+  Status list(std::vector<InstanceRow>& out) override {
+    out.clear();
+    for (const auto& [id, row] : d_.instances) out.push_back(row);
+    return {};
+  }
+  Result<bool> remove_if_stale(std::string_view id, std::int64_t before_ms) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.instances.find(id);
+    if (it == d_.instances.end() || it->second.heartbeat_ms >= before_ms) return false;
+    undo_.push_back([this, old = it->second] { d_.instances.insert_or_assign(old.id, old); });
+    d_.instances.erase(it);
+    return true;
+  }
+  Status remove(std::string_view id) override {
+    if (read_only_) return read_only_write();
+    auto it = d_.instances.find(id);
+    if (it == d_.instances.end()) return {};
+    undo_.push_back([this, old = it->second] { d_.instances.insert_or_assign(old.id, old); });
+    d_.instances.erase(it);
+    return {};
+  }
+
+ private:
+  Data& d_;
+  bool read_only_;
+  std::vector<std::function<void()>>& undo_;
+};
+
 class MemoryUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
@@ -471,7 +565,7 @@ class MemoryUnit final : public UnitOfWork,
   MemoryUnit(Data& d, bool read_only)
       : d_(d), read_only_(read_only), api_keys_(d, read_only, undo_), webhook_endpoints_(d, read_only, undo_),
         webhook_deliveries_(d, read_only, undo_), generations_(d, read_only, undo_),
-        request_log_(d, read_only, undo_) {}
+        request_log_(d, read_only, undo_), instances_(d, read_only, undo_) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -482,6 +576,7 @@ class MemoryUnit final : public UnitOfWork,
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   GenerationTable& generations() override { return generations_; }
   RequestLogTable& request_log() override { return request_log_; }
+  InstanceTable& instances() override { return instances_; }
   bool read_only() const override { return read_only_; }
 
   void rollback() {
@@ -775,6 +870,7 @@ class MemoryUnit final : public UnitOfWork,
   MemoryWebhookDeliveries webhook_deliveries_;
   MemoryGenerations generations_;
   MemoryRequestLog request_log_;
+  MemoryInstances instances_;
 };
 
 class MemoryStore final : public Store {

@@ -1,4 +1,6 @@
 // The PostgreSQL generations, provider_jobs and idempotency_keys tables.
+#include <algorithm>
+
 #include "storage/postgres/pg_tables.hpp"
 
 #define PG_EXEC(var, sql, params) BABYSEA_ASSIGN_OR_RETURN(Rows var, conn_.exec(sql, params))
@@ -6,7 +8,7 @@
 namespace babysea::pg {
 namespace {
 
-#define GENERATION_COLS "id, account, status, created_ms, wake_ms, version, doc"
+#define GENERATION_COLS "id, account, status, created_ms, wake_ms, version, doc, owner"
 
 void read_generation(const Rows& r, int i, GenerationRow& g) {
   g.id = r.text(i, 0);
@@ -16,6 +18,7 @@ void read_generation(const Rows& r, int i, GenerationRow& g) {
   g.wake_ms = r.i64(i, 4);
   g.version = r.i64(i, 5);
   g.doc = r.text(i, 6);  // bytea arrives as raw bytes (binary results)
+  g.owner = r.text(i, 7);
 }
 
 #define IDEMPOTENCY_COLS "account, key, fingerprint, generation_id, created_ms, expires_ms"
@@ -44,10 +47,11 @@ std::int64_t lim(std::size_t limit) {
 Status PgGenerations::insert(const GenerationRow& g) {
   if (read_only_) return read_only_write();
   Params p;
-  p.text(g.id).text(g.account).i64(g.status).i64(g.created_ms).i64(g.wake_ms).i64(g.version).bytes(g.doc);
+  p.text(g.id).text(g.account).i64(g.status).i64(g.created_ms).i64(g.wake_ms).i64(g.version).bytes(g.doc)
+      .text(g.owner);
   // Sent with the unit's next statement (pg_conn.hpp): a duplicate id is
   // the server's unique violation, which fails the unit idempotency_conflict.
-  conn_.defer("INSERT INTO generations(" GENERATION_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7)", std::move(p));
+  conn_.defer("INSERT INTO generations(" GENERATION_COLS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8)", std::move(p));
   return {};
 }
 
@@ -63,10 +67,11 @@ Status PgGenerations::get(std::string_view id, GenerationRow& out) {
 Status PgGenerations::update(const GenerationRow& g, std::int64_t expected_version) {
   if (read_only_) return read_only_write();
   Params p;
-  p.i64(g.status).i64(g.wake_ms).i64(g.version).bytes(g.doc).text(g.id).i64(expected_version);
+  p.i64(g.status).i64(g.wake_ms).i64(g.version).bytes(g.doc).text(g.id).i64(expected_version).text(g.owner);
   // Compare-and-set: under READ COMMITTED a concurrent writer's update makes
   // this one wait, then re-check the version on the new row (0 rows).
-  PG_EXEC(r, "UPDATE generations SET status = $1, wake_ms = $2, version = $3, doc = $4 WHERE id = $5 AND version = $6",
+  PG_EXEC(r, "UPDATE generations SET status = $1, wake_ms = $2, version = $3, doc = $4, owner = $7 "
+             "WHERE id = $5 AND version = $6",
           p);
   if (r.affected() == 1) return {};
   GenerationRow current;
@@ -101,6 +106,38 @@ Status PgGenerations::due(std::int64_t now_ms, std::size_t limit, std::vector<Ge
           p);
   out.clear();
   for (int i = 0; i < r.size(); ++i) read_generation(r, i, out.emplace_back());
+  return {};
+}
+
+Status PgGenerations::claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                                std::vector<GenerationRow>& out) {
+  if (read_only_) return read_only_write();
+  Params p;
+  p.i64(now_ms).i64(lim(limit)).i64(lease_until_ms);
+  // One statement: the due rows nobody else holds are locked (rows another
+  // unit holds are skipped, not waited for) and moved to the lease; the
+  // version stays, and the rows come back with their old wake_ms.
+  PG_EXEC(r, "UPDATE generations g SET wake_ms = $3 FROM (SELECT id, wake_ms FROM generations "
+             "WHERE wake_ms > 0 AND wake_ms <= $1 ORDER BY wake_ms LIMIT $2 FOR UPDATE SKIP LOCKED) d "
+             "WHERE g.id = d.id "
+             "RETURNING g.id, g.account, g.status, g.created_ms, d.wake_ms, g.version, g.doc, g.owner",
+          p);
+  out.clear();
+  for (int i = 0; i < r.size(); ++i) read_generation(r, i, out.emplace_back());
+  // RETURNING keeps no order: earliest first, as due().
+  std::sort(out.begin(), out.end(), [](const GenerationRow& a, const GenerationRow& b) {
+    return a.wake_ms != b.wake_ms ? a.wake_ms < b.wake_ms : a.id < b.id;
+  });
+  return {};
+}
+
+Status PgGenerations::unfinished_owned_by(std::string_view owner, std::vector<std::string>& out) {
+  Params p;
+  p.text(owner);
+  // The predicate as written in the generations_owner_unfinished index.
+  PG_EXEC(r, "SELECT id FROM generations WHERE owner = $1 AND (status < 2 OR wake_ms > 0) ORDER BY id", p);
+  out.clear();
+  for (int i = 0; i < r.size(); ++i) out.push_back(r.text(i, 0));
   return {};
 }
 

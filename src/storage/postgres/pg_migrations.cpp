@@ -203,6 +203,20 @@ CREATE TABLE request_log(
 CREATE INDEX request_log_account_time ON request_log(account, time_ms);
 CREATE INDEX request_log_time ON request_log(time_ms);
 )sql"},
+    {8, "generation_owner",
+     R"sql(
+ALTER TABLE generations ADD COLUMN owner TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX generations_owner_unfinished ON generations(owner, id) WHERE status < 2 OR wake_ms > 0;
+)sql"},
+    {9, "instances",
+     R"sql(
+CREATE TABLE instances(
+  id TEXT COLLATE "C" PRIMARY KEY,
+  started_ms BIGINT NOT NULL,
+  heartbeat_ms BIGINT NOT NULL,
+  info TEXT COLLATE "C" NOT NULL DEFAULT ''
+);
+)sql"},
 };
 
 Status check_and_apply(Conn& conn, const std::string& schema, std::int64_t now_ms) {

@@ -91,6 +91,8 @@ class PgStore final : public Store {
   }
 
   std::string_view name() const override { return "postgres"; }
+  // Any number of processes may open the same schema (one deployment).
+  bool shared() const override { return true; }
 
   Status transact(Work work) override {
     if (options_.max_batch <= 1) return run_single(work, false);

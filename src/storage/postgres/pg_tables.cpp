@@ -1,5 +1,7 @@
 #include "storage/postgres/pg_tables.hpp"
 
+#include <algorithm>
+
 #include "storage/sqlite/sqlite_tables.hpp"  // encode_thresholds / decode_thresholds (shared text format)
 
 #define PG_EXEC(var, sql, params) BABYSEA_ASSIGN_OR_RETURN(Rows var, conn_.exec(sql, params))
@@ -333,7 +335,12 @@ Status PgUnit::resolve_hold(std::string_view id, HoldState state, Micros settled
 Status PgUnit::due_holds(std::int64_t now_ms, std::size_t limit, std::vector<HoldRow>& out) {
   Params p;
   p.i64(now_ms).i64(lim(limit));
-  PG_EXEC(r, "SELECT " HOLD_COLS " FROM holds WHERE state = 0 AND deadline_ms <= $1 ORDER BY deadline_ms LIMIT $2",
+  // A writing unit locks the rows it gets and skips those another unit
+  // holds (storage.hpp): one instance expires a hold at a time.
+  PG_EXEC(r, read_only_ ? "SELECT " HOLD_COLS " FROM holds WHERE state = 0 AND deadline_ms <= $1 "
+                          "ORDER BY deadline_ms LIMIT $2"
+                        : "SELECT " HOLD_COLS " FROM holds WHERE state = 0 AND deadline_ms <= $1 "
+                          "ORDER BY deadline_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
           p);
   out.clear();
   for (int i = 0; i < r.size(); ++i) read_hold(r, i, out.emplace_back());
@@ -437,7 +444,13 @@ Status PgUnit::append(OutboxRow& o) {
 Status PgUnit::due(std::int64_t now_ms, std::size_t limit, std::vector<OutboxRow>& out) {
   Params p;
   p.i64(now_ms).i64(lim(limit));
-  PG_EXEC(r, "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 0 AND next_attempt_ms <= $1 ORDER BY seq LIMIT $2", p);
+  // A writing unit locks the rows it gets and skips those another unit
+  // holds (storage.hpp): one instance fans a row out at a time.
+  PG_EXEC(r, read_only_ ? "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 0 AND next_attempt_ms <= $1 "
+                          "ORDER BY seq LIMIT $2"
+                        : "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 0 AND next_attempt_ms <= $1 "
+                          "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED",
+          p);
   out.clear();
   for (int i = 0; i < r.size(); ++i) read_outbox(r, i, out.emplace_back());
   return {};
@@ -678,6 +691,29 @@ Status PgWebhookDeliveries::due(std::int64_t now_ms, std::size_t limit, std::vec
   return {};
 }
 
+Status PgWebhookDeliveries::claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                                      std::vector<WebhookDeliveryRow>& out) {
+  if (read_only_) return read_only_write();
+  Params p;
+  p.i64(now_ms).i64(lim(limit)).i64(lease_until_ms);
+  // One statement: the due rows nobody else holds are locked (rows another
+  // unit holds are skipped) and moved to the lease; they come back with
+  // their old next_attempt_ms.
+  PG_EXEC(r, "UPDATE webhook_deliveries w SET next_attempt_ms = $3 FROM (SELECT id, next_attempt_ms "
+             "FROM webhook_deliveries WHERE state = 0 AND next_attempt_ms <= $1 ORDER BY next_attempt_ms, id LIMIT $2 "
+             "FOR UPDATE SKIP LOCKED) d WHERE w.id = d.id "
+             "RETURNING w.id, w.event_id, w.endpoint_id, w.account, w.event, w.subject, w.data, w.event_ms, w.state, "
+             "w.attempts, d.next_attempt_ms, w.last_status, w.last_error, w.created_ms, w.updated_ms",
+          p);
+  out.clear();
+  for (int i = 0; i < r.size(); ++i) read_webhook_delivery(r, i, out.emplace_back());
+  // RETURNING keeps no order: as due().
+  std::sort(out.begin(), out.end(), [](const WebhookDeliveryRow& a, const WebhookDeliveryRow& b) {
+    return a.next_attempt_ms != b.next_attempt_ms ? a.next_attempt_ms < b.next_attempt_ms : a.id < b.id;
+  });
+  return {};
+}
+
 Status PgWebhookDeliveries::list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
                                               std::vector<WebhookDeliveryRow>& out) {
   Params p;
@@ -763,6 +799,55 @@ Status PgRequestLog::list_for_account(std::string_view account, std::int64_t sin
     out.push_back({r.i64(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), static_cast<int>(r.i64(i, 5)),
                    r.text(i, 6), r.i64(i, 7)});
   }
+  return {};
+}
+
+// --------------------------------------------------------------- instances
+
+Status PgInstances::upsert(const InstanceRow& row) {
+  if (read_only_) return read_only_write();
+  Params p;
+  p.text(row.id).i64(row.started_ms).i64(row.heartbeat_ms).text(row.info);
+  conn_.defer("INSERT INTO instances(id, started_ms, heartbeat_ms, info) VALUES($1,$2,$3,$4) "
+              "ON CONFLICT (id) DO UPDATE SET started_ms = EXCLUDED.started_ms, "
+              "heartbeat_ms = EXCLUDED.heartbeat_ms, info = EXCLUDED.info",
+              std::move(p));
+  return {};
+}
+
+Status PgInstances::heartbeat(std::string_view id, std::int64_t now_ms) {
+  if (read_only_) return read_only_write();
+  Params p;
+  p.i64(now_ms).text(id);
+  // Sent now, not deferred: a missing row is the caller's news (it was
+  // declared dead), not a failure that should abort the transaction.
+  PG_EXEC(r, "UPDATE instances SET heartbeat_ms = $1 WHERE id = $2", p);
+  if (r.affected() != 1) return not_found("instance", id);
+  return {};
+}
+
+Status PgInstances::list(std::vector<InstanceRow>& out) {
+  PG_EXEC(r, "SELECT id, started_ms, heartbeat_ms, info FROM instances ORDER BY id", Params());
+  out.clear();
+  for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), r.i64(i, 1), r.i64(i, 2), r.text(i, 3)});
+  return {};
+}
+
+Result<bool> PgInstances::remove_if_stale(std::string_view id, std::int64_t before_ms) {
+  if (read_only_) return read_only_write();
+  Params p;
+  p.text(id).i64(before_ms);
+  // Under READ COMMITTED a concurrent delete makes this one wait for it,
+  // then find no row: exactly one caller deletes it.
+  PG_EXEC(r, "DELETE FROM instances WHERE id = $1 AND heartbeat_ms < $2", p);
+  return r.affected() == 1;
+}
+
+Status PgInstances::remove(std::string_view id) {
+  if (read_only_) return read_only_write();
+  Params p;
+  p.text(id);
+  conn_.defer("DELETE FROM instances WHERE id = $1", std::move(p));
   return {};
 }
 

@@ -56,6 +56,8 @@ class PgWebhookDeliveries final : public WebhookDeliveryTable {
   Status insert(const WebhookDeliveryRow& row) override;
   Status get(std::string_view id, WebhookDeliveryRow& out) override;
   Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) override;
+  Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                   std::vector<WebhookDeliveryRow>& out) override;
   Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
                            std::vector<WebhookDeliveryRow>& out) override;
   Status list_for_subject(std::string_view endpoint_id, std::string_view subject,
@@ -76,7 +78,10 @@ class PgGenerations final : public GenerationTable {
   Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
                           std::vector<GenerationRow>& out, std::int64_t& total) override;
   Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) override;
+  Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                   std::vector<GenerationRow>& out) override;
   Status unfinished(std::vector<std::string>& out) override;
+  Status unfinished_owned_by(std::string_view owner, std::vector<std::string>& out) override;
   Status for_each_since(std::string_view account, std::int64_t since_ms,
                         const std::function<void(const GenerationRow&)>& fn) override;
   Status count_by_status(std::vector<std::int64_t>& out) override;
@@ -102,6 +107,20 @@ class PgRequestLog final : public RequestLogTable {
   Status summarize(std::string_view account, std::int64_t since_ms, std::vector<RouteRequestCounts>& out) override;
   Status list_for_account(std::string_view account, std::int64_t since_ms, std::size_t limit,
                           std::vector<RequestLogRow>& out) override;
+
+ private:
+  Conn& conn_;
+  bool read_only_;
+};
+
+class PgInstances final : public InstanceTable {
+ public:
+  PgInstances(Conn& c, bool ro) : conn_(c), read_only_(ro) {}
+  Status upsert(const InstanceRow& row) override;
+  Status heartbeat(std::string_view id, std::int64_t now_ms) override;
+  Status list(std::vector<InstanceRow>& out) override;
+  Result<bool> remove_if_stale(std::string_view id, std::int64_t before_ms) override;
+  Status remove(std::string_view id) override;
 
  private:
   Conn& conn_;
@@ -151,7 +170,7 @@ class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, At
  public:
   PgUnit(Conn& c, bool ro, TxnState* txn = nullptr)
       : conn_(c), read_only_(ro), txn_(ro ? nullptr : txn), api_keys_(c, ro), webhook_endpoints_(c, ro),
-        webhook_deliveries_(c, ro), generations_(c, ro), request_log_(c, ro) {}
+        webhook_deliveries_(c, ro), generations_(c, ro), request_log_(c, ro), instances_(c, ro) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -162,6 +181,7 @@ class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, At
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   GenerationTable& generations() override { return generations_; }
   RequestLogTable& request_log() override { return request_log_; }
+  InstanceTable& instances() override { return instances_; }
   bool read_only() const override { return read_only_; }
 
   // ledger
@@ -215,6 +235,7 @@ class PgUnit final : public UnitOfWork, LedgerTables, SeenTable, OutboxTable, At
   PgWebhookDeliveries webhook_deliveries_;
   PgGenerations generations_;
   PgRequestLog request_log_;
+  PgInstances instances_;
 };
 
 }  // namespace babysea::pg

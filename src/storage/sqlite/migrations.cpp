@@ -206,6 +206,23 @@ CREATE TABLE request_log(
 CREATE INDEX request_log_account_time ON request_log(account, time_ms);
 CREATE INDEX request_log_time ON request_log(time_ms);
 )sql"},
+    // The engine instance that last sent provider work for a generation: a
+    // living instance recovers a dead one's unfinished generations.
+    {8, "generation_owner",
+     R"sql(
+ALTER TABLE generations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX generations_owner_unfinished ON generations(owner, id) WHERE status < 2 OR wake_ms > 0;
+)sql"},
+    // The engine instances of a deployment, with their heartbeats.
+    {9, "instances",
+     R"sql(
+CREATE TABLE instances(
+  id TEXT PRIMARY KEY,
+  started_ms INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  info TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace

@@ -6,7 +6,7 @@
 namespace babysea::sqlite {
 namespace {
 
-#define GENERATION_COLS "id, account, status, created_ms, wake_ms, version, doc"
+#define GENERATION_COLS "id, account, status, created_ms, wake_ms, version, doc, owner"
 
 void read_generation(const Query& q, GenerationRow& g) {
   g.id = q.text(0);
@@ -16,6 +16,7 @@ void read_generation(const Query& q, GenerationRow& g) {
   g.wake_ms = q.int64(4);
   g.version = q.int64(5);
   g.doc = q.blob(6);
+  g.owner = q.text(7);
 }
 
 Status missing(std::string_view what, std::string_view id) {
@@ -31,9 +32,9 @@ Status SqliteGenerations::writable() const {
 
 Status SqliteGenerations::insert(const GenerationRow& g) {
   BABYSEA_RETURN_IF_ERROR(writable());
-  BABYSEA_Q(q, "INSERT INTO generations(" GENERATION_COLS ") VALUES(?,?,?,?,?,?,?)");
+  BABYSEA_Q(q, "INSERT INTO generations(" GENERATION_COLS ") VALUES(?,?,?,?,?,?,?,?)");
   q.bind(1, g.id).bind(2, g.account).bind(3, g.status).bind(4, g.created_ms).bind(5, g.wake_ms).bind(6, g.version)
-      .bind_blob(7, g.doc);
+      .bind_blob(7, g.doc).bind(8, g.owner);
   return q.run();
 }
 
@@ -48,8 +49,10 @@ Status SqliteGenerations::get(std::string_view id, GenerationRow& out) {
 
 Status SqliteGenerations::update(const GenerationRow& g, std::int64_t expected_version) {
   BABYSEA_RETURN_IF_ERROR(writable());
-  BABYSEA_Q(q, "UPDATE generations SET status = ?, wake_ms = ?, version = ?, doc = ? WHERE id = ? AND version = ?");
-  q.bind(1, g.status).bind(2, g.wake_ms).bind(3, g.version).bind_blob(4, g.doc).bind(5, g.id).bind(6, expected_version);
+  BABYSEA_Q(q, "UPDATE generations SET status = ?, wake_ms = ?, version = ?, doc = ?, owner = ? "
+               "WHERE id = ? AND version = ?");
+  q.bind(1, g.status).bind(2, g.wake_ms).bind(3, g.version).bind_blob(4, g.doc).bind(5, g.owner).bind(6, g.id)
+      .bind(7, expected_version);
   BABYSEA_RETURN_IF_ERROR(q.run());
   if (db_.changes() == 1) return {};
   GenerationRow current;
@@ -85,6 +88,32 @@ Status SqliteGenerations::due(std::int64_t now_ms, std::size_t limit, std::vecto
     BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
     if (!row) return {};
     read_generation(q, out.emplace_back());
+  }
+}
+
+// SQLite has one writer at a time: the rows read here stay this unit's
+// until it commits, so reading them and moving their wake-up is a claim.
+Status SqliteGenerations::claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                                    std::vector<GenerationRow>& out) {
+  BABYSEA_RETURN_IF_ERROR(writable());
+  BABYSEA_RETURN_IF_ERROR(due(now_ms, limit, out));
+  for (const auto& g : out) {
+    BABYSEA_Q(q, "UPDATE generations SET wake_ms = ? WHERE id = ?");
+    q.bind(1, lease_until_ms).bind(2, g.id);
+    BABYSEA_RETURN_IF_ERROR(q.run());
+  }
+  return {};
+}
+
+Status SqliteGenerations::unfinished_owned_by(std::string_view owner, std::vector<std::string>& out) {
+  // The predicate as written in the generations_owner_unfinished index.
+  BABYSEA_Q(q, "SELECT id FROM generations WHERE owner = ? AND (status < 2 OR wake_ms > 0) ORDER BY id");
+  q.bind(1, owner);
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    out.push_back(q.text(0));
   }
 }
 

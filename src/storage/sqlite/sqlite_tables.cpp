@@ -574,6 +574,20 @@ Status SqliteWebhookDeliveries::due(std::int64_t now_ms, std::size_t limit, std:
   }
 }
 
+// SQLite has one writer at a time: the rows read here stay this unit's
+// until it commits, so reading them and moving them is a claim.
+Status SqliteWebhookDeliveries::claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                                          std::vector<WebhookDeliveryRow>& out) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_RETURN_IF_ERROR(due(now_ms, limit, out));
+  for (const auto& d : out) {
+    BABYSEA_Q(q, "UPDATE webhook_deliveries SET next_attempt_ms = ? WHERE id = ?");
+    q.bind(1, lease_until_ms).bind(2, d.id);
+    BABYSEA_RETURN_IF_ERROR(q.run());
+  }
+  return {};
+}
+
 Status SqliteWebhookDeliveries::list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
                                                   std::vector<WebhookDeliveryRow>& out) {
   BABYSEA_Q(q, "SELECT " WEBHOOK_DELIVERY_COLS " FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id LIMIT ?");
@@ -657,6 +671,49 @@ Status SqliteRequestLog::list_for_account(std::string_view account, std::int64_t
     out.push_back({q.int64(0), q.text(1), q.text(2), q.text(3), q.text(4), static_cast<int>(q.int64(5)), q.text(6),
                    q.int64(7)});
   }
+}
+
+// --------------------------------------------------------------- instances
+
+Status SqliteInstances::upsert(const InstanceRow& r) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "INSERT OR REPLACE INTO instances(id, started_ms, heartbeat_ms, info) VALUES(?,?,?,?)");
+  q.bind(1, r.id).bind(2, r.started_ms).bind(3, r.heartbeat_ms).bind(4, r.info);
+  return q.run();
+}
+
+Status SqliteInstances::heartbeat(std::string_view id, std::int64_t now_ms) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "UPDATE instances SET heartbeat_ms = ? WHERE id = ?");
+  q.bind(1, now_ms).bind(2, id);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  if (db_.changes() != 1) return not_found("instance", id);
+  return {};
+}
+
+Status SqliteInstances::list(std::vector<InstanceRow>& out) {
+  BABYSEA_Q(q, "SELECT id, started_ms, heartbeat_ms, info FROM instances ORDER BY id");
+  out.clear();
+  for (;;) {
+    BABYSEA_ASSIGN_OR_RETURN(bool row, q.step());
+    if (!row) return {};
+    out.push_back({q.text(0), q.int64(1), q.int64(2), q.text(3)});
+  }
+}
+
+Result<bool> SqliteInstances::remove_if_stale(std::string_view id, std::int64_t before_ms) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "DELETE FROM instances WHERE id = ? AND heartbeat_ms < ?");
+  q.bind(1, id).bind(2, before_ms);
+  BABYSEA_RETURN_IF_ERROR(q.run());
+  return db_.changes() == 1;
+}
+
+Status SqliteInstances::remove(std::string_view id) {
+  if (read_only_) return Status(Code::internal, "write inside a read-only unit");
+  BABYSEA_Q(q, "DELETE FROM instances WHERE id = ?");
+  q.bind(1, id);
+  return q.run();
 }
 
 }  // namespace babysea::sqlite

@@ -42,6 +42,8 @@ class SqliteWebhookDeliveries final : public WebhookDeliveryTable {
   Status insert(const WebhookDeliveryRow& row) override;
   Status get(std::string_view id, WebhookDeliveryRow& out) override;
   Status due(std::int64_t now_ms, std::size_t limit, std::vector<WebhookDeliveryRow>& out) override;
+  Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                   std::vector<WebhookDeliveryRow>& out) override;
   Status list_for_endpoint(std::string_view endpoint_id, std::size_t limit,
                            std::vector<WebhookDeliveryRow>& out) override;
   Status list_for_subject(std::string_view endpoint_id, std::string_view subject,
@@ -63,7 +65,10 @@ class SqliteGenerations final : public GenerationTable {
   Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
                           std::vector<GenerationRow>& out, std::int64_t& total) override;
   Status due(std::int64_t now_ms, std::size_t limit, std::vector<GenerationRow>& out) override;
+  Status claim_due(std::int64_t now_ms, std::size_t limit, std::int64_t lease_until_ms,
+                   std::vector<GenerationRow>& out) override;
   Status unfinished(std::vector<std::string>& out) override;
+  Status unfinished_owned_by(std::string_view owner, std::vector<std::string>& out) override;
   Status for_each_since(std::string_view account, std::int64_t since_ms,
                         const std::function<void(const GenerationRow&)>& fn) override;
   Status count_by_status(std::vector<std::int64_t>& out) override;
@@ -97,6 +102,21 @@ class SqliteRequestLog final : public RequestLogTable {
   bool read_only_;
 };
 
+// The instances table.
+class SqliteInstances final : public InstanceTable {
+ public:
+  SqliteInstances(Db& db, bool read_only) : db_(db), read_only_(read_only) {}
+  Status upsert(const InstanceRow& row) override;
+  Status heartbeat(std::string_view id, std::int64_t now_ms) override;
+  Status list(std::vector<InstanceRow>& out) override;
+  Result<bool> remove_if_stale(std::string_view id, std::int64_t before_ms) override;
+  Status remove(std::string_view id) override;
+
+ private:
+  Db& db_;
+  bool read_only_;
+};
+
 class SqliteUnit final : public UnitOfWork,
                          LedgerTables,
                          SeenTable,
@@ -105,7 +125,8 @@ class SqliteUnit final : public UnitOfWork,
  public:
   SqliteUnit(Db& db, bool read_only)
       : db_(db), read_only_(read_only), api_keys_(db, read_only), webhook_endpoints_(db, read_only),
-        webhook_deliveries_(db, read_only), generations_(db, read_only), request_log_(db, read_only) {}
+        webhook_deliveries_(db, read_only), generations_(db, read_only), request_log_(db, read_only),
+        instances_(db, read_only) {}
 
   LedgerTables& ledger() override { return *this; }
   SeenTable& seen() override { return *this; }
@@ -116,6 +137,7 @@ class SqliteUnit final : public UnitOfWork,
   WebhookDeliveryTable& webhook_deliveries() override { return webhook_deliveries_; }
   GenerationTable& generations() override { return generations_; }
   RequestLogTable& request_log() override { return request_log_; }
+  InstanceTable& instances() override { return instances_; }
   bool read_only() const override { return read_only_; }
 
   // ledger
@@ -167,6 +189,7 @@ class SqliteUnit final : public UnitOfWork,
   SqliteWebhookDeliveries webhook_deliveries_;
   SqliteGenerations generations_;
   SqliteRequestLog request_log_;
+  SqliteInstances instances_;
 };
 
 // Serialisation of account thresholds ("threshold:armed;..."), exposed for tests.

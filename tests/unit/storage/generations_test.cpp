@@ -4,6 +4,7 @@
 // paths and rollback included.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -62,6 +63,7 @@ void check_same(const GenerationRow& a, const GenerationRow& b) {
   CHECK(a.wake_ms == b.wake_ms);
   CHECK(a.version == b.version);
   CHECK(a.doc == b.doc);
+  CHECK(a.owner == b.owner);
 }
 
 std::vector<std::string> ids(const std::vector<GenerationRow>& rows) {
@@ -580,5 +582,133 @@ TEST_CASE("generations: a failed unit writes nothing to any of the three tables"
   if (kind == "sqlite-file") {
     f.store = f.reopen();
     CHECK(due_ids(*f.store, 1'000, 10) == Ids{"g2", "g1"});
+  }
+}
+
+TEST_CASE("generations: owner round-trips through insert and update; unfinished_owned_by filters by it") {
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
+  INFO(kind);
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  auto owned = [](GenerationRow r, std::string owner) {
+    r.owner = std::move(owner);
+    return r;
+  };
+  REQUIRE(s.transact([&](UnitOfWork& u) -> Status {
+    for (const auto& r : {owned(gen("a-pending", "x", 1, 0, 0), "inst-a"), owned(gen("a-proc", "x", 2, 1, 500), "inst-a"),
+                          owned(gen("a-done", "x", 3, 2, 0), "inst-a"), owned(gen("a-done-wake", "x", 4, 3, 700), "inst-a"),
+                          owned(gen("b-proc", "x", 5, 1, 0), "inst-b"), gen("legacy", "x", 6, 0, 0),
+                          gen("legacy-done", "x", 7, 2, 0)})
+      BABYSEA_RETURN_IF_ERROR(u.generations().insert(r));
+    return {};
+  }).ok());
+  check_same(must_get(s, "a-proc"), owned(gen("a-proc", "x", 2, 1, 500), "inst-a"));
+  check_same(must_get(s, "legacy"), gen("legacy", "x", 6, 0, 0));
+  {
+    std::vector<GenerationRow> rows;
+    REQUIRE(s.read([&](UnitOfWork& u) { return u.generations().due(600, 10, rows); }).ok());
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].owner == "inst-a");
+    std::int64_t total = 0;
+    REQUIRE(s.read([&](UnitOfWork& u) { return u.generations().list_for_account("x", 0, 10, rows, total); }).ok());
+    REQUIRE(rows.size() == 7);
+    CHECK(rows[2].owner == "inst-b");  // newest first: b-proc is the third
+  }
+  auto owned_by = [&](std::string_view owner) {
+    std::vector<std::string> out{"stale"};
+    REQUIRE(s.read([&](UnitOfWork& u) { return u.generations().unfinished_owned_by(owner, out); }).ok());
+    return out;
+  };
+  CHECK(owned_by("inst-a") == Ids{"a-done-wake", "a-pending", "a-proc"});
+  CHECK(owned_by("inst-b") == Ids{"b-proc"});
+  CHECK(owned_by("") == Ids{"legacy"});
+  CHECK(owned_by("nobody") == Ids{});
+
+  // update() writes the owner as given: a takeover moves the row.
+  REQUIRE(s.transact([&](UnitOfWork& u) {
+    GenerationRow r = owned(gen("a-proc", "x", 2, 1, 500), "inst-b");
+    r.version = 2;
+    return u.generations().update(r, 1);
+  }).ok());
+  CHECK(must_get(s, "a-proc").owner == "inst-b");
+  CHECK(owned_by("inst-a") == Ids{"a-done-wake", "a-pending"});
+  CHECK(owned_by("inst-b") == Ids{"a-proc", "b-proc"});
+  // A failed unit's owner change is rolled back.
+  CHECK(s.transact([&](UnitOfWork& u) -> Status {
+    GenerationRow r = owned(gen("b-proc", "x", 5, 1, 0), "inst-c");
+    r.version = 2;
+    BABYSEA_RETURN_IF_ERROR(u.generations().update(r, 1));
+    return Status(Code::unavailable, "abort");
+  }).code() == Code::unavailable);
+  CHECK(owned_by("inst-c") == Ids{});
+  if (kind == "sqlite-file") {
+    f.store = f.reopen();
+    CHECK(must_get(*f.store, "a-proc").owner == "inst-b");
+    std::vector<std::string> out;
+    REQUIRE(f.store->read([&](UnitOfWork& u) { return u.generations().unfinished_owned_by("inst-b", out); }).ok());
+    CHECK(out == Ids{"a-proc", "b-proc"});
+  }
+}
+
+TEST_CASE("generations: claim_due leases due rows without touching their version") {
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
+  INFO(kind);
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  REQUIRE(s.transact([&](UnitOfWork& u) -> Status {
+    for (const auto& r : {gen("g-late", "a", 1, 1, 3'000), gen("g-early", "a", 2, 1, 1'000),
+                          gen("g-mid", "a", 3, 0, 2'000), gen("g-none", "a", 4, 1, 0), gen("g-future", "a", 5, 1, 100'000)})
+      BABYSEA_RETURN_IF_ERROR(u.generations().insert(r));
+    return {};
+  }).ok());
+  auto claim = [&](std::int64_t now, std::size_t limit, std::int64_t lease) {
+    std::vector<GenerationRow> rows;
+    REQUIRE(s.transact([&](UnitOfWork& u) { return u.generations().claim_due(now, limit, lease, rows); }).ok());
+    return rows;
+  };
+
+  // Earliest first, limited, with the old wake_ms.
+  auto first = claim(5'000, 2, 65'000);
+  REQUIRE(ids(first) == Ids{"g-early", "g-mid"});
+  check_same(first[0], gen("g-early", "a", 2, 1, 1'000));
+  check_same(first[1], gen("g-mid", "a", 3, 0, 2'000));
+  // Stored: moved to the lease, same version and document.
+  check_same(must_get(s, "g-early"), gen("g-early", "a", 2, 1, 65'000));
+  check_same(must_get(s, "g-mid"), gen("g-mid", "a", 3, 0, 65'000));
+  CHECK(due_ids(s, 5'000, 10) == Ids{"g-late"});
+
+  // A second claim gets what is left, then nothing until the lease passes.
+  CHECK(ids(claim(5'000, 10, 65'000)) == Ids{"g-late"});
+  CHECK(claim(5'000, 10, 65'000).empty());
+  CHECK(claim(64'999, 10, 65'000).empty());
+  // At the lease they fall due again for anyone (ties in any order).
+  auto again = ids(claim(65'000, 10, 130'000));
+  std::sort(again.begin(), again.end());
+  CHECK(again == Ids{"g-early", "g-late", "g-mid"});
+
+  // The claimer's update() writes the real wake-up (the version it read).
+  REQUIRE(s.transact([&](UnitOfWork& u) {
+    GenerationRow r = gen("g-early", "a", 2, 1, 7'000);
+    r.version = 2;
+    return u.generations().update(r, 1);
+  }).ok());
+  CHECK(must_get(s, "g-early").wake_ms == 7'000);
+  CHECK(due_ids(s, 7'000, 10) == Ids{"g-early"});
+
+  // Read units refuse it; a failed unit's claim is rolled back.
+  std::vector<GenerationRow> rows;
+  CHECK(s.read([&](UnitOfWork& u) { return u.generations().claim_due(200'000, 10, 300'000, rows); }).code() ==
+        Code::internal);
+  CHECK(s.transact([&](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.generations().claim_due(200'000, 10, 300'000, rows));
+    CHECK(rows.size() == 4);
+    return Status(Code::unavailable, "abort");
+  }).code() == Code::unavailable);
+  CHECK(due_ids(s, 200'000, 10).size() == 4);
+  CHECK(unfinished(s) == Ids{"g-early", "g-future", "g-late", "g-mid", "g-none"});
+  if (kind == "sqlite-file") {
+    f.store = f.reopen();
+    CHECK(must_get(*f.store, "g-late").wake_ms == 130'000);
+    CHECK(must_get(*f.store, "g-late").version == 1);
   }
 }

@@ -7,8 +7,12 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <chrono>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include "babysea/ledger.hpp"
@@ -280,15 +284,17 @@ TEST_CASE("postgres: schema names are validated, and schemas keep deployments ap
 TEST_CASE("postgres: a newer or different schema is refused as corruption; a reopen migrates nothing") {
   StoreFixture f = pg();
   const std::string table = "\"" + f.pg_options.schema + "\".schema_migrations";
-  CHECK(sql("SELECT max(version) FROM " + table) == "7");
+  const std::string known = "9";  // migrations this library knows (pg_migrations.cpp)
+  const std::string future = "10";
+  CHECK(sql("SELECT max(version) FROM " + table) == known);
   f.store = f.reopen();  // already current: opens
-  CHECK(sql("SELECT count(*) FROM " + table) == "7");
+  CHECK(sql("SELECT count(*) FROM " + table) == known);
   f.store.reset();
-  sql("INSERT INTO " + table + " VALUES (8, 'from_the_future', 0)");
+  sql("INSERT INTO " + table + " VALUES (" + future + ", 'from_the_future', 0)");
   auto newer = open_postgres_store(f.pg_options);
   REQUIRE_FALSE(newer.ok());
   CHECK(newer.code() == Code::corruption);
-  sql("DELETE FROM " + table + " WHERE version = 8");
+  sql("DELETE FROM " + table + " WHERE version = " + future);
   sql("UPDATE " + table + " SET name = 'something_else' WHERE version = 3");
   auto different = open_postgres_store(f.pg_options);
   REQUIRE_FALSE(different.ok());
@@ -331,3 +337,223 @@ TEST_CASE("postgres: synchronous_commit off still commits and reads back") {
   CHECK(f.store->read([&](UnitOfWork& u) { return u.ledger().get_account("fast", out); }).ok());
   CHECK(f.store->name() == "postgres");
 }
+
+namespace {
+
+using Unit = std::function<Status(UnitOfWork&)>;
+
+// Runs `first` in a writing unit on store `a` and, while that unit is still
+// open (its locks held), `second` in a writing unit on store `b` (another
+// instance). True when `second` finished while `first` was still open,
+// i.e. it did not wait for first's locks.
+bool while_open(Store& a, Store& b, const Unit& first, const Unit& second) {
+  using namespace std::chrono_literals;
+  std::atomic<bool> first_ready{false}, second_done{false};
+  bool in_time = false;
+  Status first_status;
+  std::thread t([&] {
+    first_status = a.transact([&](UnitOfWork& u) -> Status {
+      BABYSEA_RETURN_IF_ERROR(first(u));
+      first_ready = true;
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (!second_done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+      in_time = second_done;
+      return {};
+    });
+    first_ready = true;  // also when it failed: never leave the caller waiting
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!first_ready && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  const Status second_status = b.transact(second);
+  second_done = true;
+  t.join();
+  INFO(first_status.to_string() << " / " << second_status.to_string());
+  CHECK(first_status.ok());
+  CHECK(second_status.ok());
+  return in_time;
+}
+
+GenerationRow due_generation(const std::string& id, std::int64_t wake_ms) {
+  GenerationRow r;
+  r.id = id;
+  r.account = "acct";
+  r.status = 1;
+  r.created_ms = 1;
+  r.wake_ms = wake_ms;
+  r.version = 3;
+  r.doc = "doc";
+  r.owner = "inst-a";
+  return r;
+}
+
+template <typename Row>
+std::set<std::string> id_set(const std::vector<Row>& rows) {
+  std::set<std::string> out;
+  for (const auto& r : rows) out.insert(r.id);
+  return out;
+}
+
+bool disjoint(const std::set<std::string>& a, const std::set<std::string>& b) {
+  return std::none_of(a.begin(), a.end(), [&](const std::string& x) { return b.count(x) != 0; });
+}
+
+}  // namespace
+
+TEST_CASE("postgres: the store is shared; two instances claim disjoint due generations (SKIP LOCKED)") {
+  StoreFixture f = pg();
+  CHECK(f.store->shared());
+  auto second = open_postgres_store(f.pg_options);
+  REQUIRE(second.ok());
+  REQUIRE(f.store->transact([](UnitOfWork& u) -> Status {
+    for (int i = 0; i < 6; ++i)
+      BABYSEA_RETURN_IF_ERROR(u.generations().insert(due_generation("g" + std::to_string(i), 100 + i)));
+    return {};
+  }).ok());
+  std::vector<GenerationRow> a_rows, b_rows;
+  const bool in_time = while_open(
+      *f.store, **second, [&](UnitOfWork& u) { return u.generations().claim_due(1'000, 2, 60'000, a_rows); },
+      [&](UnitOfWork& u) { return u.generations().claim_due(1'000, 10, 60'000, b_rows); });
+  CHECK(in_time);  // the second instance skipped the locked rows, it did not wait for them
+  REQUIRE(a_rows.size() == 2);
+  CHECK(a_rows[0].id == "g0");  // earliest first, old wake_ms, version untouched
+  CHECK(a_rows[0].wake_ms == 100);
+  CHECK(a_rows[0].version == 3);
+  CHECK(a_rows[0].owner == "inst-a");
+  CHECK(a_rows[1].id == "g1");
+  CHECK(b_rows.size() == 4);
+  CHECK(disjoint(id_set(a_rows), id_set(b_rows)));
+  for (std::size_t i = 1; i < b_rows.size(); ++i) CHECK(b_rows[i - 1].wake_ms <= b_rows[i].wake_ms);
+  std::vector<GenerationRow> rows;
+  REQUIRE(f.store->read([&](UnitOfWork& u) { return u.generations().due(59'999, 10, rows); }).ok());
+  CHECK(rows.empty());
+  REQUIRE(f.store->read([&](UnitOfWork& u) { return u.generations().due(60'000, 10, rows); }).ok());
+  CHECK(rows.size() == 6);
+  for (const auto& r : rows) CHECK(r.version == 3);
+}
+
+TEST_CASE("postgres: two instances claim disjoint due webhook deliveries (SKIP LOCKED)") {
+  StoreFixture f = pg();
+  auto second = open_postgres_store(f.pg_options);
+  REQUIRE(second.ok());
+  REQUIRE(f.store->transact([](UnitOfWork& u) -> Status {
+    for (int i = 0; i < 5; ++i) {
+      WebhookDeliveryRow d;
+      d.id = "d" + std::to_string(i);
+      d.event_id = "ev" + std::to_string(i);
+      d.endpoint_id = "ep";
+      d.account = "acct";
+      d.next_attempt_ms = 10 + i;
+      BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().insert(d));
+    }
+    return {};
+  }).ok());
+  std::vector<WebhookDeliveryRow> a_rows, b_rows;
+  const bool in_time = while_open(
+      *f.store, **second, [&](UnitOfWork& u) { return u.webhook_deliveries().claim_due(100, 2, 5'000, a_rows); },
+      [&](UnitOfWork& u) { return u.webhook_deliveries().claim_due(100, 10, 5'000, b_rows); });
+  CHECK(in_time);
+  REQUIRE(a_rows.size() == 2);
+  CHECK(a_rows[0].id == "d0");
+  CHECK(a_rows[0].next_attempt_ms == 10);
+  CHECK(b_rows.size() == 3);
+  CHECK(disjoint(id_set(a_rows), id_set(b_rows)));
+  std::vector<WebhookDeliveryRow> rows;
+  REQUIRE(f.store->read([&](UnitOfWork& u) { return u.webhook_deliveries().due(4'999, 10, rows); }).ok());
+  CHECK(rows.empty());
+}
+
+TEST_CASE("postgres: outbox due and due_holds lock their rows in a writing unit and skip locked ones") {
+  StoreFixture f = pg();
+  auto second = open_postgres_store(f.pg_options);
+  REQUIRE(second.ok());
+  REQUIRE(f.store->transact([](UnitOfWork& u) -> Status {
+    for (int i = 0; i < 4; ++i) {
+      OutboxRow o;
+      o.id = "o" + std::to_string(i);
+      o.topic = "t";
+      o.account = "acct";
+      o.payload = "{}";
+      o.next_attempt_ms = 5;
+      BABYSEA_RETURN_IF_ERROR(u.outbox().append(o));
+      HoldRow h;
+      h.id = "h" + std::to_string(i);
+      h.key = "k" + std::to_string(i);
+      h.account = "acct";
+      h.amount = 1;
+      h.deadline_ms = 10 + i;
+      BABYSEA_RETURN_IF_ERROR(u.ledger().insert_hold(h));
+    }
+    return {};
+  }).ok());
+
+  std::vector<OutboxRow> a_out, b_out, read_out;
+  std::vector<HoldRow> a_holds, b_holds, read_holds;
+  const bool in_time = while_open(
+      *f.store, **second,
+      [&](UnitOfWork& u) -> Status {
+        BABYSEA_RETURN_IF_ERROR(u.outbox().due(100, 1, a_out));
+        return u.ledger().due_holds(100, 2, a_holds);
+      },
+      [&](UnitOfWork& u) -> Status {
+        BABYSEA_RETURN_IF_ERROR(u.outbox().due(100, 10, b_out));
+        return u.ledger().due_holds(100, 10, b_holds);
+      });
+  CHECK(in_time);
+  REQUIRE(a_out.size() == 1);
+  CHECK(a_out[0].id == "o0");
+  CHECK(id_set(b_out) == std::set<std::string>{"o1", "o2", "o3"});
+  REQUIRE(a_holds.size() == 2);
+  CHECK(a_holds[0].id == "h0");
+  CHECK(a_holds[1].id == "h1");
+  CHECK(id_set(b_holds) == std::set<std::string>{"h2", "h3"});
+
+  // A read unit takes no locks: it sees every row, even while a writer holds them.
+  const bool read_in_time = while_open(
+      *f.store, **second,
+      [&](UnitOfWork& u) -> Status {
+        BABYSEA_RETURN_IF_ERROR(u.outbox().due(100, 10, a_out));
+        return u.ledger().due_holds(100, 10, a_holds);
+      },
+      [&](UnitOfWork&) -> Status {
+        return f.store->read([&](UnitOfWork& r) -> Status {
+          BABYSEA_RETURN_IF_ERROR(r.outbox().due(100, 10, read_out));
+          return r.ledger().due_holds(100, 10, read_holds);
+        });
+      });
+  CHECK(read_in_time);
+  CHECK(a_out.size() == 4);
+  CHECK(read_out.size() == 4);
+  CHECK(a_holds.size() == 4);
+  CHECK(read_holds.size() == 4);
+}
+
+TEST_CASE("postgres: two instances racing to remove a stale instance: exactly one wins") {
+  StoreFixture f = pg();
+  auto second = open_postgres_store(f.pg_options);
+  REQUIRE(second.ok());
+  for (int round = 0; round < 10; ++round) {
+    const std::string id = "dead-" + std::to_string(round);
+    REQUIRE(f.store->transact([&](UnitOfWork& u) { return u.instances().upsert({id, 1, 1, "gone"}); }).ok());
+    std::atomic<int> wins{0}, errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 6; ++t) {
+      Store& s = t % 2 == 0 ? *f.store : **second;
+      threads.emplace_back([&, &s = s] {
+        bool removed = false;
+        Status st = s.transact([&](UnitOfWork& u) -> Status {
+          BABYSEA_ASSIGN_OR_RETURN(removed, u.instances().remove_if_stale(id, 1'000));
+          return {};
+        });
+        if (!st.ok()) ++errors;
+        else if (removed) ++wins;
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(errors == 0);
+    CHECK(wins == 1);
+  }
+  std::vector<InstanceRow> rows;
+  REQUIRE(f.store->read([&](UnitOfWork& u) { return u.instances().list(rows); }).ok());
+  CHECK(rows.empty());
+}
+

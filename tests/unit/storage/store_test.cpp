@@ -719,3 +719,188 @@ TEST_CASE("store: a unit without its own request log refuses appends and reads n
     return {};
   }).ok());
 }
+
+namespace {
+class UnitWithoutInstances final : public babysea::testing::ForwardingUnit {
+ public:
+  using ForwardingUnit::ForwardingUnit;
+  InstanceTable& instances() override { return UnitOfWork::instances(); }
+};
+
+WebhookDeliveryRow delivery(std::string id, std::int64_t next, DeliveryState state = DeliveryState::pending) {
+  WebhookDeliveryRow d;
+  d.id = id;
+  d.event_id = "ev-" + id;
+  d.endpoint_id = "ep1";
+  d.account = "acct";
+  d.event = "generation.completed";
+  d.subject = "gen1";
+  d.data = "{}";
+  d.event_ms = 1;
+  d.state = state;
+  d.next_attempt_ms = next;
+  d.created_ms = 1;
+  return d;
+}
+
+std::vector<std::string> delivery_ids(const std::vector<WebhookDeliveryRow>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(r.id);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("store: a unit without its own instance registry refuses every call") {
+  StoreFixture f("memory");
+  REQUIRE(f.store->transact([](UnitOfWork& inner) -> Status {
+    UnitWithoutInstances u(inner);
+    CHECK(u.instances().upsert(InstanceRow{"i", 1, 1, ""}).code() == Code::unsupported);
+    CHECK(u.instances().heartbeat("i", 2).code() == Code::unsupported);
+    std::vector<InstanceRow> rows;
+    CHECK(u.instances().list(rows).code() == Code::unsupported);
+    CHECK(u.instances().remove_if_stale("i", 5).code() == Code::unsupported);
+    CHECK(u.instances().remove("i").code() == Code::unsupported);
+    return {};
+  }).ok());
+  CHECK_FALSE(f.store->shared());
+}
+
+TEST_CASE("store: webhook delivery claim_due leases due rows and returns their old schedule") {
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
+  INFO(kind);
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  REQUIRE(s.transact([&](UnitOfWork& u) -> Status {
+    for (const auto& d : {delivery("d-a", 10), delivery("d-b", 10), delivery("d-c", 5),
+                          delivery("d-done", 1, DeliveryState::delivered), delivery("d-future", 100)})
+      BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().insert(d));
+    return {};
+  }).ok());
+  auto claim = [&](std::int64_t now, std::size_t limit, std::int64_t lease) {
+    std::vector<WebhookDeliveryRow> rows;
+    REQUIRE(s.transact([&](UnitOfWork& u) { return u.webhook_deliveries().claim_due(now, limit, lease, rows); }).ok());
+    return rows;
+  };
+  auto stored = [&](const std::string& id) {
+    WebhookDeliveryRow d;
+    REQUIRE(s.read([&](UnitOfWork& u) { return u.webhook_deliveries().get(id, d); }).ok());
+    return d;
+  };
+  auto first = claim(50, 2, 1'000);
+  REQUIRE(first.size() == 2);
+  CHECK(first[0] == delivery("d-c", 5));  // the whole row, with its old next_attempt_ms
+  CHECK(first[1] == delivery("d-a", 10));
+  CHECK(stored("d-c").next_attempt_ms == 1'000);
+  CHECK(stored("d-a").next_attempt_ms == 1'000);
+  CHECK(delivery_ids(claim(50, 10, 1'000)) == std::vector<std::string>{"d-b"});
+  CHECK(claim(50, 10, 1'000).empty());
+  CHECK(claim(999, 10, 2'000).size() == 1);  // d-future only
+  CHECK(delivery_ids(claim(1'000, 10, 3'000)) == std::vector<std::string>{"d-a", "d-b", "d-c"});
+  CHECK(stored("d-done").next_attempt_ms == 1);  // never claimed: not pending
+
+  // The sender's update() sets the real schedule.
+  WebhookDeliveryRow sent = delivery("d-a", 1'500);
+  sent.attempts = 1;
+  REQUIRE(s.transact([&](UnitOfWork& u) { return u.webhook_deliveries().update(sent); }).ok());
+  CHECK(delivery_ids(claim(1'500, 10, 3'000)) == std::vector<std::string>{"d-a"});
+
+  std::vector<WebhookDeliveryRow> rows;
+  CHECK(s.read([&](UnitOfWork& u) { return u.webhook_deliveries().claim_due(10'000, 10, 20'000, rows); }).code() ==
+        Code::internal);
+  CHECK(s.transact([&](UnitOfWork& u) -> Status {
+    BABYSEA_RETURN_IF_ERROR(u.webhook_deliveries().claim_due(10'000, 10, 20'000, rows));
+    CHECK(rows.size() == 4);
+    return Status(Code::unavailable, "abort");
+  }).code() == Code::unavailable);
+  REQUIRE(s.read([&](UnitOfWork& u) { return u.webhook_deliveries().due(10'000, 10, rows); }).ok());
+  CHECK(rows.size() == 4);
+  if (kind == "sqlite-file") {
+    f.store = f.reopen();
+    WebhookDeliveryRow d;
+    REQUIRE(f.store->read([&](UnitOfWork& u) { return u.webhook_deliveries().get("d-b", d); }).ok());
+    CHECK(d.next_attempt_ms == 3'000);
+  }
+}
+
+TEST_CASE("store: instances upsert, heartbeat, list, and a stale one is removed exactly once") {
+  auto kind = GENERATE(from_range(babysea::testing::store_kinds({"memory", "sqlite-memory", "sqlite-file"})));
+  INFO(kind);
+  StoreFixture f(kind);
+  Store& s = *f.store;
+  auto list = [&](Store& st) {
+    std::vector<InstanceRow> rows;
+    REQUIRE(st.read([&](UnitOfWork& u) { return u.instances().list(rows); }).ok());
+    return rows;
+  };
+  auto tx = [&](auto fn) { return s.transact([&](UnitOfWork& u) -> Status { return fn(u.instances()); }); };
+  REQUIRE(tx([](InstanceTable& t) -> Status {
+    BABYSEA_RETURN_IF_ERROR(t.upsert({"inst-b", 10, 10, "host-b pid 2"}));
+    return t.upsert({"inst-a", 5, 5, "host-a pid 1"});
+  }).ok());
+  CHECK(list(s) == std::vector<InstanceRow>{{"inst-a", 5, 5, "host-a pid 1"}, {"inst-b", 10, 10, "host-b pid 2"}});
+  CHECK(tx([](InstanceTable& t) { return t.heartbeat("inst-a", 50); }).ok());
+  CHECK(tx([](InstanceTable& t) { return t.heartbeat("nobody", 50); }).code() == Code::not_found);
+  // A restart under the same id replaces the row.
+  CHECK(tx([](InstanceTable& t) { return t.upsert({"inst-b", 60, 60, "host-b pid 3"}); }).ok());
+  CHECK(list(s) == std::vector<InstanceRow>{{"inst-a", 5, 50, "host-a pid 1"}, {"inst-b", 60, 60, "host-b pid 3"}});
+
+  // Stale means heartbeat_ms < before_ms.
+  auto remove_stale = [&](const std::string& id, std::int64_t before) {
+    bool removed = false;
+    REQUIRE(s.transact([&](UnitOfWork& u) -> Status {
+      BABYSEA_ASSIGN_OR_RETURN(removed, u.instances().remove_if_stale(id, before));
+      return {};
+    }).ok());
+    return removed;
+  };
+  CHECK_FALSE(remove_stale("inst-a", 50));
+  CHECK_FALSE(remove_stale("nobody", 1'000));
+  CHECK(remove_stale("inst-a", 51));
+  CHECK_FALSE(remove_stale("inst-a", 51));  // the first caller won
+  CHECK(tx([](InstanceTable& t) { return t.heartbeat("inst-a", 70); }).code() == Code::not_found);
+
+  // Two callers at once: exactly one wins.
+  REQUIRE(tx([](InstanceTable& t) { return t.upsert({"inst-c", 1, 1, ""}); }).ok());
+  std::atomic<int> wins{0}, errors{0};
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i)
+      threads.emplace_back([&] {
+        bool removed = false;
+        Status st = s.transact([&](UnitOfWork& u) -> Status {
+          BABYSEA_ASSIGN_OR_RETURN(removed, u.instances().remove_if_stale("inst-c", 100));
+          return {};
+        });
+        if (!st.ok()) ++errors;
+        else if (removed) ++wins;
+      });
+    for (auto& t : threads) t.join();
+  }
+  CHECK(errors == 0);
+  CHECK(wins == 1);
+
+  // Writes fail in read units; a failed unit is rolled back.
+  CHECK(s.read([](UnitOfWork& u) { return u.instances().upsert({"x", 1, 1, ""}); }).code() == Code::internal);
+  CHECK(s.read([](UnitOfWork& u) { return u.instances().heartbeat("inst-b", 1); }).code() == Code::internal);
+  CHECK(s.read([](UnitOfWork& u) { return u.instances().remove_if_stale("inst-b", 1'000).status(); }).code() ==
+        Code::internal);
+  CHECK(s.read([](UnitOfWork& u) { return u.instances().remove("inst-b"); }).code() == Code::internal);
+  CHECK(tx([](InstanceTable& t) -> Status {
+    BABYSEA_RETURN_IF_ERROR(t.upsert({"inst-d", 1, 1, ""}));
+    BABYSEA_RETURN_IF_ERROR(t.heartbeat("inst-b", 99));
+    BABYSEA_ASSIGN_OR_RETURN(bool removed, t.remove_if_stale("inst-b", 1'000));
+    CHECK(removed);
+    return Status(Code::unavailable, "abort");
+  }).code() == Code::unavailable);
+  CHECK(list(s) == std::vector<InstanceRow>{{"inst-b", 60, 60, "host-b pid 3"}});
+
+  // remove(): absent is not an error.
+  CHECK(tx([](InstanceTable& t) { return t.remove("inst-b"); }).ok());
+  CHECK(tx([](InstanceTable& t) { return t.remove("inst-b"); }).ok());
+  CHECK(list(s).empty());
+  REQUIRE(tx([](InstanceTable& t) { return t.upsert({"inst-e", 7, 8, "e"}); }).ok());
+  if (kind == "sqlite-file") f.store = f.reopen();
+  CHECK(list(*f.store) == std::vector<InstanceRow>{{"inst-e", 7, 8, "e"}});
+  CHECK(f.store->shared() == (kind == "postgres"));
+}
+
