@@ -134,10 +134,11 @@ struct AccountDelta {
 };
 class TxnState {
  public:
-  // Account rows the transaction has locked (get_account's FOR UPDATE),
-  // kept current with its own updates: while it holds the lock nobody else
-  // can change them, so reading one again would be a wasted round trip (a
-  // hot account in a batch is read once).
+  // Account rows the transaction has read, kept current with its own
+  // updates: a hot account in a batch is read once. In safe mode the rows
+  // are locked (FOR UPDATE) so nobody else changes them; in an optimistic
+  // batch they are not, and the balance check of the counters' update at
+  // COMMIT (flush_deltas) refuses a decision made on a row that changed.
   std::unordered_map<std::string, AccountRow> locked;
   // When set (batched units, optimistic mode), add_to_account sends no
   // UPDATE: the delta is held, per unit and then, once the unit succeeds,

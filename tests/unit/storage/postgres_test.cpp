@@ -166,25 +166,33 @@ TEST_CASE("postgres: a deadlock is rolled back and the unit re-run; with no retr
     REQUIRE(f.store->transact([&](UnitOfWork& u) {
       AccountRow r;
       r.id = id;
-      return u.ledger().insert_account(r);
+      BABYSEA_RETURN_IF_ERROR(u.ledger().insert_account(r));
+      HoldRow h;
+      h.id = std::string("h") + id;
+      h.key = h.id;
+      h.account = id;
+      h.amount = 1;
+      h.deadline_ms = 1;
+      return u.ledger().insert_hold(h);
     }).ok());
   }
-  // Two units lock a then b, and b then a; both hold their first lock before
-  // either asks for its second, so PostgreSQL must break a deadlock.
+  // Two units lock hold a then b, and b then a (get_hold locks in a writing
+  // unit, batched or not); both hold their first lock before either asks for
+  // its second, so PostgreSQL must break a deadlock.
   std::barrier both_locked(2);
   std::atomic<int> runs{0};
   auto unit = [&](const char* first, const char* second) {
     bool first_run = true;  // a re-run does not wait for the other unit again
     return f.store->transact([&](UnitOfWork& u) -> Status {
       ++runs;
-      AccountRow row;
-      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(first, row));
+      HoldRow row;
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_hold(std::string("h") + first, row));
       BABYSEA_RETURN_IF_ERROR(u.ledger().add_to_account(first, 0, 1, 0, 0));
       if (first_run) {
         first_run = false;
         both_locked.arrive_and_wait();
       }
-      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(second, row));
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_hold(std::string("h") + second, row));
       return u.ledger().add_to_account(second, 0, 1, 0, 0);
     });
   };
@@ -221,6 +229,93 @@ TEST_CASE("postgres: a deadlock is rolled back and the unit re-run; with no retr
     CHECK(runs == 2);
     CHECK(a_credits == 1);  // nothing of the victim applied
     CHECK(b_credits == 1);
+  }
+}
+
+TEST_CASE("postgres: batched units reading accounts in opposite orders neither deadlock nor overdraw") {
+  // Two lanes run two batches at once, as two processes would. Optimistic
+  // batches read accounts without a lock (a lock per read, in arrival order,
+  // deadlocks batches of several processes) and the counters' update at
+  // COMMIT checks the balance again.
+  StoreFixture f = pg();
+  f.pg_options.write_lanes = 2;
+  f.store = f.reopen();
+  for (const char* id : {"a", "b"}) {
+    REQUIRE(f.store->transact([&](UnitOfWork& u) {
+      AccountRow r;
+      r.id = id;
+      r.posted_credits = 10;
+      return u.ledger().insert_account(r);
+    }).ok());
+  }
+  SECTION("opposite orders: both apply, no deadlock") {
+    std::barrier both_read(2);
+    std::atomic<int> runs{0};
+    auto unit = [&](const char* first, const char* second) {
+      bool first_run = true;
+      return f.store->transact([&](UnitOfWork& u) -> Status {
+        ++runs;
+        AccountRow row;
+        BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(first, row));
+        BABYSEA_RETURN_IF_ERROR(u.ledger().add_to_account(first, 0, 1, 0, 0));
+        if (first_run) {
+          first_run = false;
+          both_read.arrive_and_wait();
+        }
+        BABYSEA_RETURN_IF_ERROR(u.ledger().get_account(second, row));
+        return u.ledger().add_to_account(second, 0, 1, 0, 0);
+      });
+    };
+    Status s1, s2;
+    std::thread t1([&] { s1 = unit("a", "b"); });
+    std::thread t2([&] { s2 = unit("b", "a"); });
+    t1.join();
+    t2.join();
+    CHECK(s1.ok());
+    CHECK(s2.ok());
+    CHECK(runs == 2);  // nobody was a deadlock victim
+    REQUIRE(f.store->read([&](UnitOfWork& u) -> Status {
+      AccountRow a, b;
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("a", a));
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("b", b));
+      CHECK(a.posted_credits == 12);
+      CHECK(b.posted_credits == 12);
+      return {};
+    }).ok());
+  }
+  SECTION("both saw the same balance: the update refuses the second, which runs again on the locked row") {
+    std::barrier both_read(2);
+    std::atomic<int> runs{0};
+    auto reserve = [&]() {
+      bool first_run = true;
+      return f.store->transact([&](UnitOfWork& u) -> Status {
+        ++runs;
+        AccountRow row;
+        BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("a", row));
+        if (first_run) {
+          first_run = false;
+          both_read.arrive_and_wait();  // both decide on available 10
+        }
+        if (row.posted_credits - row.posted_debits - row.pending_debits < 10)
+          return Status(Code::insufficient_credits, "not enough");
+        return u.ledger().add_to_account("a", 0, 0, 10, 0);
+      });
+    };
+    Status s1, s2;
+    std::thread t1([&] { s1 = reserve(); });
+    std::thread t2([&] { s2 = reserve(); });
+    t1.join();
+    t2.join();
+    CHECK(s1.ok() != s2.ok());
+    const Status& lost = s1.ok() ? s2 : s1;
+    CHECK(lost.code() == Code::insufficient_credits);
+    CHECK(runs >= 3);  // the refused one ran again
+    REQUIRE(f.store->read([&](UnitOfWork& u) -> Status {
+      AccountRow a;
+      BABYSEA_RETURN_IF_ERROR(u.ledger().get_account("a", a));
+      CHECK(a.pending_debits == 10);  // never overdrawn
+      return {};
+    }).ok());
   }
 }
 
