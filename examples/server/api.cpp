@@ -1040,8 +1040,11 @@ HttpResponse Api::dispatch(const HttpRequest& req, RequestLogRow& log_row) {
       return success(ctx, "Storage health", w.str());
     }
     case R::health_cache: {
+      const CacheHealth c = engine.health().cache;
       JsonWriter w;
-      w.begin_object().field("service", "redis").field("healthy", true).field("latency_ms", 0.0).end_object();
+      w.begin_object().field("service", "redis").field("healthy", c.healthy).field("latency_ms", c.latency_ms);
+      if (!c.healthy) w.field("error", c.error.empty() ? std::string("shared cache unavailable") : c.error);
+      w.end_object();
       return success(ctx, "Cache health", w.str());
     }
     case R::openai_images: break;

@@ -62,6 +62,44 @@ class Executor {
   virtual void post(std::function<void()> work) = 0;
 };
 
+// Several engines on one shared database (Store::shared()) form one
+// deployment: each registers an instance id with a heartbeat; due work is
+// claimed with a lease; a living instance recovers the in-flight work of one
+// whose heartbeat lapsed (specs/lifecycle.md §4 rules, unchanged).
+struct ClusterOptions {
+  // Unique among the engines on one database. Empty: "local" on a store that
+  // is not shared (a restart recovers everything at once), a fresh random id
+  // per engine on a shared one (a restarted instance's old work is recovered
+  // once its heartbeat lapses, by whichever instance sees it first).
+  std::string instance_id;
+  // Heartbeat period, and the silence after which an instance is dead.
+  std::chrono::milliseconds heartbeat{1'000};
+  std::chrono::milliseconds instance_ttl{10'000};
+  // A claimed due item (timer, poll, retry, delivery) falls due again this
+  // long after its claim if the claimer dies before finishing it.
+  std::chrono::milliseconds lease{15'000};
+};
+
+// The shared cache (Redis) of a deployment: rate-limit windows, published
+// router rankings and breaker openings. Nothing durable lives there.
+struct CacheOptions {
+  // "redis://[user:password@]host[:port][/db]" or
+  // "redis+unix://[:password@]/path/to.sock[?db=N]"; empty: no shared cache
+  // (limits, rankings and breakers are per instance). "rediss://" (TLS) is
+  // refused with Code::unsupported: the bundled hiredis has no TLS.
+  std::string url;
+  std::string key_prefix = "babysea";
+  // Connect and command timeout (fail-open beyond it).
+  std::chrono::milliseconds timeout{500};
+  // Redis unreachable: true = limits fall back to this instance's local
+  // limiter (admits up to N times the limit over N instances; health and
+  // metrics say so); false = requests fail with Code::unavailable.
+  bool fail_open_limits = true;
+  // Lifetime of a published ranking; a reader whose key vanished (leader
+  // gone, Redis flushed) plans with the catalog's fallback order.
+  std::chrono::milliseconds ranking_ttl{60'000};
+};
+
 struct EngineOptions {
   std::string region = "us";  // this deployment's region (router stats, API keys)
   // Worker threads when no executor is lent. Provider calls block a worker
@@ -95,6 +133,8 @@ struct EngineOptions {
   RateLimitOptions rate_limits;
   RouterOptions router;
   LedgerOptions ledger;
+  ClusterOptions cluster;
+  CacheOptions cache;
   // Start worker threads and the scheduler (false: the host drives the
   // engine with run_due(), as tests with a manual clock do).
   bool start_workers = true;
@@ -225,7 +265,20 @@ struct ModelAvailability {
   std::vector<std::string> providers_available;
 };
 
+// The shared cache as this instance sees it.
+struct CacheHealth {
+  bool configured = false;  // a cache URL is set
+  bool healthy = false;     // the last round trip succeeded
+  double latency_ms = 0;    // that round trip
+  std::string error;        // why not healthy (secret-free)
+  std::string limits = "local";    // "shared" | "local" (no cache, or failed open)
+  std::string rankings = "local";  // "shared" (published by the leader) | "fallback" | "local"
+  bool ranking_leader = false;     // this instance publishes the rankings
+};
+
 struct EngineHealth {
+  CacheHealth cache;
+  std::string instance_id;
   std::vector<ProviderHealth> providers;
   std::vector<std::pair<std::string, BreakerInfo>> breakers;  // by provider
   std::vector<ModelAvailability> models;

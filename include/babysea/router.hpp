@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "babysea/clock.hpp"
@@ -182,6 +183,15 @@ struct Admission {
   BreakerState state = BreakerState::closed;
 };
 
+// A breaker open now (see Router::open_breakers): what an instance shares
+// with the others of its deployment.
+struct OpenBreaker {
+  std::string provider;
+  std::string region;
+  std::string model;  // empty unless per-model breakers
+  std::int64_t open_until_ms = 0;
+};
+
 struct BreakerInfo {
   BreakerState state = BreakerState::closed;  // open past its deadline reads half_open
   std::int64_t open_until_ms = 0;             // while open
@@ -226,6 +236,7 @@ enum class FallbackReason : int {
   stale_ranking = 2,    // ranking older than RouterOptions::max_ranking_age
   invalid_ranking = 3,  // an imported ranking failed validation
   no_overlap = 4,       // no ranked provider serves the model
+  cache_unavailable = 5,  // shared rankings: the shared cache could not be read
 };
 std::string_view fallback_reason_name(FallbackReason r) noexcept;
 
@@ -381,6 +392,10 @@ class Router {
   // now), replays them through the breakers, then refreshes. Returns the
   // number of attempts applied. invalid_state without a Store.
   Result<std::size_t> restore();
+  // The same for attempts finished at or after max(since_ms, now - window)
+  // only (an instance catching up with the others' attempts; the ones it
+  // already holds are skipped by id).
+  Result<std::size_t> restore_since(std::int64_t since_ms);
   // Deletes persisted attempts older than the window. invalid_state without a Store.
   Result<std::size_t> prune_store();
 
@@ -396,6 +411,33 @@ class Router {
   // (computed_at with an explicit Z, scores rounded to 6 decimals).
   // not_found when nothing is ranked.
   Result<std::string> export_ranking_json(std::string_view model, std::string_view region) const;
+
+  // Shared rankings (several instances, one shared cache): when on,
+  // `fastest` plans use only imported rankings (import_ranking_json, e.g.
+  // the leader's published ranking read from the cache), never this
+  // router's own; a (model, region) without a valid import falls back to the
+  // static order with the reason of its import marker (no_ranking when none
+  // was imported). The router still computes its own rankings (for
+  // export_ranking_json). Default off. Publishes a new snapshot.
+  void set_shared_rankings(bool on);
+  // Drops the imported ranking of (model, region); its plans fall back with
+  // `why` (no_ranking: the key is absent; cache_unavailable: the cache could
+  // not be read) until the next valid import.
+  void forget_imported_ranking(std::string_view model, std::string_view region,
+                               FallbackReason why = FallbackReason::no_ranking);
+  // The (model, region) pairs this router has computed a ranking for (as of
+  // the last refresh), sorted.
+  std::vector<std::pair<std::string, std::string>> ranked_groups() const;
+
+  // Breakers open now (not past their deadline), sorted by key.
+  std::vector<OpenBreaker> open_breakers() const;
+  // Opens the breaker of (provider, region[, model]) until `until_ms` (unix
+  // ms) unless it is already open at least that long: an opening another
+  // instance shared. Half-open probes after it stay local. The trip count
+  // (exponent) is not changed. invalid_request for an empty provider or
+  // region; a deadline not in the future changes nothing.
+  Status open_breaker_until(std::string_view provider, std::string_view region, std::string_view model,
+                            std::int64_t until_ms);
 
   // The last computed ranking for (model, region); not_found when none.
   Result<Ranking> ranking(std::string_view model, std::string_view region) const;

@@ -134,6 +134,11 @@ struct WebhookDispatcherOptions {
   std::chrono::milliseconds total_timeout = std::chrono::seconds(15);
   std::size_t max_response_bytes = 64u << 10;
   std::chrono::milliseconds idle_poll = std::chrono::seconds(1);  // background pass interval
+  // On a store shared by several instances (Store::shared()), a pass claims
+  // the deliveries it sends for this long (WebhookDeliveryTable::claim_due),
+  // and only as many as it can send within it; a dispatcher that dies
+  // mid-pass leaves them due again after the lease (at-least-once, same id).
+  std::chrono::milliseconds lease = std::chrono::minutes(2);
 };
 
 struct DispatchStats {

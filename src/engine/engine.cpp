@@ -2,6 +2,7 @@
 // effects, recovery and the scheduler (engine.hpp). Views, usage, health,
 // metrics and JSON renderings are in views.cpp.
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,15 +30,19 @@ std::string idem_slot(std::string_view account, std::string_view key) {
   return s;
 }
 
-bool valid_idempotency_key(std::string_view key) {
-  if (key.empty() || key.size() > 255) return false;
-  for (unsigned char c : key) {
+// 1..max characters of [A-Za-z0-9_.:-] (idempotency keys, instance ids).
+bool valid_token(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (unsigned char c : s) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
                     c == '-' || c == ':' || c == '.';
     if (!ok) return false;
   }
   return true;
 }
+
+bool valid_instance_id(std::string_view id) { return valid_token(id, 64); }
+bool valid_idempotency_key(std::string_view key) { return valid_token(key, 255); }
 
 // The text a request fingerprint covers: method + path (with the model) +
 // canonical normalized body.
@@ -220,7 +225,13 @@ Result<bool> Engine::Impl::apply(std::string_view id, const Event& event,
       }
       const std::int64_t expected = g.version;
       g.version = expected + 1;
-      return uow.generations().update(row_of(g), expected);
+      // The instance that sends the step's provider work owns the generation
+      // until another sends some (recovery always takes it over).
+      GenerationRow next = row_of(g);
+      const bool sends = std::any_of(r.effects.begin(), r.effects.end(),
+                                     [](const Effect& e) { return !is_money_or_log(e.kind); });
+      next.owner = sends || event.kind == EventKind::recovered ? instance_id : row.owner;
+      return uow.generations().update(next, expected);
     });
     if (!refused.ok()) {
       if (step_status != nullptr) *step_status = refused;
@@ -336,6 +347,14 @@ void Engine::Impl::run_task(const Task& task) {
   if (!r.ok()) effect_failures.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool Engine::Impl::still_owner(const std::string& generation_id) {
+  // Only with several instances: a shared store, or ids set by the host.
+  if (!registry || (!config.store->shared() && config.options.cluster.instance_id.empty())) return true;
+  GenerationRow row;
+  Status st = config.store->read([&](UnitOfWork& uow) { return uow.generations().get(generation_id, row); });
+  return !st.ok() || row.owner == instance_id;  // unreadable: the step after the call decides
+}
+
 Event Engine::Impl::do_submit(const Generation& g, const Effect& e) {
   Event ev;
   ev.attempt_id = e.attempt_id;
@@ -409,6 +428,13 @@ std::optional<Event> Engine::Impl::execute(const Task& task) {
   ev.attempt_id = e.attempt_id;
   switch (e.kind) {
     case EffectKind::submit:
+      if (!still_owner(g.id)) {
+        // Declared dead during a stall and taken over: the new owner sends
+        // it (or has failed it over); sending it here too would be a
+        // duplicate job.
+        submits_skipped.fetch_add(1, std::memory_order_relaxed);
+        return std::nullopt;
+      }
       return do_submit(g, e);
     case EffectKind::poll: {
       const Attempt* a = g.find_attempt(e.attempt_id);
@@ -477,7 +503,19 @@ std::size_t Engine::Impl::fire_due(bool inline_mode) {
   std::vector<GenerationRow> rows;
   const std::int64_t t = now();
   Status st = config.store->read([&](UnitOfWork& uow) { return uow.generations().due(t, kDueBatch, rows); });
-  if (!st.ok()) return 0;
+  if (!st.ok() || rows.empty()) return 0;
+  if (!inline_mode && config.store->shared()) {
+    // Other instances scan the same rows: claim them (a lease that the step's
+    // own update ends) so one instance works each; the version
+    // compare-and-set stays the last line of defence. On a store of one
+    // process the in-process de-duplication below is the claim.
+    const std::int64_t lease_until = t + config.options.cluster.lease.count();
+    st = config.store->transact([&](UnitOfWork& uow) {
+      rows.clear();
+      return uow.generations().claim_due(t, kDueBatch, lease_until, rows);
+    });
+    if (!st.ok()) return 0;
+  }
   std::size_t fired = 0;
   for (const auto& row : rows) {
     if (stopping) break;
@@ -512,6 +550,7 @@ std::size_t Engine::Impl::fire_due(bool inline_mode) {
 
 void Engine::Impl::housekeeping() {
   (void)router->refresh();
+  if (cache) cache->sync();
   (void)ledger->expire_due(now());
 }
 
@@ -519,6 +558,7 @@ void Engine::Impl::scheduler_loop() {
   std::int64_t last_refresh = 0;
   std::int64_t last_prune = 0;
   while (!stopping) {
+    heartbeat_and_sweep();
     fire_due(false);
     const std::int64_t t = now();
     if (t - last_refresh >= config.options.router_refresh.count()) {
@@ -538,6 +578,15 @@ void Engine::Impl::scheduler_loop() {
 }
 
 Status Engine::Impl::recover() {
+  if (registry) {
+    // Our previous incarnation's work (same id), rows written before
+    // owners were recorded, then any instance already dead.
+    BABYSEA_RETURN_IF_ERROR(recover_owned_by(instance_id));
+    BABYSEA_RETURN_IF_ERROR(recover_owned_by(""));
+    last_heartbeat = now();
+    heartbeat_and_sweep();
+    return {};
+  }
   std::vector<std::string> ids;
   BABYSEA_RETURN_IF_ERROR(config.store->read([&](UnitOfWork& uow) { return uow.generations().unfinished(ids); }));
   Event ev;
@@ -547,6 +596,83 @@ Status Engine::Impl::recover() {
     if (!r.ok() && r.code() != Code::not_found) return r.status();
   }
   return {};
+}
+
+Status Engine::Impl::recover_owned_by(const std::string& owner) {
+  std::vector<std::string> ids;
+  BABYSEA_RETURN_IF_ERROR(
+      config.store->read([&](UnitOfWork& uow) { return uow.generations().unfinished_owned_by(owner, ids); }));
+  Event ev;
+  ev.kind = EventKind::recovered;
+  for (const auto& id : ids) {
+    if (stopping) break;
+    // Recovered once: only while `owner` still owns it (two living instances
+    // sweeping the same dead one race on the version compare-and-set; the
+    // loser's retry sees the new owner and stands down).
+    bool taken = false;
+    auto r = apply(id, ev, [&](UnitOfWork& uow) -> Result<bool> {
+      GenerationRow row;
+      BABYSEA_RETURN_IF_ERROR(uow.generations().get(id, row));
+      taken = row.owner == owner;
+      return taken;
+    });
+    if (!r.ok() && r.code() != Code::not_found) return r.status();
+    if (r.ok() && taken && owner != instance_id) recovered_from_dead.fetch_add(1, std::memory_order_relaxed);
+  }
+  return {};
+}
+
+Status Engine::Impl::register_instance() {
+  InstanceRow row;
+  row.id = instance_id;
+  row.started_ms = now();
+  row.heartbeat_ms = row.started_ms;
+  row.info = "pid " + std::to_string(static_cast<long long>(::getpid()));
+  Status st = config.store->transact([&](UnitOfWork& uow) { return uow.instances().upsert(row); });
+  if (st.code() == Code::unsupported) {
+    registry = false;
+    return {};
+  }
+  BABYSEA_RETURN_IF_ERROR(st);
+  registry = true;
+  return {};
+}
+
+void Engine::Impl::heartbeat_and_sweep() {
+  if (!registry) return;
+  std::unique_lock busy(sweep_mu, std::try_to_lock);
+  if (!busy.owns_lock()) return;  // another thread is at it
+  const std::int64_t t = now();
+  if (t - last_heartbeat >= config.options.cluster.heartbeat.count()) {
+    Status st = config.store->transact([&](UnitOfWork& uow) { return uow.instances().heartbeat(instance_id, t); });
+    if (st.code() == Code::not_found) {
+      // Declared dead while alive (a stall longer than instance_ttl): the
+      // others took our in-flight work over; register again and go on.
+      reregistered.fetch_add(1, std::memory_order_relaxed);
+      (void)register_instance();
+    }
+    last_heartbeat = t;
+  }
+  if (t - last_sweep < config.options.cluster.heartbeat.count()) return;
+  last_sweep = t;
+  std::vector<InstanceRow> all;
+  if (!config.store->read([&](UnitOfWork& uow) { return uow.instances().list(all); }).ok()) return;
+  const std::int64_t stale_before = t - config.options.cluster.instance_ttl.count();
+  for (const auto& inst : all) {
+    if (stopping) return;
+    if (inst.id == instance_id || inst.heartbeat_ms >= stale_before) continue;
+    if (!recover_owned_by(inst.id).ok()) continue;
+    std::vector<std::string> left;
+    if (!config.store->read([&](UnitOfWork& uow) { return uow.generations().unfinished_owned_by(inst.id, left); }).ok() ||
+        !left.empty())
+      continue;
+    // Everything it owned is taken over: drop it from the registry (unless
+    // it came back meanwhile).
+    (void)config.store->transact([&](UnitOfWork& uow) -> Status {
+      auto gone = uow.instances().remove_if_stale(inst.id, stale_before);
+      return gone.ok() ? Status() : gone.status();
+    });
+  }
 }
 
 // ---------------------------------------------------------------- Engine
@@ -567,6 +693,11 @@ Engine::~Engine() {
     I.io->stop();
     for (auto& t : I.threads) t.join();
   }
+  if (I.registry) {
+    // Work not sent before the stop stays durable: mark this instance dead
+    // now so a living one takes it over without waiting for instance_ttl.
+    (void)I.config.store->transact([&](UnitOfWork& uow) { return uow.instances().heartbeat(I.instance_id, 0); });
+  }
 }
 
 Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
@@ -581,12 +712,33 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
       o.router_refresh.count() <= 0 || o.idempotency_ttl.count() <= 0 || o.retry_delay.count() <= 0 ||
       o.max_asset_tries < 1 || o.max_cancel_tries < 1)
     return Status(Code::invalid_request, "engine config: durations and tries must be positive");
+  if (o.cluster.heartbeat.count() <= 0 || o.cluster.instance_ttl <= o.cluster.heartbeat || o.cluster.lease.count() <= 0)
+    return Status(Code::invalid_request,
+                  "engine config: cluster heartbeat and lease must be positive, instance_ttl longer than heartbeat");
+  if (!o.cluster.instance_id.empty() && !valid_instance_id(o.cluster.instance_id))
+    return Status(Code::invalid_request, "engine config: cluster.instance_id must be 1-64 characters of [A-Za-z0-9_.:-]",
+                  {FieldIssue{"cluster.instance_id", "invalid_format", "must match ^[A-Za-z0-9_.:-]{1,64}$"}});
   if (sodium_init() < 0) return Status(Code::internal, "libsodium failed to initialise");
 
   auto impl = std::make_unique<Impl>();
   Impl& I = *impl;
   I.config = std::move(config);
   I.clock = I.config.clock != nullptr ? I.config.clock : &SystemClock::instance();
+  I.instance_id = I.config.options.cluster.instance_id;
+  if (I.instance_id.empty()) {
+    if (I.config.store->shared()) {
+      unsigned char raw[8];
+      randombytes_buf(raw, sizeof raw);
+      static const char* kHex = "0123456789abcdef";
+      I.instance_id = "i-";
+      for (unsigned char c : raw) {
+        I.instance_id += kHex[c >> 4];
+        I.instance_id += kHex[c & 15];
+      }
+    } else {
+      I.instance_id = "local";
+    }
+  }
   for (const auto& p : I.config.providers) {
     if (!p) return Status(Code::invalid_request, "engine config: null provider");
     std::string id(p->id());
@@ -631,6 +783,22 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
   if (!keys.ok()) return keys.status();
   I.keys = std::move(*keys);
   I.limiter = std::make_unique<RateLimiter>(*I.clock, I.config.options.rate_limits);
+  if (!I.config.options.cache.url.empty()) {
+    ClusterCacheConfig cc;
+    cc.cache = I.config.options.cache;
+    // "local" (no id, store not shared) is not unique: the cache draws a random one.
+    if (I.instance_id != "local") cc.instance_id = I.instance_id;
+    cc.region = I.config.options.region;
+    for (const auto& m : I.config.catalog->models()) cc.models.push_back(m.identifier);
+    for (const auto& kv : I.providers) cc.providers.push_back(kv.first);
+    cc.rate_limits = I.config.options.rate_limits;
+    cc.leader_ttl = std::max(I.config.options.cluster.instance_ttl, 3 * I.config.options.router_refresh);
+    cc.per_model_breakers = I.config.options.router.breaker.per_model;
+    auto made = ClusterCache::create(std::move(cc), *I.router, *I.limiter, *I.clock);
+    if (!made.ok()) return made.status();
+    I.cache = std::move(*made);
+    I.cache->sync();  // rankings and breakers before the first plan (fails open)
+  }
 
   if (I.config.options.start_workers && I.config.executor == nullptr) {
     I.io = std::make_unique<boost::asio::io_context>(I.config.options.threads);
@@ -639,6 +807,7 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
   }
   std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
   Impl& E = *engine->impl_;
+  if (Status st = E.register_instance(); !st.ok()) return st;
   // Recovery before any new work is admitted (the engine is not yet returned).
   if (Status st = E.recover(); !st.ok()) return st;
   if (E.config.options.start_workers) E.scheduler = std::thread([&E] { E.scheduler_loop(); });
@@ -647,7 +816,9 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
 
 Result<Principal> Engine::authenticate(std::string_view api_key) { return impl_->keys->authenticate(api_key); }
 
-Status Engine::acquire(const Principal& principal, RateInfo* info) { return impl_->limiter->acquire(principal, info); }
+Status Engine::acquire(const Principal& principal, RateInfo* info) {
+  return impl_->cache ? impl_->cache->acquire(principal, info) : impl_->limiter->acquire(principal, info);
+}
 
 Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_view model, std::string_view params_json,
                                      std::string_view idempotency_key, const SubmitOptions& options) {
@@ -772,7 +943,9 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     for (const auto& e : r.effects)
       if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(I.apply_in_unit(uow, fresh, e, records, events));
     fresh.version = 1;
-    BABYSEA_RETURN_IF_ERROR(uow.generations().insert(row_of(fresh)));
+    GenerationRow row = row_of(fresh);
+    row.owner = I.instance_id;
+    BABYSEA_RETURN_IF_ERROR(uow.generations().insert(row));
     g = std::move(fresh);
     return {};
   });
@@ -908,6 +1081,7 @@ void Engine::set_event_callback(EventCallback callback) {
 
 Result<std::size_t> Engine::run_due() {
   Impl& I = *impl_;
+  I.heartbeat_and_sweep();
   std::size_t steps = 0;
   for (int round = 0; round < 100'000; ++round) {
     const std::int64_t before = I.steps_applied.load();

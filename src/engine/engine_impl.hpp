@@ -22,6 +22,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "babysea/engine.hpp"
+#include "cache/cluster_cache.hpp"
 
 namespace babysea {
 
@@ -59,6 +60,7 @@ struct Engine::Impl {
   std::unique_ptr<Router> router;
   std::unique_ptr<ApiKeyService> keys;
   std::unique_ptr<RateLimiter> limiter;
+  std::unique_ptr<ClusterCache> cache;  // shared cache (options.cache.url set)
   std::map<std::string, std::shared_ptr<Provider>, std::less<>> providers;
   std::map<std::string, ProviderPolicy, std::less<>> provider_policies;
   LifecyclePolicy policy;
@@ -83,6 +85,16 @@ struct Engine::Impl {
   std::mutex sched_mu;
   std::condition_variable sched_cv;
   std::unordered_set<std::string> timers_queued;
+
+  // This engine's instance id (ClusterOptions) and the registry's state.
+  std::string instance_id;
+  bool registry = false;            // the store keeps an instance registry
+  std::mutex sweep_mu;              // one heartbeat_and_sweep() at a time
+  std::int64_t last_heartbeat = 0;  // under sweep_mu
+  std::int64_t last_sweep = 0;      // under sweep_mu
+  std::atomic<std::int64_t> recovered_from_dead{0};  // generations taken over
+  std::atomic<std::int64_t> reregistered{0};         // heartbeats that found our row gone
+  std::atomic<std::int64_t> submits_skipped{0};      // submits of generations taken over meanwhile
 
   // In-flight idempotent submits (account + '\n' + key).
   std::mutex idem_mu;
@@ -130,10 +142,17 @@ struct Engine::Impl {
   void run_task(const Task& task);
   std::optional<Event> execute(const Task& task);
   Event do_submit(const Generation& g, const Effect& e);
+  // False when another instance has taken the generation over (shared stores).
+  bool still_owner(const std::string& generation_id);
   void work_started();
   void work_finished();
 
   Status recover();
+  // Instances: register at start, beat, and recover the in-flight work of
+  // instances whose heartbeat lapsed (and of our own previous incarnation).
+  Status register_instance();
+  void heartbeat_and_sweep();
+  Status recover_owned_by(const std::string& owner);
   void scheduler_loop();
   std::size_t fire_due(bool inline_mode);
   void housekeeping();

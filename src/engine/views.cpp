@@ -558,6 +558,14 @@ Result<Usage> Engine::usage(const Principal& principal, std::int64_t days) {
 EngineHealth Engine::health() const {
   const Impl& I = *impl_;
   EngineHealth h;
+  h.instance_id = I.instance_id;
+  if (I.cache) {
+    h.cache = I.cache->health();
+  } else {
+    h.cache.configured = false;
+    h.cache.healthy = false;
+    h.cache.error = "no shared cache configured";
+  }
   auto seen = I.router->health(I.config.options.region);
   for (const auto& [id, p] : I.providers) {
     (void)p;
@@ -634,6 +642,26 @@ std::string Engine::metrics_text() {
   out += "babysea_callbacks_duplicate_total " + std::to_string(I.callbacks_duplicate.load()) + "\n";
   out += "# HELP babysea_effect_failures_total Events that could not be applied.\n# TYPE babysea_effect_failures_total counter\n";
   out += "babysea_effect_failures_total " + std::to_string(I.effect_failures.load()) + "\n";
+  out += "# HELP babysea_instance_info This engine's instance id.\n# TYPE babysea_instance_info gauge\n";
+  out += "babysea_instance_info{instance=\"" + I.instance_id + "\"} 1\n";
+  out += "# HELP babysea_recovered_from_dead_total Generations taken over from instances whose heartbeat lapsed.\n"
+         "# TYPE babysea_recovered_from_dead_total counter\n";
+  out += "babysea_recovered_from_dead_total " + std::to_string(I.recovered_from_dead.load()) + "\n";
+  out += "# HELP babysea_instance_reregistered_total Heartbeats that found this instance declared dead.\n"
+         "# TYPE babysea_instance_reregistered_total counter\n";
+  out += "babysea_instance_reregistered_total " + std::to_string(I.reregistered.load()) + "\n";
+  out += "# HELP babysea_submits_skipped_total Submits not sent: another instance had taken the generation over.\n"
+         "# TYPE babysea_submits_skipped_total counter\n";
+  out += "babysea_submits_skipped_total " + std::to_string(I.submits_skipped.load()) + "\n";
+  if (I.cache) {
+    I.cache->render_metrics(out);
+  } else {
+    out += "# HELP babysea_cache_up Whether the last round trip to the shared cache succeeded.\n"
+           "# TYPE babysea_cache_up gauge\nbabysea_cache_up 0\n";
+    out += "# HELP babysea_rate_limit_mode Where rate limits are decided (1 for the current mode).\n"
+           "# TYPE babysea_rate_limit_mode gauge\nbabysea_rate_limit_mode{mode=\"shared\"} 0\n"
+           "babysea_rate_limit_mode{mode=\"local\"} 1\n";
+  }
   out += "# HELP babysea_submit_seconds Engine submit() latency.\n# TYPE babysea_submit_seconds histogram\n";
   I.submit_latency.render(out, "babysea_submit_seconds", "");
   out += "# HELP babysea_generation_seconds Acceptance to terminal state.\n# TYPE babysea_generation_seconds histogram\n";

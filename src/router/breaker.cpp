@@ -153,6 +153,20 @@ void Breaker::on_result(std::string_view attempt_id, BreakerEvent event, std::in
   }
 }
 
+bool Breaker::force_open(std::int64_t until_ms, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (until_ms <= now_ms) return false;
+  if (state_ == BreakerState::open && open_until_ms_ >= until_ms) return false;
+  state_ = BreakerState::open;
+  open_until_ms_ = until_ms;
+  probes_.clear();
+  probe_successes_ = 0;
+  results_.clear();
+  consecutive_ = 0;
+  publish();
+  return true;
+}
+
 void Breaker::sweep(std::int64_t now_ms) {
   std::lock_guard lock(mu_);
   if (reclaim_expired(now_ms)) publish();

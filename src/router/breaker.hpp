@@ -39,6 +39,9 @@ class Breaker {
   Admission admit(std::string_view attempt_id, std::int64_t now_ms);
   void on_result(std::string_view attempt_id, BreakerEvent event, std::int64_t retry_after_ms,
                  std::int64_t now_ms);
+  // Open until `until_ms` unless already open at least that long (a shared
+  // opening); false when nothing changed.
+  bool force_open(std::int64_t until_ms, std::int64_t now_ms);
   // Reclaims probes past probe_timeout (each counts as a failure).
   void sweep(std::int64_t now_ms);
   BreakerInfo info(std::int64_t now_ms) const;

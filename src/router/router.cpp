@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -78,6 +79,7 @@ std::string_view fallback_reason_name(FallbackReason r) noexcept {
     case FallbackReason::stale_ranking: return "stale_ranking";
     case FallbackReason::invalid_ranking: return "invalid_ranking";
     case FallbackReason::no_overlap: return "no_overlap";
+    case FallbackReason::cache_unavailable: return "cache_unavailable";
   }
   return "unknown";
 }
@@ -187,6 +189,7 @@ struct BreakerEntry {
 
 struct Import {
   bool valid = false;
+  FallbackReason reason = FallbackReason::invalid_ranking;  // when not valid
   std::vector<std::string> ranked;
   std::int64_t computed_ms = 0;
 };
@@ -240,6 +243,7 @@ struct Router::Impl {
   std::map<GroupKey, Ranking> rankings;
   std::map<GroupKey, Import> imports;
   std::int64_t last_refresh_ms = 0;
+  bool shared_rankings = false;
   SnapshotCell<Snapshot> cell;
 
   const std::string& intern(std::string_view s) { return *names.emplace(s).first; }
@@ -280,7 +284,7 @@ struct Router::Impl {
         rv.breakers.resize(n);
         for (std::size_t i = 0; i < n; ++i) rv.breakers[i] = find_breaker_locked(*provs[i], region, *model);
         const GroupKey key{*model, region};
-        if (auto it = rankings.find(key); it != rankings.end()) {
+        if (auto it = shared_rankings ? rankings.end() : rankings.find(key); it != rankings.end()) {
           bool ranked_outside = false;
           for (const auto& ps : it->second.providers) {
             const int slot = slot_of(ps.provider);
@@ -307,7 +311,7 @@ struct Router::Impl {
             rv.kind.assign(n, kMissing);
             rv.ranked.clear();
             if (!it->second.valid) {
-              rv.reason = FallbackReason::invalid_ranking;
+              rv.reason = it->second.reason;
             } else {
               for (const auto& name : it->second.ranked) {
                 const int slot = slot_of(name);
@@ -627,10 +631,12 @@ Status Router::refresh_at(std::int64_t now_ms) {
   return Status();
 }
 
-Result<std::size_t> Router::restore() {
+Result<std::size_t> Router::restore() { return restore_since(0); }
+
+Result<std::size_t> Router::restore_since(std::int64_t since_ms) {
   if (!impl_->store) return Status(Code::invalid_state, "router has no store");
   const std::int64_t now = impl_->clock.now_ms();
-  std::int64_t cursor = now - impl_->opt.window.count();
+  std::int64_t cursor = std::max(now - impl_->opt.window.count(), since_ms);
   std::size_t limit = impl_->opt.restore_page;
   std::size_t applied = 0;
   std::vector<AttemptStatRow> rows;
@@ -694,6 +700,77 @@ Result<std::string> Router::export_ranking_json(std::string_view model, std::str
     return Status(Code::not_found, "nothing ranked for this model and region");
   const std::int64_t hours = std::max<std::int64_t>(1, (impl_->opt.window.count() + 3'599'999) / 3'600'000);
   return router_detail::write_ranking_v1(it->second, hours);
+}
+
+void Router::set_shared_rankings(bool on) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->shared_rankings == on) return;
+  impl_->shared_rankings = on;
+  impl_->publish_locked();
+}
+
+void Router::forget_imported_ranking(std::string_view model, std::string_view region, FallbackReason why) {
+  std::lock_guard lock(impl_->mu);
+  const GroupKey key{std::string(model), std::string(region)};
+  auto it = impl_->imports.find(key);
+  if (why == FallbackReason::no_ranking) {
+    if (it == impl_->imports.end()) return;
+    impl_->imports.erase(it);
+  } else {
+    if (it != impl_->imports.end() && !it->second.valid && it->second.reason == why) return;
+    impl_->regions.insert(std::string(region));
+    Import& imp = impl_->imports[key];
+    imp = Import{};
+    imp.reason = why;
+  }
+  impl_->publish_locked();
+}
+
+std::vector<std::pair<std::string, std::string>> Router::ranked_groups() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(impl_->rankings.size());
+  for (const auto& [key, r] : impl_->rankings) {
+    (void)r;
+    out.push_back(key);
+  }
+  return out;
+}
+
+std::vector<OpenBreaker> Router::open_breakers() const {
+  const std::int64_t now = impl_->clock.now_ms();
+  std::lock_guard lock(impl_->mu);
+  std::vector<OpenBreaker> out;
+  for (const auto& [key, e] : impl_->breakers) {
+    (void)key;
+    const BreakerInfo info = e.breaker->info(now);
+    if (info.state == BreakerState::open) out.push_back(OpenBreaker{e.provider, e.region, e.model, info.open_until_ms});
+  }
+  std::sort(out.begin(), out.end(), [](const OpenBreaker& a, const OpenBreaker& b) {
+    return std::tie(a.provider, a.region, a.model) < std::tie(b.provider, b.region, b.model);
+  });
+  return out;
+}
+
+Status Router::open_breaker_until(std::string_view provider, std::string_view region, std::string_view model,
+                                  std::int64_t until_ms) {
+  if (provider.empty() || region.empty()) return Status(Code::invalid_request, "breaker needs a provider and a region");
+  const std::int64_t now = impl_->clock.now_ms();
+  if (until_ms <= now) return Status();
+  std::lock_guard lock(impl_->mu);
+  const std::string key = impl_->breaker_key(provider, region, model);
+  auto it = impl_->breakers.find(key);
+  bool created = false;
+  if (it == impl_->breakers.end()) {
+    BreakerEntry e{std::string(provider), std::string(region),
+                   impl_->opt.breaker.per_model ? std::string(model) : std::string(),
+                   std::make_unique<Breaker>(impl_->opt.breaker)};
+    it = impl_->breakers.emplace(key, std::move(e)).first;
+    created = true;
+  }
+  it->second.breaker->force_open(until_ms, now);
+  if (created || impl_->regions.insert(std::string(region)).second) impl_->publish_locked();
+  return Status();
 }
 
 Result<Ranking> Router::ranking(std::string_view model, std::string_view region) const {

@@ -21,6 +21,7 @@
 #include "babysea/providers.hpp"
 #include "babysea/schema.hpp"
 #include "babysea/transport.hpp"
+#include "cache/redis_client.hpp"
 #include "json/strict.hpp"
 #include "storage/postgres/pg_conn.hpp"
 
@@ -518,6 +519,41 @@ Result<Config> parse_config(std::string_view text) {
     read_rate(r, "per_account", c.engine.rate_limits.per_account);
     r.integer("max_buckets", c.engine.rate_limits.max_buckets, 1, 100'000'000);
     r.finish();
+  }
+
+  {
+    Section k = root.object("cache");
+    CacheOptions& o = c.engine.cache;
+    k.str("url", o.url);
+    if (errors.ok() && !o.url.empty()) {
+      if (auto parsed = cache::parse_redis_url(o.url); !parsed.ok())
+        errors.fail("cache.url", parsed.code() == Code::unsupported ? "unsupported_value" : "invalid",
+                    std::string(parsed.status().message()));
+    }
+    k.str("key_prefix", o.key_prefix, false, true);
+    if (errors.ok() && o.key_prefix.size() > 128) errors.fail("cache.key_prefix", "too_long", "must be at most 128 bytes");
+    k.millis("timeout_ms", o.timeout, 1, 60'000);
+    k.boolean("fail_open_limits", o.fail_open_limits);
+    k.millis("ranking_ttl_ms", o.ranking_ttl, 1'000, 7LL * 86'400'000);
+    k.finish();
+  }
+
+  {
+    Section k = root.object("cluster");
+    ClusterOptions& o = c.engine.cluster;
+    k.str("instance_id", o.instance_id);
+    if (errors.ok() && (o.instance_id.size() > 64 ||
+                        !std::all_of(o.instance_id.begin(), o.instance_id.end(), [](char ch) {
+                          return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                                 ch == '_' || ch == '-' || ch == ':' || ch == '.';
+                        })))
+      errors.fail("cluster.instance_id", "invalid", "must be at most 64 characters of [A-Za-z0-9_.:-]");
+    k.millis("heartbeat_ms", o.heartbeat, 10, 3'600'000);
+    k.millis("instance_ttl_ms", o.instance_ttl, 100, 86'400'000);
+    k.millis("lease_ms", o.lease, 100, 86'400'000);
+    if (errors.ok() && o.instance_ttl <= o.heartbeat)
+      errors.fail("cluster.instance_ttl_ms", "range", "must be greater than heartbeat_ms");
+    k.finish();
   }
 
   {

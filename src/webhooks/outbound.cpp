@@ -572,8 +572,19 @@ Result<DispatchStats> WebhookDispatcher::run_once() {
   BABYSEA_RETURN_IF_ERROR(fan_out(stats));
   std::vector<WebhookDeliveryRow> due;
   const std::int64_t now = clock_.now_ms();
-  BABYSEA_RETURN_IF_ERROR(
-      store_.read([&](UnitOfWork& u) { return u.webhook_deliveries().due(now, options_.max_queue, due); }));
+  if (store_.shared()) {
+    // Other instances' dispatchers see the same rows: claim what this pass
+    // can send before its lease runs out.
+    const auto per_worker = std::max<std::int64_t>(1, options_.lease.count() / std::max<std::int64_t>(1, options_.total_timeout.count()));
+    const std::size_t limit = std::min<std::size_t>(options_.max_queue, options_.max_concurrency * static_cast<std::size_t>(per_worker));
+    BABYSEA_RETURN_IF_ERROR(store_.transact([&](UnitOfWork& u) {
+      due.clear();
+      return u.webhook_deliveries().claim_due(now, limit, now + options_.lease.count(), due);
+    }));
+  } else {
+    BABYSEA_RETURN_IF_ERROR(
+        store_.read([&](UnitOfWork& u) { return u.webhook_deliveries().due(now, options_.max_queue, due); }));
+  }
   std::mutex stats_mu;
   std::atomic<std::size_t> next{0};
   auto worker = [&] {

@@ -811,3 +811,146 @@ TEST_CASE("usage: request counts come from the usage log, generations from gener
   CHECK(month->by_endpoint.size() == 3);
   require_clean(rig);
 }
+
+// ------------------------------------------------------------- instances
+
+namespace {
+
+std::vector<InstanceRow> instances_of(Store& store) {
+  std::vector<InstanceRow> rows;
+  REQUIRE(store.read([&](UnitOfWork& u) { return u.instances().list(rows); }).ok());
+  return rows;
+}
+
+bool has_instance(Store& store, std::string_view id) {
+  for (const auto& r : instances_of(store))
+    if (r.id == id) return true;
+  return false;
+}
+
+// Runs `e`'s due work in steps of `step_ms` until generation `id` is terminal.
+GenerationView run_until_terminal(Rig& rig, Engine& e, const std::string& id, std::int64_t step_ms = 5'000) {
+  for (int i = 0; i < 200; ++i) {
+    auto g = e.get(rig.principal(), id);
+    REQUIRE(g.ok());
+    if (is_terminal(g->status)) return *g;
+    rig.clock().advance(std::chrono::milliseconds(step_ms));
+    REQUIRE(e.run_due().ok());
+  }
+  FAIL("generation " << id << " did not finish");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("instances: a living instance takes over the in-flight work of one whose heartbeat lapsed", "[engine][instances]") {
+  RigOptions o;
+  o.instance_id = "a";
+  Rig rig(o);
+  auto s = rig.submit();
+  REQUIRE(s.ok());  // a's submit is queued, never sent: a goes silent here
+  auto b = rig.spawn("b");
+  REQUIRE(b->run_due().ok());
+  CHECK(rig.first().submit_calls() == 0);  // a is alive: nothing to take over
+  CHECK(has_instance(rig.store(), "a"));
+  CHECK(has_instance(rig.store(), "b"));
+
+  rig.clock().advance(std::chrono::seconds(11));  // past instance_ttl (10 s)
+  REQUIRE(b->run_due().ok());
+  CHECK(rig.first().submit_calls() == 1);  // b recovered and sent it
+  CHECK(!has_instance(rig.store(), "a"));  // everything a owned is taken over
+  CHECK(b->health().instance_id == "b");
+
+  // a wakes up: it registers again and does not send the submit it no
+  // longer owns.
+  REQUIRE(rig.engine().run_due().ok());
+  CHECK(rig.first().submit_calls() == 1);
+  CHECK(has_instance(rig.store(), "a"));
+  const std::string ma = rig.engine().metrics_text();
+  CHECK(ma.find("babysea_instance_reregistered_total 1\n") != std::string::npos);
+  CHECK(ma.find("babysea_submits_skipped_total 1\n") != std::string::npos);
+  CHECK(b->metrics_text().find("babysea_recovered_from_dead_total 1\n") != std::string::npos);
+
+  rig.first().poll_status(ScriptedProvider::succeeded("https://cdn.provider.test/r.png"));
+  auto g = run_until_terminal(rig, *b, s->generation.id);
+  CHECK(g.status == GenerationStatus::succeeded);
+  CHECK(rig.first().max_submits_per_attempt() == 1);
+  CHECK(rig.check_invariants().empty());
+}
+
+TEST_CASE("instances: a cleanly stopped instance hands its unsent work over at once", "[engine][instances]") {
+  RigOptions o;
+  o.instance_id = "a";
+  Rig rig(o);
+  auto b = rig.spawn("b");
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.stop();  // the submit was never dispatched; a marks itself dead
+  rig.clock().advance(std::chrono::seconds(1));  // one heartbeat period, not instance_ttl
+  REQUIRE(b->run_due().ok());
+  CHECK(rig.first().submit_calls() == 1);
+  CHECK(rig.first().max_submits_per_attempt() == 1);
+  rig.first().poll_status(ScriptedProvider::succeeded("https://cdn.provider.test/r.png"));
+  CHECK(run_until_terminal(rig, *b, s->generation.id).status == GenerationStatus::succeeded);
+  b.reset();
+  rig.start();
+  CHECK(rig.check_invariants().empty());
+}
+
+TEST_CASE("instances: an instance restarted under its id recovers its own work at start", "[engine][instances]") {
+  RigOptions o;
+  o.instance_id = "a";
+  Rig rig(o);
+  auto b = rig.spawn("b");
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  REQUIRE(b->run_due().ok());
+  CHECK(rig.first().submit_calls() == 0);  // a's, and a is alive
+  rig.restart();                           // same id: its own rows are recovered at once
+  rig.run();
+  CHECK(rig.first().submit_calls() == 1);
+  REQUIRE(b->run_due().ok());
+  CHECK(rig.first().submit_calls() == 1);
+}
+
+TEST_CASE("instances: the same Idempotency-Key on two instances at once makes one generation", "[engine][instances][threads]") {
+  RigOptions o;
+  o.instance_id = "a";
+  Rig rig(o);
+  auto b = rig.spawn("b");
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<std::string> ids;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      Engine& e = i % 2 == 0 ? rig.engine() : *b;
+      auto r = e.submit(rig.principal(), kRigModel, "{\"generation_prompt\":\"same\"}", "same-key-1");
+      if (r.ok()) {
+        ++ok;
+        std::lock_guard lock(mu);
+        ids.insert(r->generation.id);
+      } else {
+        CHECK(r.code() == Code::idempotency_in_progress);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok >= 1);
+  CHECK(ids.size() == 1);
+  rig.run();
+  REQUIRE(b->run_due().ok());
+  CHECK(rig.first().submit_calls() == 1);
+  CHECK(rig.check_invariants().empty());
+}
+
+TEST_CASE("instances: a malformed instance id is refused at create", "[engine][instances]") {
+  Rig rig;
+  for (const std::string& bad : {std::string("has space"), std::string(65, 'x'), std::string("semi;colon")}) {
+    INFO(bad);
+    auto e = rig.try_spawn(bad);
+    REQUIRE(!e.ok());
+    CHECK(e.code() == Code::invalid_request);
+  }
+  CHECK(rig.try_spawn(std::string(64, 'x')).ok());
+}

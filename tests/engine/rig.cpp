@@ -32,7 +32,7 @@ Rig::Rig(RigOptions o) : options(std::move(o)) {
 
 Rig::~Rig() { stop(); }
 
-void Rig::start() {
+EngineConfig Rig::config(std::string_view instance_id) {
   EngineConfig c;
   c.store = fixture_->store.get();
   c.clock = options.workers ? nullptr : &clock_;
@@ -47,9 +47,20 @@ void Rig::start() {
   c.options.retry_delay = std::chrono::milliseconds(1'000);
   c.options.rate_limits.per_key.limit = 0;
   c.options.rate_limits.per_account.limit = 0;
-  auto e = Engine::create(std::move(c));
+  c.options.cluster.instance_id = std::string(instance_id);
+  return c;
+}
+
+void Rig::start() {
+  auto e = Engine::create(config(options.instance_id));
   if (!e.ok()) FAIL("engine create: " << e.status().to_string());
   engine_ = std::move(*e);
+}
+
+std::unique_ptr<Engine> Rig::spawn(std::string_view instance_id) {
+  auto e = Engine::create(config(instance_id));
+  if (!e.ok()) FAIL("engine create: " << e.status().to_string());
+  return std::move(*e);
 }
 
 void Rig::stop() { engine_.reset(); }

@@ -27,6 +27,7 @@ struct RigOptions {
   Durability durability = Durability::full;
   Executor* executor = nullptr;  // lent to the engine (workers mode)
   std::shared_ptr<const AssetUrlSigner> url_signer;  // the memory asset store signs client URLs
+  std::string instance_id;  // ClusterOptions::instance_id of the rig's engine (empty: the default)
 };
 
 class Rig {
@@ -43,6 +44,12 @@ class Rig {
   }
 
   Engine& engine() { return *engine_; }
+  // Another engine instance on the same store, clock, providers and assets
+  // (several instances of one deployment); same options as the rig's own.
+  std::unique_ptr<Engine> spawn(std::string_view instance_id);
+  Result<std::unique_ptr<Engine>> try_spawn(std::string_view instance_id) {
+    return Engine::create(config(instance_id));
+  }
   Ledger& ledger() { return engine_->ledger(); }
   ManualClock& clock() { return clock_; }
   Store& store() { return *fixture_->store; }
@@ -73,6 +80,7 @@ class Rig {
   RigOptions options;
 
  private:
+  EngineConfig config(std::string_view instance_id);
   ManualClock clock_;
   std::unique_ptr<StoreFixture> fixture_;  // the store; restarts keep it (same file, same schema)
   std::shared_ptr<const Catalog> catalog_;

@@ -36,7 +36,7 @@ struct Received {
 
 // A tiny HTTP/1.1 server on 127.0.0.1:0. `mode` decides every answer:
 // ok, fail (500), hang (no answer for 2 s), redirect (302), gone (410),
-// busy (503 + Retry-After: 120), big (2 MiB body).
+// busy (503 + Retry-After: 120), big (2 MiB body), slow (ok after 100 ms).
 class Receiver {
  public:
   Receiver() : acceptor_(ioc_, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)) {
@@ -106,6 +106,7 @@ class Receiver {
       res.set(http::field::retry_after, "120");
     }
     if (mode == "big") res.body() = std::string(2u << 20, 'x');
+    if (mode == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (mode == "hang") {
       for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       return;
@@ -153,9 +154,9 @@ struct Rig {
   std::unique_ptr<NetGuard> guard;
   std::unique_ptr<Transport> transport = make_beast_transport();
   ManualClock clock{SystemClock::instance().now_ms()};
-  StoreFixture f{"sqlite-file"};
+  StoreFixture f;
   WebhookDispatcherOptions dopts;
-  Rig() {
+  explicit Rig(const std::string& store_kind = "sqlite-file") : f(store_kind) {
     dns.answers["hooks.test"] = {IpAddress::v4(127, 0, 0, 1)};
     gopts.allowed_ports = {80, 443, rx.port()};
     gopts.allow_overrides.push_back(*IpNetwork::parse("127.0.0.1/32"));
@@ -527,4 +528,84 @@ TEST_CASE("webhooks: the standardwebhooks npm package verifies what we sign, wit
   auto r_old = run_process({"node", script, old_secret, h2.at("webhook-id"), h2.at("webhook-timestamp"),
                             h2.at("webhook-signature"), got[1].body});
   CHECK(r_old.out.rfind("fail", 0) == 0);
+}
+
+TEST_CASE("webhooks: dispatchers of several instances on one shared store send each delivery once") {
+  if (test_postgres_conninfo().empty()) {
+    SUCCEED("runs on PostgreSQL only (webhook_delivery_test_postgres sets BABYSEA_TEST_PG)");
+    return;
+  }
+  Rig rig("postgres");
+  REQUIRE(rig.f.store->shared());
+  auto other = open_postgres_store(rig.f.pg_options);  // a second instance's store
+  REQUIRE(other.ok());
+  auto ep = rig.endpoint();
+  rig.rx.set_mode("slow");  // each answer takes 100 ms: both passes overlap
+  constexpr int kEvents = 40;
+  for (int i = 0; i < kEvents; ++i) rig.enqueue("generation.completed", kGenData);
+  WebhookDispatcherOptions o = rig.dopts;
+  o.max_concurrency = 4;
+  WebhookDispatcher d1(*rig.f.store, *rig.transport, *rig.guard, rig.clock, o);
+  WebhookDispatcher d2(**other, *rig.transport, *rig.guard, rig.clock, o);
+  std::atomic<std::size_t> delivered{0};
+  // Both pass again and again until everything is delivered (bounded).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto pass = [&](WebhookDispatcher& d) {
+    while (delivered < static_cast<std::size_t>(kEvents) && std::chrono::steady_clock::now() < until) {
+      auto s = d.run_once();
+      REQUIRE(s.ok());
+      delivered += s->delivered;
+    }
+  };
+  std::thread t1([&] { pass(d1); });
+  std::thread t2([&] { pass(d2); });
+  t1.join();
+  t2.join();
+  CHECK(delivered == kEvents);
+  auto got = rig.rx.received();
+  std::set<std::string> ids;
+  for (const auto& r : got) ids.insert(r.headers.at("x-babysea-delivery-id"));
+  CHECK(got.size() == static_cast<std::size_t>(kEvents));  // each sent once
+  CHECK(ids.size() == static_cast<std::size_t>(kEvents));
+  for (const auto& row : rig.deliveries(ep.id)) {
+    CHECK(row.state == DeliveryState::delivered);
+    CHECK(row.attempts == 1);
+  }
+}
+
+TEST_CASE("webhooks: a claimed delivery whose dispatcher died is sent again after the lease") {
+  if (test_postgres_conninfo().empty()) {
+    SUCCEED("runs on PostgreSQL only (webhook_delivery_test_postgres sets BABYSEA_TEST_PG)");
+    return;
+  }
+  Rig rig("postgres");
+  auto ep = rig.endpoint();
+  rig.enqueue("generation.completed", kGenData);
+  WebhookDispatcher d(*rig.f.store, *rig.transport, *rig.guard, rig.clock, rig.dopts);
+  REQUIRE(d.run_once().ok());  // fans out and delivers
+  rig.rx.set_mode("fail");
+  rig.enqueue("generation.completed", kGenData);
+  auto s = d.run_once();  // fans the second event out and sends it (fails: retried later)
+  REQUIRE(s.ok());
+  CHECK(s->fanned_out == 1);
+  std::vector<WebhookDeliveryRow> claimed;
+  rig.clock.advance(std::chrono::seconds(5));
+  REQUIRE(rig.f.store->transact([&](UnitOfWork& u) {
+    return u.webhook_deliveries().claim_due(rig.clock.now_ms(), 10, rig.clock.now_ms() + 120'000, claimed);
+  }).ok());
+  REQUIRE(claimed.size() == 1);  // the claimer dies here
+  rig.rx.set_mode("ok");
+  rig.clock.advance(std::chrono::seconds(60));
+  REQUIRE(d.run_once().ok());
+  CHECK(rig.rx.received().size() == 2);  // not yet: the lease holds it
+  rig.clock.advance(std::chrono::seconds(61));
+  auto after = d.run_once();
+  REQUIRE(after.ok());
+  CHECK(after->delivered == 1);
+  auto got = rig.rx.received();
+  REQUIRE(got.size() == 3);
+  CHECK(got[2].headers.at("x-babysea-delivery-id") == got[1].headers.at("x-babysea-delivery-id"));
+  auto rows = rig.deliveries(ep.id);
+  REQUIRE(rows.size() == 2);
+  for (const auto& row : rows) CHECK(row.state == DeliveryState::delivered);
 }

@@ -157,6 +157,53 @@ TEST_CASE("runtime: a memory config opens and the admin helpers work", "[runtime
   CHECK(r.handle_stripe_webhook("t=1,v1=00", "{}").code() == Code::unsupported);
 }
 
+TEST_CASE("runtime: cache and cluster sections reach the engine; an unreachable cache fails open", "[runtime]") {
+  babysea::testing::TempDir dir;
+  {
+    auto rt = Runtime::open(memory_config(dir));
+    REQUIRE(rt.ok());
+    const EngineHealth h = (*rt)->engine().health();
+    CHECK_FALSE(h.cache.configured);
+    CHECK_FALSE(h.cache.healthy);
+    CHECK(h.cache.error == "no shared cache configured");
+    CHECK(h.cache.limits == "local");
+    const std::string m = (*rt)->engine().metrics_text();
+    CHECK(m.find("babysea_cache_up 0") != std::string::npos);
+    CHECK(m.find("babysea_rate_limit_mode{mode=\"local\"} 1") != std::string::npos);
+  }
+  // Nothing listens on port 1: the engine opens, limits decide locally, and
+  // health says why (never the password).
+  const std::string secret = "s3cret-cache-password";
+  auto rt = Runtime::open(with_member(memory_config(dir), R"(
+    "cache": {"url": "redis://:)" + secret + R"(@127.0.0.1:1/0", "key_prefix": "bs-test", "timeout_ms": 200,
+              "fail_open_limits": true, "ranking_ttl_ms": 30000},
+    "cluster": {"instance_id": "node-a", "heartbeat_ms": 500, "instance_ttl_ms": 5000, "lease_ms": 10000},
+    "rate_limits": {"per_key": {"limit": 2, "window_ms": 60000}}
+  )"));
+  INFO(rt.status().to_string());
+  REQUIRE(rt.ok());
+  Engine& e = (*rt)->engine();
+  EngineHealth h = e.health();
+  CHECK(h.instance_id == "node-a");
+  CHECK(h.cache.configured);
+  CHECK_FALSE(h.cache.healthy);
+  CHECK_FALSE(h.cache.error.empty());
+  CHECK(h.cache.error.find(secret) == std::string::npos);
+  CHECK(h.cache.rankings == "fallback");
+  CHECK_FALSE(h.cache.ranking_leader);
+  const Principal p{"acct", "key", kFullAccess, "us"};
+  CHECK(e.acquire(p).ok());
+  CHECK(e.acquire(p).ok());
+  CHECK(e.acquire(p).code() == Code::rate_limited);  // the local limiter, same limit
+  h = e.health();
+  CHECK(h.cache.limits == "local");
+  const std::string m = e.metrics_text();
+  CHECK(m.find("babysea_cache_up 0") != std::string::npos);
+  CHECK(m.find("babysea_rate_limit_mode{mode=\"local\"} 1") != std::string::npos);
+  CHECK(m.find("babysea_cache_errors_total") != std::string::npos);
+  CHECK(m.find(secret) == std::string::npos);
+}
+
 TEST_CASE("runtime: a durable config persists across opens; admin mode has no engine", "[runtime]") {
   // sqlite, plus postgres when BABYSEA_TEST_PG names a server (runtime_test_postgres),
   // its conninfo given as is (key=value) and as a postgresql:// URL.
@@ -391,6 +438,22 @@ TEST_CASE("runtime: every bad field is invalid_request naming it", "[runtime]") 
                 "server.metrics_token");
     require_bad(with_member(good, R"("server": {"port": 8.0})"), "server.port");  // integers only
     require_bad(with_member(good, R"("server": {"port": 8e3})"), "server.port");
+  }
+  SECTION("cache and cluster") {
+    require_bad(with_member(good, R"("cache": {"url": "http://cache.example"})"), "cache.url");
+    require_bad(with_member(good, R"("cache": {"url": "rediss://cache.example"})"), "cache.url");
+    require_bad(with_member(good, R"("cache": {"url": 6379})"), "cache.url");
+    require_bad(with_member(good, R"("cache": {"url": "redis://h", "bogus": 1})"), "cache.bogus");
+    require_bad(with_member(good, R"("cache": {"key_prefix": ""})"), "cache.key_prefix");
+    require_bad(with_member(good, R"("cache": {"timeout_ms": 0})"), "cache.timeout_ms");
+    require_bad(with_member(good, R"("cache": {"fail_open_limits": "yes"})"), "cache.fail_open_limits");
+    require_bad(with_member(good, R"("cache": {"ranking_ttl_ms": 10})"), "cache.ranking_ttl_ms");
+    require_bad(with_member(good, R"("cluster": {"instance": "a"})"), "cluster.instance");
+    require_bad(with_member(good, R"("cluster": {"instance_id": "has space"})"), "cluster.instance_id");
+    require_bad(with_member(good, R"("cluster": {"instance_id": "a/b"})"), "cluster.instance_id");
+    require_bad(with_member(good, R"("cluster": {"heartbeat_ms": 5000, "instance_ttl_ms": 5000})"),
+                "cluster.instance_ttl_ms");
+    require_bad(with_member(good, R"("cluster": {"lease_ms": -1})"), "cluster.lease_ms");
   }
 }
 

@@ -328,7 +328,14 @@ TEST_CASE("server: library, estimate, health, metrics", "[server]") {
     REQUIRE(h.status == 200);
     CHECK(h.json().at("data").is_object());
   }
-  CHECK(f.call("GET", "/v1/health/cache", f.monitor).json().at("data").at("service").as_string() == "redis");
+  {
+    // No shared cache configured: {service, healthy:false, latency_ms, error}.
+    auto cache = f.call("GET", "/v1/health/cache", f.monitor).json().at("data");
+    CHECK(cache.at("service").as_string() == "redis");
+    CHECK_FALSE(cache.at("healthy").as_bool());
+    CHECK(cache.at("latency_ms").is_number());
+    CHECK(cache.at("error").as_string() == "no shared cache configured");
+  }
   CHECK(f.call("GET", "/v1/health/storage", f.monitor).json().at("data").at("healthy").as_bool());
   check_error_shape(f.call("GET", "/v1/health/storage", f.generate_only), 403, "BSE1002", "forbidden");
 

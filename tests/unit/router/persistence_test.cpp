@@ -145,3 +145,26 @@ TEST_CASE("restore needs a store", "[router][persistence]") {
   CHECK(r.value()->restore().code() == Code::invalid_state);
   CHECK(r.value()->prune_store().code() == Code::invalid_state);
 }
+
+TEST_CASE("restore_since reads only what finished since; what it holds is skipped", "[router][persistence]") {
+  ManualClock clock;
+  auto store = open_memory_store();
+  auto writer = make(clock, *store);
+  auto reader = make(clock, *store);
+  REQUIRE(writer->record_attempt(rec("s1", "b", U, 100, clock.now_ms())).value());
+  const std::int64_t mark = clock.now_ms() + 500;
+  clock.advance(milliseconds(1000));
+  REQUIRE(writer->record_attempt(rec("s2", "c", U, 100, clock.now_ms())).value());
+  REQUIRE(writer->record_attempt(rec("s3", "c", U, 100, clock.now_ms())).value());
+  auto n = reader->restore_since(mark);
+  REQUIRE(n.ok());
+  CHECK(n.value() == 2);
+  CHECK(order(*reader) == std::vector<std::string>{"c", "a", "b"});  // b's attempt is older than mark
+  n = reader->restore_since(0);  // the whole window: only s1 is new
+  REQUIRE(n.ok());
+  CHECK(n.value() == 1);
+  ManualClock other;
+  auto no_store = Router::create(opts(), other);
+  REQUIRE(no_store.ok());
+  CHECK(no_store.value()->restore_since(0).code() == Code::invalid_state);
+}

@@ -282,6 +282,28 @@ TEST_CASE("imported ranking.v1 documents", "[router][plan][json]") {
       CHECK(names(p) == V{"a", "b", "c"});
     }
   }
+  SECTION("shared rankings: only imports plan; forgetting one falls back with its reason") {
+    REQUIRE(r->record_attempt(rec("1", "b", U, 5, clock.now_ms())).ok());
+    REQUIRE(r->refresh().ok());
+    CHECK(names(fastest(*r)) == V{"b", "a", "c"});  // its own ranking
+    r->set_shared_rankings(true);
+    Plan p = fastest(*r);
+    CHECK(p.source == OrderSource::fallback);
+    CHECK(p.fallback_reason == FallbackReason::no_ranking);
+    CHECK(r->ranked_groups() == std::vector<std::pair<std::string, std::string>>{{"m", "us"}});
+    CHECK(r->export_ranking_json("m", "us").ok());  // still computed, for export
+    REQUIRE(r->import_ranking_json("m", "us", doc("[\"c\"]", "{\"c\":1}")).ok());
+    CHECK(names(fastest(*r)) == V{"c", "a", "b"});
+    r->forget_imported_ranking("m", "us", FallbackReason::cache_unavailable);
+    CHECK(fastest(*r).fallback_reason == FallbackReason::cache_unavailable);
+    CHECK(fallback_reason_name(FallbackReason::cache_unavailable) == "cache_unavailable");
+    r->forget_imported_ranking("m", "us");
+    p = fastest(*r);
+    CHECK(p.fallback_reason == FallbackReason::no_ranking);
+    CHECK(names(p) == V{"a", "b", "c"});
+    r->set_shared_rankings(false);
+    CHECK(names(fastest(*r)) == V{"b", "a", "c"});
+  }
   SECTION("a local ranking wins over an import") {
     REQUIRE(r->import_ranking_json("m", "us", doc("[\"c\"]", "{\"c\":1}")).ok());
     REQUIRE(r->record_attempt(rec("1", "b", U, 5, clock.now_ms())).ok());
@@ -636,4 +658,43 @@ TEST_CASE("exploration puts thin or stale providers first in 1 of N plans", "[ro
   for (int i = 0; i < 5; ++i)
     REQUIRE(r->record_attempt(rec("e" + std::to_string(id++), "b", F, 1, clock.now_ms(), ErrorKind::timeout)).ok());
   CHECK(count_first("b") == 0);
+}
+
+TEST_CASE("breakers: open_breakers lists openings, open_breaker_until adopts one", "[router][breaker]") {
+  ManualClock clock(1'777'000'000'000);
+  auto r = make(clock);
+  std::vector<ModelRoute> routes = {{"m", {"a", "b"}}};
+  REQUIRE(r->set_routes(routes).ok());
+  CHECK(r->open_breakers().empty());
+  auto tripping = rec("t1", "a", F, 10, clock.now_ms(), ErrorKind::rate_limited);
+  tripping.retry_after_ms = 30'000;
+  REQUIRE(r->record_attempt(tripping).ok());
+  auto open = r->open_breakers();
+  REQUIRE(open.size() == 1);
+  CHECK(open[0].provider == "a");
+  CHECK(open[0].region == "us");
+  CHECK(open[0].model.empty());
+  CHECK(open[0].open_until_ms == clock.now_ms() + 30'000);
+
+  // b never failed here; another instance saw it open until now + 20 s.
+  CHECK(r->open_breaker_until("", "us", "m", clock.now_ms() + 1).code() == Code::invalid_request);
+  REQUIRE(r->open_breaker_until("b", "us", "m", clock.now_ms() - 1).ok());  // past: nothing
+  CHECK(r->breaker("b", "us").state == BreakerState::closed);
+  REQUIRE(r->open_breaker_until("b", "us", "m", clock.now_ms() + 20'000).ok());
+  CHECK(r->breaker("b", "us").state == BreakerState::open);
+  CHECK(r->breaker("b", "us").trips == 0);
+  Plan p = fastest(*r);
+  CHECK(p.chain[0].breaker_open);
+  CHECK(p.chain[1].breaker_open);
+  CHECK(r->admit("b", "us", "m", "x").allowed == false);
+  // A shorter deadline does not shorten an opening.
+  REQUIRE(r->open_breaker_until("a", "us", "m", clock.now_ms() + 1'000).ok());
+  CHECK(r->breaker("a", "us").open_until_ms == clock.now_ms() + 30'000);
+  CHECK(r->open_breakers().size() == 2);
+  // Past the deadline: half-open, probes local.
+  clock.advance(milliseconds(21'000));
+  CHECK(r->open_breakers().size() == 1);
+  Admission a = r->admit("b", "us", "m", "probe");
+  CHECK(a.allowed);
+  CHECK(a.probe);
 }
