@@ -10,14 +10,20 @@ idempotent replay, a customer webhook received and verified, and finally the
 account statement, provider usage and the ledger audit. Ends with one verdict
 line; exits non-zero if anything is off.
 
-Usage: demo.py <build dir> [--postgres]   (standard library only)
+Usage: demo.py <build dir> [--postgres | --cluster]   (standard library only)
   --postgres: database.engine "postgres" with url = $BABYSEA_TEST_PG (a libpq
   conninfo; scripts/with_postgres.sh starts a server and sets it, as
   scripts/demo.sh --postgres does).
+  --cluster: three servers (instance ids s1, s2, s3) on that one PostgreSQL
+  schema and the Redis $BABYSEA_TEST_REDIS names (scripts/with_redis.sh sets
+  it; scripts/demo.sh --cluster nests both); each server's provider callbacks
+  go to the next server, and the client spreads its calls over the three
+  (round robin).
 """
 import hashlib
 import hmac
 import http.server
+import copy
 import json
 import os
 import shutil
@@ -30,8 +36,9 @@ import time
 import urllib.error
 import urllib.request
 
-ARGS = [a for a in sys.argv[1:] if a != "--postgres"]
-POSTGRES = "--postgres" in sys.argv[1:]
+ARGS = [a for a in sys.argv[1:] if a not in ("--postgres", "--cluster")]
+CLUSTER = "--cluster" in sys.argv[1:]
+POSTGRES = "--postgres" in sys.argv[1:] or CLUSTER
 BUILD = os.path.abspath(ARGS[0] if ARGS else "build")
 SERVER = os.path.join(BUILD, "examples", "server", "babysea-server")
 ADMIN = os.path.join(BUILD, "examples", "server", "babysea-admin")
@@ -72,8 +79,15 @@ def closed_port():
 
 
 class Api:
-    def __init__(self, base, key):
-        self.base, self.key = base, key
+    """The public API over one base URL, or several (a cluster) in turn."""
+
+    def __init__(self, bases, key):
+        self.bases, self.key, self.turn = list(bases), key, 0
+
+    def next_base(self):
+        base = self.bases[self.turn % len(self.bases)]
+        self.turn += 1
+        return base
 
     def call(self, method, path, body=None, headers=None):
         h = {"Authorization": "Bearer " + self.key}
@@ -82,7 +96,7 @@ class Api:
         if body is not None:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        req = urllib.request.Request(self.next_base() + path, data=data, method=method, headers=h)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, dict(r.headers), json.loads(r.read() or b"{}")
@@ -139,7 +153,9 @@ def main():
         if not os.path.exists(path):
             raise SystemExit("missing %s (build first)" % path)
     if POSTGRES and not os.environ.get("BABYSEA_TEST_PG"):
-        raise SystemExit("--postgres needs BABYSEA_TEST_PG (run through scripts/with_postgres.sh)")
+        raise SystemExit("--postgres/--cluster need BABYSEA_TEST_PG (run through scripts/with_postgres.sh)")
+    if CLUSTER and not os.environ.get("BABYSEA_TEST_REDIS"):
+        raise SystemExit("--cluster needs BABYSEA_TEST_REDIS (run through scripts/with_redis.sh)")
     tmp = tempfile.mkdtemp(prefix="babysea-demo-")
     try:
         run(tmp)
@@ -176,10 +192,12 @@ def run(tmp):
     if POSTGRES:
         database = {"engine": "postgres", "url": os.environ["BABYSEA_TEST_PG"], "schema": "babysea_demo"}
         where = "PostgreSQL, schema babysea_demo"
+        if CLUSTER:
+            where = "three instances on PostgreSQL schema babysea_demo and Redis %s" % os.environ["BABYSEA_TEST_REDIS"]
     else:
         database = {"engine": "sqlite", "path": os.path.join(tmp, "babysea.db")}
         where = "SQLite in %s" % tmp
-    say("== 2. reference server (%s); BFL is configured on a dead port" % where)
+    say("== 2. reference server%s (%s); BFL is configured on a dead port" % ("s" if CLUSTER else "", where))
     cfg_path = os.path.join(tmp, "server.json")
     cfg = {
         "region": "us",
@@ -202,21 +220,44 @@ def run(tmp):
         "engine": {"threads": 4, "tick_ms": 100, "retry_delay_ms": 500},
         "server": {"host": "127.0.0.1", "port": 0, "create_wait_ms": 5000},
     }
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f, indent=2)
-    srv = start([SERVER], cfg_path)
-    base = srv["base_url"]
-    cfg["server"]["port"] = srv["port"]  # the admin CLI reads the same file
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f, indent=2)
-    say("   listening on " + base)
+    if CLUSTER:
+        # Fixed ports up front: each server's provider callbacks go to the
+        # next one, so a callback mostly lands on another instance than the
+        # one that submitted the job.
+        ports = [closed_port() for _ in range(3)]
+        bases = []
+        for i, port in enumerate(ports):
+            c = copy.deepcopy(cfg)
+            c["server"]["port"] = port
+            c["callback_base_url"] = "http://127.0.0.1:%d/v1/callbacks" % ports[(i + 1) % 3]
+            c["cluster"] = {"instance_id": "s%d" % (i + 1), "heartbeat_ms": 500, "instance_ttl_ms": 5000}
+            c["cache"] = {"url": os.environ["BABYSEA_TEST_REDIS"], "key_prefix": "babysea_demo"}
+            path = os.path.join(tmp, "server-s%d.json" % (i + 1))
+            with open(path, "w") as f:
+                json.dump(c, f, indent=2)
+            srv = start([SERVER], path)
+            bases.append(srv["base_url"])
+            say("   s%d listening on %s, its provider callbacks go to s%d" % (i + 1, srv["base_url"], (i + 1) % 3 + 1))
+            if i == 0:
+                cfg_path = path  # the admin CLI reads s1's file
+        base = bases[0]
+    else:
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        srv = start([SERVER], cfg_path)
+        base = srv["base_url"]
+        bases = [base]
+        cfg["server"]["port"] = srv["port"]  # the admin CLI reads the same file
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        say("   listening on " + base)
 
     say("== 3. account, API key, customer webhook endpoint (babysea-admin)")
     admin(cfg_path, "account-create", "acct_demo")
     key = admin(cfg_path, "key-create", "acct_demo", "--name", "demo")["key"]
     admin(cfg_path, "webhook-create", "acct_demo", hook_url, "--secret", HOOK_SECRET)
     say("   key %s...  webhook -> %s" % (key[:12], hook_url))
-    api = Api(base, key)
+    api = Api(bases, key)
 
     say("== 4. top-up through a signed Stripe checkout.session.completed")
     event = json.dumps({"id": "evt_demo_1", "object": "event", "type": "checkout.session.completed",
@@ -245,7 +286,8 @@ def run(tmp):
     g1 = api.wait(first["generation_id"], "flux-schnell")
     check(g1["generation_status"] == "succeeded", "image succeeded on %s" % g1.get("generation_provider_used"))
     outputs = g1.get("generation_output_file") or []
-    if check(len(outputs) == 1 and outputs[0].startswith(base + "/assets/"), "output copied into babysea's asset store"):
+    if check(len(outputs) == 1 and any(outputs[0].startswith(b + "/assets/") for b in bases),
+             "output copied into babysea's asset store"):
         with urllib.request.urlopen(outputs[0], timeout=10) as r:
             check(r.read(8) == b"\x89PNG\r\n\x1a\n", "asset served: " + outputs[0])
 
