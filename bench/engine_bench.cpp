@@ -27,17 +27,49 @@
 //       submitters make batches of at most 64), so sqlite_submits_per_s
 //       cannot pass sqlite_floor_units_per_s_b64 on the same machine
 // With --store postgres (a server from --pg CONNINFO or BABYSEA_TEST_PG;
-// scripts/with_postgres.sh starts one), instead: the SQLite phase's submit
-// run on a PostgreSQL store in a fresh schema (dropped afterwards), 64
-// concurrent submitters, synchronous_commit on, default batching:
-//   pg_submits_per_s, pg_submit_p50_us, pg_submit_p99_us
-// Usage: engine_bench [--seconds S] [--quick] [--dir D] [--phase memory|sqlite|e2e|floor]
+// scripts/with_postgres.sh starts one), instead, with --instances N (1 or 3,
+// default 1) engine *processes* (this binary re-executed with a hidden
+// --worker; each with its own PostgreSQL store, pool of 8 and Engine, its own
+// ClusterOptions::instance_id "bench-i<k>") on one fresh schema (dropped
+// afterwards), started together (a pipe's EOF), synchronous_commit on,
+// default batching unless --pg-batch:
+//   pg_submits_per_s_<N>i (also as pg_submits_per_s), pg_submit_p50_us,
+//       pg_submit_p99_us  the SQLite phase's submit run, 64 submitters per
+//       instance for S seconds, every instance on the same 64 accounts (hot
+//       rows): the sum of the instances' submits over the common wall time
+//       (first start to last end, in-flight submits included)
+//   pg_submits_per_s_3i_own_accounts, ..._p50/p99  (N = 3) the same, each
+//       instance on its own 64 accounts (escrow stays shared)
+//   e2e_generations_per_s_<N>i  the e2e phase (16 submitters per instance,
+//       200/N submits each, on 16 shared accounts) carried to succeeded and
+//       settled across the instances: succeeded / (first start to the last
+//       instance seeing every generation terminal); e2e_failed_<N>i counts
+//       the ones that did not succeed (then the run exits 1)
+//   pg_deadlocks_submit, pg_deadlocks_e2e  the server's deadlocks (pg_stat_database)
+//   pg_round_trips_per_s_1c, pg_commits_per_s_1c  calibration on one bare
+//       connection, one thread: a prepared SELECT, then an autocommit
+//       one-row INSERT (one WAL flush each)
+// After each run the ledger audit over the schema must be clean and there
+// must be one generation and one hold per counted submit (pending after the
+// submit runs, resolved after e2e), else the bench exits 1.
+// Usage: engine_bench [--seconds S] [--quick] [--dir D] [--phase P]
 //                     [--submitters N] [--store sqlite|postgres] [--pg CONNINFO]
-//   --phase runs one phase only (for profiling); the others print 0.
-//   --submitters sets the SQLite phase's concurrency (default 64, the figure
-//   the keys report; other values are for profiling).
+//                     [--instances 1|3] [--pg-batch B]
+//   --phase runs one phase only (for profiling); the others print 0: memory,
+//   sqlite, e2e or floor; with --store postgres: submit, own, e2e or floor.
+//   --submitters sets the SQLite (PostgreSQL) phase's concurrency (default
+//   64, per instance, the figure the keys report; other values are for
+//   profiling). --pg-batch sets PostgresOptions::max_batch (default 64).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -58,6 +90,8 @@
 using namespace babysea;
 using Clk = std::chrono::steady_clock;
 
+extern char** environ;
+
 namespace {
 
 [[noreturn]] void die(const std::string& what) {
@@ -72,6 +106,40 @@ double pct(std::vector<double>& v, double p) {
   return v[i];
 }
 
+// The scripted provider numbers its jobs per process ("replicate-job-1"):
+// engines in several processes on one database would hand the store the same
+// (provider, job id) pair for different attempts, which it refuses. A real
+// provider's ids are global; this wrapper makes the fake's so by prefixing
+// them with the instance.
+class InstanceJobs final : public Provider {
+ public:
+  InstanceJobs(std::shared_ptr<Provider> inner, std::string prefix)
+      : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+  std::string_view id() const noexcept override { return inner_->id(); }
+  DeliveryMode delivery() const noexcept override { return inner_->delivery(); }
+  bool can_cancel() const noexcept override { return inner_->can_cancel(); }
+  ProviderTiming timing() const override { return inner_->timing(); }
+  SubmitResult submit(const SubmitRequest& request) override {
+    SubmitResult r = inner_->submit(request);
+    if (!r.job.job_id.empty()) r.job.job_id = prefix_ + r.job.job_id;
+    return r;
+  }
+  PollResult poll(const ProviderJob& job) override { return inner_->poll(unprefixed(job)); }
+  CancelResult cancel(const ProviderJob& job) override { return inner_->cancel(unprefixed(job)); }
+  Result<ProviderCallback> parse_callback(std::span<const CallbackHeader> headers,
+                                          std::string_view raw_body) override {
+    return inner_->parse_callback(headers, raw_body);
+  }
+
+ private:
+  ProviderJob unprefixed(ProviderJob job) const {
+    if (job.job_id.starts_with(prefix_)) job.job_id.erase(0, prefix_.size());
+    return job;
+  }
+  std::shared_ptr<Provider> inner_;
+  std::string prefix_;
+};
+
 struct Setup {
   std::unique_ptr<Store> store;
   std::shared_ptr<testing::ScriptedProvider> provider;
@@ -80,7 +148,12 @@ struct Setup {
   std::vector<std::string> keys;  // one API key per submitter (own account)
 };
 
-Setup make(std::unique_ptr<Store> store, bool workers, int submitters) {
+// Submitter i uses its own key on account "bench<first_account + i>"; with
+// `seed` the accounts are created and granted credits first (otherwise they
+// must exist: another process seeded them). `instance_id`: the engine's
+// ClusterOptions::instance_id (empty: the engine's default).
+Setup make(std::unique_ptr<Store> store, bool workers, int submitters, int first_account = 0, bool seed = true,
+           const std::string& instance_id = {}) {
   Setup s;
   s.store = std::move(store);
   auto cat = Catalog::load_directory(std::filesystem::path(BABYSEA_SOURCE_DIR) / "data");
@@ -91,22 +164,26 @@ Setup make(std::unique_ptr<Store> store, bool workers, int submitters) {
   EngineConfig c;
   c.store = s.store.get();
   c.catalog = *cat;
-  c.providers = {s.provider};
+  if (instance_id.empty()) c.providers = {s.provider};
+  else c.providers = {std::make_shared<InstanceJobs>(s.provider, instance_id + "-")};
   c.assets = s.assets.get();
   c.options.api_key_pepper = "bench-pepper-0123456789abcdef0123456789abcdef";
   c.options.start_workers = workers;
   c.options.threads = 4;
   c.options.rate_limits.per_key.limit = 0;
   c.options.rate_limits.per_account.limit = 0;
+  c.options.cluster.instance_id = instance_id;
   auto e = Engine::create(std::move(c));
   if (!e.ok()) die("engine: " + e.status().to_string());
   s.engine = std::move(*e);
   for (int i = 0; i < submitters; ++i) {
-    const std::string acct = "bench" + std::to_string(i);
+    const std::string acct = "bench" + std::to_string(first_account + i);
     auto k = s.engine->api_keys().issue(IssueKeyRequest{acct, kFullAccess, "bench", 0});
     if (!k.ok()) die("key: " + k.status().to_string());
-    if (!s.engine->ledger().create_account(acct).ok()) die("account");
-    if (!s.engine->ledger().grant(acct, 900'000 * kMicrosPerCredit, "seed-" + acct).ok()) die("grant");
+    if (seed) {
+      if (!s.engine->ledger().create_account(acct).ok()) die("account");
+      if (!s.engine->ledger().grant(acct, 900'000 * kMicrosPerCredit, "seed-" + acct).ok()) die("grant");
+    }
     s.keys.push_back(k->key);
   }
   return s;
@@ -127,7 +204,13 @@ bool submit_once(Engine& engine, const std::string& key, const std::string& idem
 struct Run {
   double per_s = 0;
   std::vector<double> us;
+  std::int64_t t0_ns = 0, t1_ns = 0;  // steady clock (CLOCK_MONOTONIC: comparable across processes)
+  std::int64_t failed = 0;            // e2e on a shared store: generations that ended failed or canceled
 };
+
+std::int64_t steady_ns(Clk::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 Run submit_run(Setup& s, int submitters, double seconds, const std::string& tag) {
   std::atomic<bool> stop{false};
@@ -151,10 +234,13 @@ Run submit_run(Setup& s, int submitters, double seconds, const std::string& tag)
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   stop = true;
   for (auto& t : threads) t.join();
-  const double elapsed = std::chrono::duration<double>(Clk::now() - t0).count();
+  const auto t1 = Clk::now();
+  const double elapsed = std::chrono::duration<double>(t1 - t0).count();
   Run r;
   for (auto& v : lat) r.us.insert(r.us.end(), v.begin(), v.end());
   r.per_s = static_cast<double>(r.us.size()) / elapsed;
+  r.t0_ns = steady_ns(t0);
+  r.t1_ns = steady_ns(t1);
   return r;
 }
 
@@ -284,6 +370,279 @@ double storage_floor(const std::filesystem::path& file, std::size_t batch, doubl
   return static_cast<double>(n) / elapsed;
 }
 
+constexpr int kE2eSubmitters = 16;
+
+// End to end: kE2eSubmitters threads submit `per_thread` each on this engine
+// (with workers), then wait until `total` generations in the store (every
+// instance's, on a shared one) have succeeded; per_s = total / elapsed.
+// On a shared store (several instances) failed generations are counted, not
+// fatal: the parent reports them (Run::failed) and fails the run.
+Run e2e_run(Setup& s, int per_thread, std::int64_t total, const std::string& tag) {
+  const bool shared_store = s.store->name() == "postgres";
+  std::int64_t failed = 0;
+  const auto t0 = Clk::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kE2eSubmitters; ++i)
+    threads.emplace_back([&, i] {
+      for (int n = 0; n < per_thread; ++n)
+        submit_once(*s.engine, s.keys[static_cast<std::size_t>(i)],
+                    tag + "-" + std::to_string(i) + "-" + std::to_string(n));
+    });
+  for (auto& t : threads) t.join();
+  for (;;) {
+    std::vector<std::int64_t> counts;
+    if (!s.store->read([&](UnitOfWork& u) { return u.generations().count_by_status(counts); }).ok()) die("count");
+    if (counts.size() > 4 && counts[2] + counts[3] + counts[4] >= total) {
+      failed = counts[3] + counts[4];
+      if (failed == 0 || shared_store) break;
+    }
+    if (!shared_store && counts.size() > 3 && counts[3] > 0) {
+      std::string why;
+      for (const auto& key : s.keys) {
+        auto p = s.engine->authenticate(key);
+        if (!p.ok()) continue;
+        auto page = s.engine->list(*p, 100, 0);
+        if (!page.ok()) continue;
+        for (const auto& g : page->generations)
+          if (g.status == GenerationStatus::failed) {
+            why = g.id + ": " + g.error_code + " " + g.error;
+            for (const auto& at : g.attempts)
+              why += "; attempt " + at.provider + " " + at.state + " " + at.error_kind + " " + at.error_message;
+          }
+        if (!why.empty()) break;
+      }
+      die("a generation failed in the e2e run (" + why + ")");
+    }
+    if (std::chrono::duration<double>(Clk::now() - t0).count() > 300) die("e2e did not finish");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const auto t1 = Clk::now();
+  Run r;
+  r.per_s = static_cast<double>(total) / std::chrono::duration<double>(t1 - t0).count();
+  r.t0_ns = steady_ns(t0);
+  r.t1_ns = steady_ns(t1);
+  r.us.assign(static_cast<std::size_t>(per_thread) * kE2eSubmitters, 0.0);  // one entry per own submit
+  r.failed = failed;
+  return r;
+}
+
+// ---------------------------------------------------------------- PostgreSQL, N instances
+//
+// The parent seeds a fresh schema, then starts N copies of this binary
+// (--worker, hidden), each with its own PostgreSQL store (own pool) and
+// Engine with its own instance id. Each worker sets up, writes "ready" on its
+// stdout (a pipe to the parent) and blocks reading its stdin: one pipe shared
+// by all workers whose write end only the parent holds, so closing it starts
+// them all at once (EOF). Each then runs its share and writes
+//   "result <count> <t0_ns> <t1_ns>" and "lat <us> <us> ..."
+// The parent sums the counts over the common wall time (first start to last
+// end, CLOCK_MONOTONIC), audits the ledger over the schema and checks the
+// counts against the rows.
+
+struct PgWorkerArgs {
+  std::string kind;  // "submit" or "e2e"
+  std::string conninfo, schema;
+  int instance = 0;
+  int submitters = 64;
+  int first_account = 0;
+  double seconds = 3;
+  int per_thread = 0;       // e2e
+  std::int64_t total = 0;   // e2e: every instance's generations
+  int pool_size = 8;
+  int max_batch = PostgresOptions{}.max_batch;
+};
+
+PostgresOptions pg_options(const std::string& conninfo, const std::string& schema, int pool_size,
+                           int max_batch = PostgresOptions{}.max_batch) {
+  PostgresOptions o;
+  o.conninfo = conninfo;
+  o.schema = schema;
+  o.pool_size = pool_size;
+  o.max_batch = max_batch;
+  return o;
+}
+
+int pg_worker_main(const PgWorkerArgs& a) {
+  auto store = open_postgres_store(pg_options(a.conninfo, a.schema, a.pool_size, a.max_batch));
+  if (!store.ok()) die("worker: postgres: " + store.status().to_string());
+  const bool e2e = a.kind == "e2e";
+  Setup s = make(std::move(*store), e2e, a.submitters, a.first_account, false, "bench-i" + std::to_string(a.instance));
+  std::fputs("ready\n", stdout);
+  std::fflush(stdout);
+  char c;
+  while (::read(0, &c, 1) > 0) {
+  }
+  const std::string tag = "i" + std::to_string(a.instance);
+  Run r = e2e ? e2e_run(s, a.per_thread, a.total, tag) : submit_run(s, a.submitters, a.seconds, tag);
+  std::printf("result %zu %lld %lld %lld\nlat", r.us.size(), static_cast<long long>(r.t0_ns),
+              static_cast<long long>(r.t1_ns), static_cast<long long>(r.failed));
+  if (!e2e)
+    for (double v : r.us) std::printf(" %.0f", v);
+  std::fputs("\n", stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+struct PgMulti {
+  double per_s = 0;
+  std::vector<double> us;
+  std::int64_t count = 0;
+  double wall_s = 0;
+  std::size_t audited_entries = 0;
+  std::int64_t deadlocks = 0;  // the server's deadlock count over the run (pg_stat_database)
+  std::int64_t failed = 0;     // e2e: generations that did not succeed
+};
+
+std::string self_exe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) die("cannot find /proc/self/exe");
+  return p.string();
+}
+
+// One multi-instance run in its own fresh schema, dropped afterwards.
+// `shared`: every instance uses the same `submitters` accounts (hot rows);
+// otherwise instance i uses its own.
+PgMulti pg_instances_run(const std::string& conninfo, const std::string& kind, int instances, int submitters,
+                         bool shared, double seconds, int per_thread, int pool_size, int max_batch) {
+  const std::string schema = "engine_bench_" + std::to_string(::getpid()) + "_" + kind + (shared ? "_s" : "_o");
+  const int accounts = shared ? submitters : submitters * instances;
+  const std::int64_t total = static_cast<std::int64_t>(per_thread) * submitters * instances;
+  {
+    Setup seed = make(bench::open_postgres_bench_store(pg_options(conninfo, schema, pool_size)), false, accounts,
+                      0, true, "bench-seed");
+  }
+  const std::string exe = self_exe();
+  int go[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) die("pipe");
+  struct Child {
+    pid_t pid = -1;
+    FILE* out = nullptr;
+  };
+  std::vector<Child> children;
+  auto kill_all = [&] {
+    for (auto& ch : children)
+      if (ch.pid > 0) ::kill(ch.pid, SIGKILL);
+  };
+  for (int i = 0; i < instances; ++i) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) die("pipe");
+    std::vector<std::string> args = {exe,
+                                     "--worker",
+                                     kind,
+                                     "--pg",
+                                     conninfo,
+                                     "--schema",
+                                     schema,
+                                     "--instance",
+                                     std::to_string(i),
+                                     "--submitters",
+                                     std::to_string(submitters),
+                                     "--first-account",
+                                     std::to_string(shared ? 0 : i * submitters),
+                                     "--seconds",
+                                     std::to_string(seconds),
+                                     "--per-thread",
+                                     std::to_string(per_thread),
+                                     "--total",
+                                     std::to_string(total),
+                                     "--pool",
+                                     std::to_string(pool_size),
+                                     "--pg-batch",
+                                     std::to_string(max_batch)};
+    std::vector<char*> argv;
+    for (auto& x : args) argv.push_back(x.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, go[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    if (rc != 0) {
+      kill_all();
+      die("posix_spawn: " + std::string(std::strerror(rc)));
+    }
+    children.push_back(Child{pid, ::fdopen(out[0], "r")});
+  }
+  ::close(go[0]);
+  char* line = nullptr;
+  std::size_t cap = 0;
+  for (auto& ch : children) {
+    if (::getline(&line, &cap, ch.out) < 0 || std::strncmp(line, "ready", 5) != 0) {
+      kill_all();
+      die("a worker failed before the start");
+    }
+  }
+  const std::int64_t deadlocks0 = bench::postgres_deadlocks(conninfo);
+  ::close(go[1]);  // the start: every worker reads EOF
+  PgMulti m;
+  std::int64_t first = INT64_MAX, last = INT64_MIN;
+  for (auto& ch : children) {
+    long long n = 0, t0 = 0, t1 = 0, failed = 0;
+    if (::getline(&line, &cap, ch.out) < 0 ||
+        std::sscanf(line, "result %lld %lld %lld %lld", &n, &t0, &t1, &failed) != 4) {
+      kill_all();
+      die("a worker failed during the run");
+    }
+    m.count += n;
+    m.failed = std::max<std::int64_t>(m.failed, failed);  // every worker counts them all
+    first = std::min<std::int64_t>(first, t0);
+    last = std::max<std::int64_t>(last, t1);
+    if (::getline(&line, &cap, ch.out) < 0 || std::strncmp(line, "lat", 3) != 0) {
+      kill_all();
+      die("a worker's latencies are missing");
+    }
+    for (char* p = line + 3; *p != '\0' && *p != '\n';) {
+      char* end = nullptr;
+      const double v = std::strtod(p, &end);
+      if (end == p) break;
+      m.us.push_back(v);
+      p = end;
+    }
+    std::fclose(ch.out);
+  }
+  std::free(line);
+  for (auto& ch : children) {
+    int st = 0;
+    if (::waitpid(ch.pid, &st, 0) != ch.pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) die("a worker exited badly");
+    ch.pid = -1;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the workers' backends report their statistics
+  m.deadlocks = bench::postgres_deadlocks(conninfo) - deadlocks0;
+  m.wall_s = static_cast<double>(last - first) / 1e9;
+  m.per_s = static_cast<double>(m.count) / m.wall_s;
+
+  // Correctness over the whole schema: the ledger audit is clean, one
+  // generation and one hold per counted submit (all pending after a submit
+  // run; all succeeded and settled after an e2e run).
+  {
+    auto st = open_postgres_store(pg_options(conninfo, schema, 2));
+    if (!st.ok()) die("audit: postgres: " + st.status().to_string());
+    Ledger ledger(**st, SystemClock::instance());
+    if (!ledger.init().ok()) die("audit: ledger init");
+    auto rep = ledger.audit();
+    if (!rep.ok()) die("audit: " + rep.status().to_string());
+    if (!rep->clean()) die("audit (" + kind + "): " + rep->to_string());
+    std::vector<std::int64_t> counts;
+    if (!(*st)->read([&](UnitOfWork& u) { return u.generations().count_by_status(counts); }).ok()) die("count");
+    std::int64_t rows = 0;
+    for (auto v : counts) rows += v;
+    const bool e2e = kind == "e2e";
+    const std::int64_t expect_pending = e2e ? 0 : m.count;
+    if (rows != m.count || static_cast<std::int64_t>(rep->holds) != m.count ||
+        static_cast<std::int64_t>(rep->pending_holds) != expect_pending ||
+        (e2e && counts[2] + counts[3] + counts[4] != m.count) || (e2e && counts[3] + counts[4] != m.failed))
+      die("counts (" + kind + "): " + std::to_string(m.count) + " submits, " + std::to_string(rows) + " generations, " +
+          std::to_string(rep->holds) + " holds, " + std::to_string(rep->pending_holds) + " pending");
+    m.audited_entries = rep->entries;
+  }
+  bench::drop_postgres_schema(conninfo, schema);
+  return m;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -293,6 +652,8 @@ int main(int argc, char** argv) {
   int submitters = 64;  // SQLite (or PostgreSQL) phase
   std::string store_kind = "sqlite";
   std::string conninfo = bench::postgres_conninfo_from_env();
+  int instances = 1;
+  PgWorkerArgs worker;  // --worker KIND (hidden): one instance of a --instances run
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) seconds = 0.3;
     else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = std::atof(argv[++i]);
@@ -301,24 +662,77 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--submitters") == 0 && i + 1 < argc) submitters = std::max(1, std::atoi(argv[++i]));
     else if (std::strcmp(argv[i], "--store") == 0 && i + 1 < argc) store_kind = argv[++i];
     else if (std::strcmp(argv[i], "--pg") == 0 && i + 1 < argc) conninfo = argv[++i];
+    else if (std::strcmp(argv[i], "--instances") == 0 && i + 1 < argc) instances = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--worker") == 0 && i + 1 < argc) worker.kind = argv[++i];
+    else if (std::strcmp(argv[i], "--schema") == 0 && i + 1 < argc) worker.schema = argv[++i];
+    else if (std::strcmp(argv[i], "--instance") == 0 && i + 1 < argc) worker.instance = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--first-account") == 0 && i + 1 < argc) worker.first_account = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--per-thread") == 0 && i + 1 < argc) worker.per_thread = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--total") == 0 && i + 1 < argc) worker.total = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--pool") == 0 && i + 1 < argc) worker.pool_size = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--pg-batch") == 0 && i + 1 < argc) worker.max_batch = std::max(1, std::atoi(argv[++i]));
     else die(std::string("unknown argument ") + argv[i]);
+  }
+  if (!worker.kind.empty()) {
+    if (worker.kind != "submit" && worker.kind != "e2e") die("--worker must be submit or e2e");
+    worker.conninfo = conninfo;
+    worker.submitters = submitters;
+    worker.seconds = seconds;
+    return pg_worker_main(worker);
   }
   if (store_kind == "postgres") {
     if (conninfo.empty()) die("--store postgres needs --pg CONNINFO or BABYSEA_TEST_PG (scripts/with_postgres.sh)");
-    PostgresOptions o;
-    o.conninfo = conninfo;
-    o.schema = "engine_bench_" + std::to_string(::getpid());
-    o.pool_size = 8;
-    Run pg;
-    {
-      Setup s = make(bench::open_postgres_bench_store(o), false, submitters);
-      pg = submit_run(s, submitters, seconds, "p64");
+    if (instances != 1 && instances != 3) die("--instances must be 1 or 3");
+    if (!phase.empty() && phase != "submit" && phase != "own" && phase != "e2e" && phase != "floor")
+      die("with --store postgres, --phase is submit, own, e2e or floor");
+    auto wanted = [&](const char* p) { return phase.empty() || phase == p; };
+    constexpr int kPool = 8;
+    const std::string n = std::to_string(instances) + "i";
+    // The round-trip floors on one connection.
+    double rt = 0, commits = 0;
+    if (wanted("floor")) {
+      const std::string schema = "engine_bench_" + std::to_string(::getpid()) + "_rt";
+      const double t = std::min(seconds, 1.0);
+      rt = bench::postgres_round_trips_per_s(conninfo, schema, false, t);
+      commits = bench::postgres_round_trips_per_s(conninfo, schema, true, t);
+      bench::drop_postgres_schema(conninfo, schema);
     }
-    bench::drop_postgres_schema(conninfo, o.schema);
-    std::printf("{\"pg_submits_per_s\":%.0f,\"pg_submit_p50_us\":%.0f,\"pg_submit_p99_us\":%.0f,\"submitters\":%d,"
-                "\"pg_pool_size\":%d,\"pg_max_batch\":%d,\"seconds\":%.1f,\"cores\":%u}\n",
-                pg.per_s, pct(pg.us, 0.5), pct(pg.us, 0.99), submitters, o.pool_size, o.max_batch, seconds,
-                std::thread::hardware_concurrency());
+    PgMulti shared, own, e2e;
+    if (wanted("submit")) shared = pg_instances_run(conninfo, "submit", instances, submitters, true, seconds, 0, kPool, worker.max_batch);
+    if (instances > 1 && wanted("own"))
+      own = pg_instances_run(conninfo, "submit", instances, submitters, false, seconds, 0, kPool, worker.max_batch);
+    if (wanted("e2e")) {
+      const int per_thread = std::max(1, (seconds < 1 ? 20 : 200) / instances);
+      e2e = pg_instances_run(conninfo, "e2e", instances, kE2eSubmitters, true, seconds, per_thread, kPool,
+                             worker.max_batch);
+    }
+    std::printf("{\"pg_submits_per_s\":%.0f,\"pg_submits_per_s_%s\":%.0f,\"pg_submit_p50_us\":%.0f,"
+                "\"pg_submit_p99_us\":%.0f,\"pg_submits_%s\":%lld,\"pg_submit_wall_s\":%.2f,",
+                shared.per_s, n.c_str(), shared.per_s, pct(shared.us, 0.5), pct(shared.us, 0.99), n.c_str(),
+                static_cast<long long>(shared.count), shared.wall_s);
+    if (instances > 1)
+      std::printf("\"pg_submits_per_s_%s_own_accounts\":%.0f,\"pg_submit_p50_us_own_accounts\":%.0f,"
+                  "\"pg_submit_p99_us_own_accounts\":%.0f,",
+                  n.c_str(), own.per_s, pct(own.us, 0.5), pct(own.us, 0.99));
+    // Generations that did not succeed are not carried end to end: they do
+    // not count (and the run fails below, after printing).
+    const double e2e_per_s = e2e.count > 0 ? e2e.per_s * static_cast<double>(e2e.count - e2e.failed) /
+                                                 static_cast<double>(e2e.count)
+                                           : 0.0;
+    std::printf("\"e2e_generations_per_s_%s\":%.0f,\"e2e_generations_%s\":%lld,\"e2e_failed_%s\":%lld,"
+                "\"e2e_wall_s\":%.2f,\"pg_deadlocks_submit\":%lld,\"pg_deadlocks_e2e\":%lld,"
+                "\"pg_round_trips_per_s_1c\":%.0f,\"pg_commits_per_s_1c\":%.0f,\"audit\":\"clean\",\"instances\":%d,"
+                "\"submitters_per_instance\":%d,\"pg_pool_size\":%d,\"pg_max_batch\":%d,\"seconds\":%.1f,"
+                "\"cores\":%u}\n",
+                n.c_str(), e2e_per_s, n.c_str(), static_cast<long long>(e2e.count), n.c_str(),
+                static_cast<long long>(e2e.failed), e2e.wall_s,
+                static_cast<long long>(shared.deadlocks + own.deadlocks), static_cast<long long>(e2e.deadlocks), rt,
+                commits, instances, submitters, kPool, worker.max_batch, seconds, std::thread::hardware_concurrency());
+    if (e2e.failed > 0) {
+      std::fprintf(stderr, "engine_bench: %lld of %lld generations failed in the e2e run\n",
+                   static_cast<long long>(e2e.failed), static_cast<long long>(e2e.count));
+      return 1;
+    }
     return 0;
   }
   if (store_kind != "sqlite") die("--store must be sqlite or postgres");
@@ -347,26 +761,9 @@ int main(int argc, char** argv) {
   // (c) end to end on SQLite FULL with workers and an instant provider.
   double e2e = 0;
   if (wanted("e2e")) {
-    Setup s = make(sqlite_at(dir, "e2e.db"), true, 16);
+    Setup s = make(sqlite_at(dir, "e2e.db"), true, kE2eSubmitters);
     const int per_thread = seconds < 1 ? 20 : 200;
-    const int total = per_thread * 16;
-    const auto t0 = Clk::now();
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 16; ++i)
-      threads.emplace_back([&, i] {
-        for (int n = 0; n < per_thread; ++n)
-          submit_once(*s.engine, s.keys[static_cast<std::size_t>(i)], "e-" + std::to_string(i) + "-" + std::to_string(n));
-      });
-    for (auto& t : threads) t.join();
-    for (;;) {
-      std::vector<std::int64_t> counts;
-      if (!s.store->read([&](UnitOfWork& u) { return u.generations().count_by_status(counts); }).ok()) die("count");
-      if (counts.size() > 2 && counts[2] >= total) break;
-      if (counts.size() > 3 && counts[3] > 0) die("a generation failed in the e2e run");
-      if (std::chrono::duration<double>(Clk::now() - t0).count() > 300) die("e2e did not finish");
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    e2e = total / std::chrono::duration<double>(Clk::now() - t0).count();
+    e2e = e2e_run(s, per_thread, per_thread * kE2eSubmitters, "e").per_s;
   }
   // (d) the floors.
   std::vector<double> noise;
