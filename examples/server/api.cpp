@@ -170,13 +170,6 @@ std::optional<std::string> single_param(const boost::urls::params_view& params, 
   return found;
 }
 
-bool valid_idempotency_key(std::string_view k) {
-  if (k.empty() || k.size() > 255) return false;
-  for (char c : k)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == ':' || c == '.')) return false;
-  return true;
-}
-
 // --------------------------------------------------------------- error map
 
 using ErrorInfo = HttpErrorClass;

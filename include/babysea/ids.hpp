@@ -40,4 +40,9 @@ std::int64_t uuid_v7_time_ms(std::string_view text) noexcept;
 // Random bytes from libsodium (initialises it on first use).
 void random_bytes(void* out, std::size_t size);
 
+// Caller-chosen identifiers: 1-255 characters of [A-Za-z0-9_.:-] for an
+// Idempotency-Key, 1-64 for an engine instance id (ClusterOptions).
+bool valid_idempotency_key(std::string_view key) noexcept;
+bool valid_instance_id(std::string_view id) noexcept;
+
 }  // namespace babysea

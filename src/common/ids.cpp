@@ -117,4 +117,21 @@ std::int64_t uuid_v7_time_ms(std::string_view t) noexcept {
   return ms;
 }
 
+namespace {
+
+bool valid_token(std::string_view s, std::size_t max) noexcept {
+  if (s.empty() || s.size() > max) return false;
+  for (unsigned char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                    c == '-' || c == ':' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool valid_idempotency_key(std::string_view key) noexcept { return valid_token(key, 255); }
+bool valid_instance_id(std::string_view id) noexcept { return valid_token(id, 64); }
+
 }  // namespace babysea

@@ -30,20 +30,6 @@ std::string idem_slot(std::string_view account, std::string_view key) {
   return s;
 }
 
-// 1..max characters of [A-Za-z0-9_.:-] (idempotency keys, instance ids).
-bool valid_token(std::string_view s, std::size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  for (unsigned char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                    c == '-' || c == ':' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool valid_instance_id(std::string_view id) { return valid_token(id, 64); }
-bool valid_idempotency_key(std::string_view key) { return valid_token(key, 255); }
-
 // The text a request fingerprint covers: method + path (with the model) +
 // canonical normalized body.
 std::string fingerprint_text(ModelType type, std::string_view model, std::string_view canonical) {
@@ -843,6 +829,8 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
     if (!same_request(row.fingerprint, fingerprint, m.type, m.identifier, req->canonical_json()))
       return Status(Code::idempotency_conflict, "Idempotency-Key was already used with a different request");
     auto g = I.load(row.generation_id);
+    if (g.code() == Code::not_found)  // its unit has not committed yet (one batch, or another instance)
+      return Status(Code::idempotency_in_progress, "the original request with this Idempotency-Key is still in flight");
     if (!g.ok()) return g.status();
     SubmitOutcome out;
     out.generation = make_view(*g, *I.config.assets, I.now());

@@ -542,12 +542,8 @@ Result<Config> parse_config(std::string_view text) {
     Section k = root.object("cluster");
     ClusterOptions& o = c.engine.cluster;
     k.str("instance_id", o.instance_id);
-    if (errors.ok() && (o.instance_id.size() > 64 ||
-                        !std::all_of(o.instance_id.begin(), o.instance_id.end(), [](char ch) {
-                          return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                                 ch == '_' || ch == '-' || ch == ':' || ch == '.';
-                        })))
-      errors.fail("cluster.instance_id", "invalid", "must be at most 64 characters of [A-Za-z0-9_.:-]");
+    if (errors.ok() && !o.instance_id.empty() && !valid_instance_id(o.instance_id))
+      errors.fail("cluster.instance_id", "invalid_format", "must be 1-64 characters of [A-Za-z0-9_.:-]");
     k.millis("heartbeat_ms", o.heartbeat, 10, 3'600'000);
     k.millis("instance_ttl_ms", o.instance_ttl, 100, 86'400'000);
     k.millis("lease_ms", o.lease, 100, 86'400'000);
