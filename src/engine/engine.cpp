@@ -266,7 +266,8 @@ void Engine::Impl::after_commit(const Generation& g, std::vector<Effect> effects
   }
   if (effects.empty()) return;
   auto snapshot = std::make_shared<const Generation>(g);
-  for (auto& e : effects) dispatch(Task{g.id, std::move(e), snapshot});
+  const std::int64_t made_in = epoch.load(std::memory_order_relaxed);
+  for (auto& e : effects) dispatch(Task{g.id, std::move(e), snapshot, made_in});
 }
 
 void Engine::Impl::emit_to_host(const LifecycleEvent& ev) {
@@ -333,11 +334,17 @@ void Engine::Impl::run_task(const Task& task) {
   if (!r.ok()) effect_failures.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool Engine::Impl::still_owner(const std::string& generation_id) {
+bool Engine::Impl::still_owner(const Task& task) {
   // Only with several instances: a shared store, or ids set by the host.
   if (!registry || (!config.store->shared() && config.options.cluster.instance_id.empty())) return true;
+  // Nobody takes over an instance whose heartbeat is fresh: with one beaten
+  // within half of instance_ttl (the rest is room for clock skew between
+  // hosts) and no "declared dead" since the task was made, skip the read.
+  if (task.epoch == epoch.load(std::memory_order_relaxed) &&
+      now() - last_beat_ok.load(std::memory_order_relaxed) < config.options.cluster.instance_ttl.count() / 2)
+    return true;
   GenerationRow row;
-  Status st = config.store->read([&](UnitOfWork& uow) { return uow.generations().get(generation_id, row); });
+  Status st = config.store->read([&](UnitOfWork& uow) { return uow.generations().get(task.generation_id, row); });
   return !st.ok() || row.owner == instance_id;  // unreadable: the step after the call decides
 }
 
@@ -414,7 +421,7 @@ std::optional<Event> Engine::Impl::execute(const Task& task) {
   ev.attempt_id = e.attempt_id;
   switch (e.kind) {
     case EffectKind::submit:
-      if (!still_owner(g.id)) {
+      if (!still_owner(task)) {
         // Declared dead during a stall and taken over: the new owner sends
         // it (or has failed it over); sending it here too would be a
         // duplicate job.
@@ -592,6 +599,7 @@ Status Engine::Impl::recover_owned_by(const std::string& owner) {
   ev.kind = EventKind::recovered;
   for (const auto& id : ids) {
     if (stopping) break;
+    beat();  // a long takeover must not let our own heartbeat lapse
     // Recovered once: only while `owner` still owns it (two living instances
     // sweeping the same dead one race on the version compare-and-set; the
     // loser's retry sees the new owner and stands down).
@@ -621,24 +629,33 @@ Status Engine::Impl::register_instance() {
   }
   BABYSEA_RETURN_IF_ERROR(st);
   registry = true;
+  last_beat_ok.store(row.heartbeat_ms, std::memory_order_relaxed);
   return {};
+}
+
+void Engine::Impl::beat() {
+  const std::int64_t t = now();
+  if (t - last_heartbeat < config.options.cluster.heartbeat.count()) return;
+  Status st = config.store->transact([&](UnitOfWork& uow) { return uow.instances().heartbeat(instance_id, t); });
+  if (st.code() == Code::not_found) {
+    // Declared dead while alive (a stall longer than instance_ttl): the
+    // others took our in-flight work over; register again and go on, and
+    // check the tasks made before against the store (still_owner).
+    epoch.fetch_add(1, std::memory_order_relaxed);
+    reregistered.fetch_add(1, std::memory_order_relaxed);
+    (void)register_instance();
+  } else if (st.ok()) {
+    last_beat_ok.store(t, std::memory_order_relaxed);
+  }
+  last_heartbeat = t;
 }
 
 void Engine::Impl::heartbeat_and_sweep() {
   if (!registry) return;
   std::unique_lock busy(sweep_mu, std::try_to_lock);
   if (!busy.owns_lock()) return;  // another thread is at it
+  beat();
   const std::int64_t t = now();
-  if (t - last_heartbeat >= config.options.cluster.heartbeat.count()) {
-    Status st = config.store->transact([&](UnitOfWork& uow) { return uow.instances().heartbeat(instance_id, t); });
-    if (st.code() == Code::not_found) {
-      // Declared dead while alive (a stall longer than instance_ttl): the
-      // others took our in-flight work over; register again and go on.
-      reregistered.fetch_add(1, std::memory_order_relaxed);
-      (void)register_instance();
-    }
-    last_heartbeat = t;
-  }
   if (t - last_sweep < config.options.cluster.heartbeat.count()) return;
   last_sweep = t;
   std::vector<InstanceRow> all;

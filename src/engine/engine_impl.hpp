@@ -51,6 +51,7 @@ struct Task {
   std::string generation_id;
   Effect effect;
   std::shared_ptr<const Generation> generation;
+  std::int64_t epoch = 0;  // Impl::epoch when made (see still_owner)
 };
 
 struct Engine::Impl {
@@ -95,6 +96,10 @@ struct Engine::Impl {
   std::atomic<std::int64_t> recovered_from_dead{0};  // generations taken over
   std::atomic<std::int64_t> reregistered{0};         // heartbeats that found our row gone
   std::atomic<std::int64_t> submits_skipped{0};      // submits of generations taken over meanwhile
+  // Bumped each time a heartbeat finds this instance declared dead; tasks
+  // made before are checked against the store before they send.
+  std::atomic<std::int64_t> epoch{0};
+  std::atomic<std::int64_t> last_beat_ok{0};  // clock ms of the last successful heartbeat
 
   // In-flight idempotent submits (account + '\n' + key).
   std::mutex idem_mu;
@@ -143,7 +148,8 @@ struct Engine::Impl {
   std::optional<Event> execute(const Task& task);
   Event do_submit(const Generation& g, const Effect& e);
   // False when another instance has taken the generation over (shared stores).
-  bool still_owner(const std::string& generation_id);
+  bool still_owner(const Task& task);
+  void beat();  // the heartbeat, when due (under sweep_mu or at start)
   void work_started();
   void work_finished();
 
