@@ -268,19 +268,10 @@ class MemoryGenerations final : public GenerationTable {
     if (it == d_.generations.end()) return not_found("generation", row.id);
     if (it->second.version != expected_version)
       return Status(Code::invalid_state, "generation '" + row.id + "' changed concurrently");
-    GenerationRow old = it->second;
-    index(old, -1);
     GenerationRow next = row;
-    next.account = old.account;
-    next.created_ms = old.created_ms;
-    index(next, +1);
-    it->second = std::move(next);
-    undo_.push_back([this, old] {
-      auto jt = d_.generations.find(old.id);
-      index(jt->second, -1);
-      index(old, +1);
-      jt->second = old;
-    });
+    next.account = it->second.account;
+    next.created_ms = it->second.created_ms;
+    replace(it->second, std::move(next));
     return {};
   }
   Status list_for_account(std::string_view account, std::int64_t offset, std::int64_t limit,
@@ -312,17 +303,10 @@ class MemoryGenerations final : public GenerationTable {
     if (read_only_) return read_only_write();
     BABYSEA_RETURN_IF_ERROR(due(now_ms, limit, out));
     for (const auto& row : out) {
-      auto it = d_.generations.find(row.id);
-      GenerationRow old = it->second;
-      index(old, -1);
-      it->second.wake_ms = lease_until_ms;
-      index(it->second, +1);
-      undo_.push_back([this, old] {
-        auto jt = d_.generations.find(old.id);
-        index(jt->second, -1);
-        index(old, +1);
-        jt->second = old;
-      });
+      GenerationRow& stored = d_.generations.find(row.id)->second;
+      GenerationRow next = stored;
+      next.wake_ms = lease_until_ms;
+      replace(stored, std::move(next));
     }
     return {};
   }
@@ -425,6 +409,20 @@ class MemoryGenerations final : public GenerationTable {
   }
 
  private:
+  // Replaces a stored row (indexes kept), undone if the unit fails.
+  void replace(GenerationRow& stored, GenerationRow next) {
+    GenerationRow old = stored;
+    index(old, -1);
+    index(next, +1);
+    stored = std::move(next);
+    undo_.push_back([this, old] {
+      auto jt = d_.generations.find(old.id);
+      index(jt->second, -1);
+      index(old, +1);
+      jt->second = old;
+    });
+  }
+
   void index(const GenerationRow& row, int delta) {
     if (delta > 0) {
       d_.generations_by_account[row.account].emplace(row.created_ms, row.id);
