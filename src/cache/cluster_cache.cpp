@@ -318,8 +318,9 @@ CacheHealth ClusterCache::health() const {
   return h;
 }
 
-void ClusterCache::render_metrics(std::string& out) const {
-  const CacheHealth h = health();
+void ClusterCache::render_metrics(std::string& out) const { render_metrics(out, health(), errors_.load()); }
+
+void ClusterCache::render_metrics(std::string& out, const CacheHealth& h, std::int64_t errors_total) {
   char buf[64];
   out += "# HELP babysea_cache_up Whether the last round trip to the shared cache succeeded.\n"
          "# TYPE babysea_cache_up gauge\n";
@@ -334,7 +335,7 @@ void ClusterCache::render_metrics(std::string& out) const {
   out += "babysea_rate_limit_mode{mode=\"local\"} " + std::string(h.limits == "local" ? "1" : "0") + "\n";
   out += "# HELP babysea_cache_errors_total Failed round trips to the shared cache.\n"
          "# TYPE babysea_cache_errors_total counter\n";
-  out += "babysea_cache_errors_total " + std::to_string(errors_.load()) + "\n";
+  out += "babysea_cache_errors_total " + std::to_string(errors_total) + "\n";
 }
 
 }  // namespace babysea

@@ -104,6 +104,9 @@ class ClusterCache {
   // Prometheus text: babysea_cache_up, babysea_cache_latency_ms,
   // babysea_rate_limit_mode{mode}, babysea_cache_errors_total.
   void render_metrics(std::string& out) const;
+  // The same series from any CacheHealth (an engine without a cache renders
+  // its "not configured" health with it).
+  static void render_metrics(std::string& out, const CacheHealth& h, std::int64_t errors_total);
 
   std::int64_t errors_total() const { return errors_.load(); }
   const std::string& instance_id() const { return config_.instance_id; }

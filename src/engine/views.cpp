@@ -555,17 +555,21 @@ Result<Usage> Engine::usage(const Principal& principal, std::int64_t days) {
   return u;
 }
 
+namespace {
+
+CacheHealth no_cache_health() {
+  CacheHealth h;
+  h.error = "no shared cache configured";  // configured and healthy stay false
+  return h;
+}
+
+}  // namespace
+
 EngineHealth Engine::health() const {
   const Impl& I = *impl_;
   EngineHealth h;
   h.instance_id = I.instance_id;
-  if (I.cache) {
-    h.cache = I.cache->health();
-  } else {
-    h.cache.configured = false;
-    h.cache.healthy = false;
-    h.cache.error = "no shared cache configured";
-  }
+  h.cache = I.cache ? I.cache->health() : no_cache_health();
   auto seen = I.router->health(I.config.options.region);
   for (const auto& [id, p] : I.providers) {
     (void)p;
@@ -653,15 +657,10 @@ std::string Engine::metrics_text() {
   out += "# HELP babysea_submits_skipped_total Submits not sent: another instance had taken the generation over.\n"
          "# TYPE babysea_submits_skipped_total counter\n";
   out += "babysea_submits_skipped_total " + std::to_string(I.submits_skipped.load()) + "\n";
-  if (I.cache) {
+  if (I.cache)
     I.cache->render_metrics(out);
-  } else {
-    out += "# HELP babysea_cache_up Whether the last round trip to the shared cache succeeded.\n"
-           "# TYPE babysea_cache_up gauge\nbabysea_cache_up 0\n";
-    out += "# HELP babysea_rate_limit_mode Where rate limits are decided (1 for the current mode).\n"
-           "# TYPE babysea_rate_limit_mode gauge\nbabysea_rate_limit_mode{mode=\"shared\"} 0\n"
-           "babysea_rate_limit_mode{mode=\"local\"} 1\n";
-  }
+  else
+    ClusterCache::render_metrics(out, no_cache_health(), 0);
   out += "# HELP babysea_submit_seconds Engine submit() latency.\n# TYPE babysea_submit_seconds histogram\n";
   I.submit_latency.render(out, "babysea_submit_seconds", "");
   out += "# HELP babysea_generation_seconds Acceptance to terminal state.\n# TYPE babysea_generation_seconds histogram\n";
