@@ -1,8 +1,15 @@
-# Warnings are errors for everything babysea builds itself.
+# Warnings for everything babysea builds itself. -Wall -Wextra and friends are
+# always on; they are errors only with BABYSEA_WERROR (the top-level CMakeLists
+# defaults it to ON when babysea is the top-level project and OFF when it is
+# built as a subproject, where a newer compiler's new warning must not break
+# someone else's build).
 function(babysea_set_warnings target)
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Werror -Wshadow -Wnon-virtual-dtor -Wno-unused-parameter>
-    $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Wpedantic -Werror>)
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wno-unused-parameter>
+    $<$<COMPILE_LANGUAGE:C>:-Wall -Wextra -Wpedantic>)
+  if(BABYSEA_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
   if(BABYSEA_SANITIZE)
     # GCC's sanitizer instrumentation makes -Wmaybe-uninitialized report false
     # positives inside libstdc++ (std::function, std::regex); keep it off there.
