@@ -1,6 +1,8 @@
 // Shared provider plumbing (common.hpp).
 #include "providers/common.hpp"
 
+#include "service/text.hpp"
+
 #include <sodium.h>
 
 #include <boost/url.hpp>
@@ -10,12 +12,7 @@ namespace {
 
 char lower_char(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower_char(a[i]) != lower_char(b[i])) return false;
-  return true;
-}
+using text::iequals;
 
 struct ParsedAuthority {
   std::string scheme, host;
@@ -429,23 +426,5 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  char hex[2 * crypto_hash_sha256_BYTES + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return std::string(hex, 2 * crypto_hash_sha256_BYTES);
-}
-
-void add_attempt_header(std::vector<HttpHeader>& headers, const SubmitRequest& request) {
-  if (is_path_segment(request.attempt_id)) headers.push_back({"X-Babysea-Attempt-Id", request.attempt_id});
-}
-
-ProviderError check_submit(const SubmitRequest& request, std::string_view provider_id) {
-  if (!request.payload) return make_error(ErrorKind::invalid_input, "no_payload", "submit without a native payload");
-  if (request.payload->provider != provider_id)
-    return make_error(ErrorKind::invalid_input, "payload_mismatch", "native payload was rendered for another provider");
-  return {};
-}
 
 }  // namespace babysea::providers

@@ -1,7 +1,9 @@
 // Plumbing shared by the provider adapters (providers.hpp): the HTTP client
 // bound to one configured origin, error mapping (transport, HTTP status,
 // provider error bodies, Retry-After), JSON reading and body merging, and
-// small text helpers. Nothing here knows a particular provider.
+// small text helpers. Nothing here knows a particular provider; the
+// submit / poll / cancel flow built on it is JsonHttpAdapter
+// (json_http_adapter.hpp).
 //
 // Thread safety: HttpClient is safe for concurrent use (the resolved address
 // is cached under a mutex); the free functions are pure.
@@ -20,6 +22,7 @@
 #include "babysea/providers.hpp"
 #include "babysea/schema.hpp"
 #include "json/strict.hpp"
+#include "webhooks/inbound_common.hpp"
 
 namespace babysea::providers {
 
@@ -172,16 +175,7 @@ std::optional<std::string_view> callback_header(std::span<const CallbackHeader> 
 // Decodes standard base64 (with padding, whitespace ignored) with
 // libsodium. nullopt when malformed.
 std::optional<std::string> base64_decode(std::string_view text);
-// Lowercase hex SHA-256.
-std::string sha256_hex(std::string_view data);
-
-// The attempt id as a request header (X-Babysea-Attempt-Id) on submits:
-// none of these providers takes metadata on a job, so this is the only tag
-// we can attach (providers ignore it; emulators and proxies can log it).
-void add_attempt_header(std::vector<HttpHeader>& headers, const SubmitRequest& request);
-
-// Checks the common preconditions of submit(): payload present and for
-// this provider. Returns an error (invalid_input) or none.
-ProviderError check_submit(const SubmitRequest& request, std::string_view provider_id);
+// Lowercase hex SHA-256 (the inbound verifiers' helper).
+using inbound::sha256_hex;
 
 }  // namespace babysea::providers

@@ -13,107 +13,19 @@
 // "sha256=<hex HMAC-SHA256(secret, raw body)>"; the message id is
 // "sha256:<hex of the body>".
 #include "babysea/schema.hpp"
-#include "providers/common.hpp"
+#include "providers/json_http_adapter.hpp"
 
 namespace babysea::providers {
 namespace {
 
 constexpr std::string_view kId = "bfl";
 
-class BflProvider final : public Provider {
+class BflProvider final : public JsonHttpAdapter {
  public:
   BflProvider(BflProviderOptions o, std::unique_ptr<HttpClient> http, std::unique_ptr<HmacHeaderVerifier> verifier)
-      : options_(std::move(o)), http_(std::move(http)), verifier_(std::move(verifier)) {}
-
-  std::string_view id() const noexcept override { return kId; }
-  DeliveryMode delivery() const noexcept override { return DeliveryMode::webhook; }
-  bool can_cancel() const noexcept override { return false; }
-  ProviderTiming timing() const override { return options_.timing; }
-
-  SubmitResult submit(const SubmitRequest& request) override {
-    SubmitResult out;
-    out.error = check_submit(request, kId);
-    if (!out.error.ok()) return out;
-    std::string path = request.payload->endpoint;
-    if (path.empty()) {
-      if (!is_path_segment(request.payload->native_model)) {
-        out.error = make_error(ErrorKind::invalid_input, "bad_model", "native model is not a BFL endpoint name");
-        return out;
-      }
-      path = "/v1/" + request.payload->native_model;
-    }
-    if (!valid_path(path)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_endpoint", "BFL endpoint is not a plain path");
-      return out;
-    }
-    std::vector<json::Member> extra;
-    if (!request.callback_url.empty() && verifier_) {
-      extra.push_back({"webhook_url", json_string(request.callback_url)});
-      extra.push_back({"webhook_secret", json_string(options_.webhook_secret)});
-    }
-    auto body = merge_members(request.payload->json, std::move(extra));
-    if (!body.ok()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", std::string(body.status().message()));
-      return out;
-    }
-    auto headers = auth();
-    headers.push_back({"Content-Type", "application/json"});
-    add_attempt_header(headers, request);
-    Answer a = call_json(*http_, "POST", http_->url(path), std::move(headers), std::move(*body));
-    if (!a.error.ok()) {
-      out.error = refine(std::move(a.error));
-      return out;
-    }
-    std::string_view id = string_member(a.body, "id");
-    if (!is_path_segment(id)) {
-      out.error = make_error(ErrorKind::malformed_response, "malformed", "submit answer without an id");
-      return out;
-    }
-    std::string_view polling_url = string_member(a.body, "polling_url");
-    if (polling_url.empty()) {
-      out.job.handle = http_->url("/v1/get_result?id=" + percent_encode(id));
-    } else if (http_->origin().same_origin(polling_url)) {
-      out.job.handle = std::string(polling_url);
-    } else {
-      out.error = make_error(ErrorKind::malformed_response, "foreign_polling_url",
-                             "polling_url is not on the configured BFL host");
-      return out;
-    }
-    out.job.job_id = std::string(id);
-    return out;
-  }
-
-  PollResult poll(const ProviderJob& job) override {
-    PollResult out;
-    if (!is_path_segment(job.job_id)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed BFL id");
-      return out;
-    }
-    std::string url =
-        job.handle.empty() ? http_->url("/v1/get_result?id=" + percent_encode(job.job_id)) : job.handle;
-    if (!http_->origin().same_origin(url)) {  // region-bound: never follow a job to another host
-      out.error = make_error(ErrorKind::malformed_response, "foreign_polling_url",
-                             "polling URL is not on the configured BFL host");
-      return out;
-    }
-    Answer a = call_json(*http_, "GET", std::move(url), auth());
-    if (a.sent && (a.response.status == 404 || a.response.status == 410)) {
-      lost(out.status);
-      return out;
-    }
-    if (!a.error.ok()) {
-      out.error = refine(std::move(a.error));
-      return out;
-    }
-    out.error = read_result(a.body, out.status);
-    return out;
-  }
-
-  CancelResult cancel(const ProviderJob&) override {
-    CancelResult out;
-    out.outcome = CancelOutcome::unsupported;
-    return out;
-  }
+      : JsonHttpAdapter({kId, DeliveryMode::webhook, false, "task"}, o.timing, std::move(http)),
+        options_(std::move(o)),
+        verifier_(std::move(verifier)) {}
 
   Result<ProviderCallback> parse_callback(std::span<const CallbackHeader> headers, std::string_view raw_body) override {
     if (!verifier_) return Status(Code::invalid_signature, "bfl: no webhook secret configured");
@@ -135,7 +47,65 @@ class BflProvider final : public Provider {
   }
 
  private:
-  std::vector<HttpHeader> auth() const { return {{"x-key", options_.api_key}, {"Accept", "application/json"}}; }
+  std::vector<HttpHeader> auth() const override {
+    return {{"x-key", options_.api_key}, {"Accept", "application/json"}};
+  }
+
+  ProviderError plan_submit(const SubmitRequest& request, SubmitPlan& plan) const override {
+    std::string path = request.payload->endpoint;
+    if (path.empty()) {
+      if (!is_path_segment(request.payload->native_model))
+        return make_error(ErrorKind::invalid_input, "bad_model", "native model is not a BFL endpoint name");
+      path = "/v1/" + request.payload->native_model;
+    }
+    if (!valid_path(path))
+      return make_error(ErrorKind::invalid_input, "bad_endpoint", "BFL endpoint is not a plain path");
+    if (!request.callback_url.empty() && verifier_) {
+      plan.members.push_back({"webhook_url", json_string(request.callback_url)});
+      plan.members.push_back({"webhook_secret", json_string(options_.webhook_secret)});
+    }
+    plan.url = http().url(path);
+    return {};
+  }
+
+  void read_submit(const SubmitRequest&, const SubmitPlan&, const Answer& a, SubmitResult& out) const override {
+    std::string_view id = string_member(a.body, "id");
+    if (!is_path_segment(id)) {
+      out.error = make_error(ErrorKind::malformed_response, "malformed", "submit answer without an id");
+      return;
+    }
+    std::string_view polling_url = string_member(a.body, "polling_url");
+    if (polling_url.empty()) {
+      out.job.handle = result_url(id);
+    } else if (http().origin().same_origin(polling_url)) {
+      out.job.handle = std::string(polling_url);
+    } else {
+      out.error = make_error(ErrorKind::malformed_response, "foreign_polling_url",
+                             "polling_url is not on the configured BFL host");
+      return;
+    }
+    out.job.job_id = std::string(id);
+  }
+
+  ProviderError locate(const ProviderJob& job, Op, Call& call) const override {
+    if (!is_path_segment(job.job_id)) return bad_job("BFL id");
+    call.url = job.handle.empty() ? result_url(job.job_id) : job.handle;
+    if (!http().origin().same_origin(call.url))  // region-bound: never follow a job to another host
+      return make_error(ErrorKind::malformed_response, "foreign_polling_url",
+                        "polling URL is not on the configured BFL host");
+    return {};
+  }
+
+  void read_poll(const ProviderJob&, const json::Value& body, PollResult& out) const override {
+    out.error = read_result(body, out.status);
+  }
+
+  // BFL has no documented moderation code on HTTP errors; keep the status's kind.
+  ProviderError refine(Op, const Answer& a) const override {
+    return moderation_if(a.error, contains_ci(a.error.message, "moderat") || contains_ci(a.error.code, "moderat"));
+  }
+
+  std::string result_url(std::string_view id) const { return http().url("/v1/get_result?id=" + percent_encode(id)); }
 
   static bool valid_path(std::string_view p) {
     if (p.size() < 2 || p.front() != '/' || p.find("..") != std::string_view::npos) return false;
@@ -145,18 +115,6 @@ class BflProvider final : public Provider {
       if (!ok) return false;
     }
     return true;
-  }
-
-  static void lost(ProviderStatus& st) {
-    st.kind = ProviderStatusKind::lost;
-    st.error = make_error(ErrorKind::malformed_response, "job_lost", "the provider does not know the task");
-  }
-
-  // BFL has no documented moderation code on HTTP errors; keep the status's kind.
-  static ProviderError refine(ProviderError e) {
-    if (e.kind == ErrorKind::invalid_input && (contains_ci(e.message, "moderat") || contains_ci(e.code, "moderat")))
-      e.kind = ErrorKind::moderation;
-    return e;
   }
 
   ProviderError read_result(const json::Value& v, ProviderStatus& st) const {
@@ -192,7 +150,7 @@ class BflProvider final : public Provider {
       st.kind = ProviderStatusKind::failed;
       st.error = make_error(ErrorKind::moderation, "content_moderated", "the generated content was moderated");
     } else if (status == "Task not found") {
-      lost(st);
+      mark_lost(st);
     } else {
       return make_error(ErrorKind::malformed_response, "unknown_status", "unknown BFL status");
     }
@@ -200,7 +158,6 @@ class BflProvider final : public Provider {
   }
 
   BflProviderOptions options_;
-  std::unique_ptr<HttpClient> http_;
   std::unique_ptr<HmacHeaderVerifier> verifier_;
 };
 

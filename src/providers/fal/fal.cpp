@@ -17,7 +17,7 @@
 // "<request_id>:<sha256 of the body>" (a retried delivery is re-signed with
 // a new timestamp, so the timestamp is not part of it).
 #include "babysea/schema.hpp"
-#include "providers/common.hpp"
+#include "providers/json_http_adapter.hpp"
 
 namespace babysea::providers {
 namespace {
@@ -72,142 +72,14 @@ int status_in(std::string_view text) {
   return v;
 }
 
-class FalProvider final : public Provider {
+class FalProvider final : public JsonHttpAdapter {
  public:
   FalProvider(FalProviderOptions o, std::unique_ptr<HttpClient> http, std::unique_ptr<JwksFetcher> owned_fetcher,
               std::unique_ptr<FalVerifier> verifier)
-      : options_(std::move(o)),
-        http_(std::move(http)),
+      : JsonHttpAdapter({kId, DeliveryMode::webhook, true, "request"}, o.timing, std::move(http)),
+        options_(std::move(o)),
         owned_fetcher_(std::move(owned_fetcher)),
         verifier_(std::move(verifier)) {}
-
-  std::string_view id() const noexcept override { return kId; }
-  DeliveryMode delivery() const noexcept override { return DeliveryMode::webhook; }
-  bool can_cancel() const noexcept override { return true; }
-  ProviderTiming timing() const override { return options_.timing; }
-
-  SubmitResult submit(const SubmitRequest& request) override {
-    SubmitResult out;
-    out.error = check_submit(request, kId);
-    if (!out.error.ok()) return out;
-    const std::string& model = request.payload->native_model;
-    if (!is_model_path(model)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_model", "native model is not a fal model path");
-      return out;
-    }
-    // The body goes as rendered; parsing it once refuses a non-object early.
-    auto body = merge_members(request.payload->json, {});
-    if (!body.ok()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", std::string(body.status().message()));
-      return out;
-    }
-    std::string url = http_->url("/" + model);
-    if (!request.callback_url.empty() && verifier_) url += "?fal_webhook=" + percent_encode(request.callback_url);
-    auto headers = auth();
-    headers.push_back({"Content-Type", "application/json"});
-    add_attempt_header(headers, request);
-    Answer a = call_json(*http_, "POST", std::move(url), std::move(headers), std::move(*body));
-    if (!a.error.ok()) {
-      out.error = std::move(a.error);
-      if (a.sent && (a.response.status == 400 || a.response.status == 422))  // input refused, maybe moderated
-        out.error = fal_failure(a.response.status, read_error_body(a.response.body), out.error.message);
-      return out;
-    }
-    std::string_view rid = string_member(a.body, "request_id");
-    if (!is_path_segment(rid)) {
-      out.error = make_error(ErrorKind::malformed_response, "malformed", "submit answer without a request_id");
-      return out;
-    }
-    std::string app = app_of(model);
-    std::string_view status_url = string_member(a.body, "status_url");
-    if (!status_url.empty()) {
-      auto from_url = app_from_status_url(status_url, rid);
-      if (!from_url) {
-        out.error = make_error(ErrorKind::malformed_response, "foreign_status_url",
-                               "status_url is not on the configured queue host");
-        return out;
-      }
-      app = std::move(*from_url);
-    }
-    out.job.job_id = std::string(rid);
-    out.job.handle = std::move(app);
-    return out;
-  }
-
-  PollResult poll(const ProviderJob& job) override {
-    PollResult out;
-    std::string base;
-    if (!request_base(job, base)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed fal job");
-      return out;
-    }
-    Answer a = call_json(*http_, "GET", base + "/status", auth());
-    if (a.sent && (a.response.status == 404 || a.response.status == 410)) {
-      lost(out.status);
-      return out;
-    }
-    if (!a.error.ok()) {
-      out.error = std::move(a.error);
-      return out;
-    }
-    std::string_view status = string_member(a.body, "status");
-    if (status == "IN_QUEUE") {
-      out.status.kind = ProviderStatusKind::queued;
-      return out;
-    }
-    if (status == "IN_PROGRESS") {
-      out.status.kind = ProviderStatusKind::running;
-      return out;
-    }
-    if (status != "COMPLETED") {
-      out.error = make_error(ErrorKind::malformed_response, "unknown_status", "unknown fal queue status");
-      return out;
-    }
-    if (const json::Value* m = member(a.body, "metrics"); m && m->is_object())
-      if (const json::Value* t = member(*m, "inference_time"); t && t->is_numeric() && t->number >= 0)
-        out.status.predict_ms = static_cast<std::int64_t>(t->number * 1000.0 + 0.5);
-    const json::Value* err = member(a.body, "error");
-    if ((err && err->is_string() && !err->string.empty()) || !string_member(a.body, "error_type").empty()) {
-      ErrorBody eb;
-      eb.error_type = std::string(string_member(a.body, "error_type"));
-      eb.message = err && err->is_string() ? clip(err->string) : std::string();
-      if (contains_ci(eb.error_type, "cancel")) {  // completed because we canceled it
-        out.status.kind = ProviderStatusKind::canceled;
-        return out;
-      }
-      out.status.kind = ProviderStatusKind::failed;
-      out.status.error = fal_failure(status_in(eb.message), eb, "request failed");
-      return out;
-    }
-    return result(base, out);
-  }
-
-  CancelResult cancel(const ProviderJob& job) override {
-    CancelResult out;
-    std::string base;
-    if (!request_base(job, base)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed fal job");
-      return out;
-    }
-    auto r = http_->send("PUT", base + "/cancel", auth());
-    if (!r.ok()) {
-      out.error = transport_error(r.status());
-      return out;
-    }
-    std::string status;
-    if (auto parsed = parse_json(r->body, 1u << 16); parsed.ok() && parsed->is_object())
-      status = std::string(string_member(*parsed, "status"));
-    if (status == "ALREADY_COMPLETED") {
-      out.outcome = CancelOutcome::already_finished;
-    } else if (status == "NOT_FOUND" || r->status == 404) {
-      out.outcome = CancelOutcome::not_found;
-    } else if (is_2xx(r->status)) {
-      out.outcome = CancelOutcome::requested;
-    } else {
-      out.error = http_error(*r, http_->now_ms());
-    }
-    return out;
-  }
 
   Result<ProviderCallback> parse_callback(std::span<const CallbackHeader> headers, std::string_view raw_body) override {
     if (!verifier_) return Status(Code::invalid_signature, "fal: no user id configured for callbacks");
@@ -256,24 +128,112 @@ class FalProvider final : public Provider {
   }
 
  private:
-  std::vector<HttpHeader> auth() const { return {{"Authorization", "Key " + options_.api_key}}; }
+  std::vector<HttpHeader> auth() const override { return {{"Authorization", "Key " + options_.api_key}}; }
 
-  static void lost(ProviderStatus& st) {
-    st.kind = ProviderStatusKind::lost;
-    st.error = make_error(ErrorKind::malformed_response, "job_lost", "the provider does not know the request");
+  ProviderError plan_submit(const SubmitRequest& request, SubmitPlan& plan) const override {
+    const std::string& model = request.payload->native_model;
+    if (!is_model_path(model))
+      return make_error(ErrorKind::invalid_input, "bad_model", "native model is not a fal model path");
+    // The body goes as rendered (no members); the base still refuses a non-object.
+    plan.url = http().url("/" + model);
+    if (!request.callback_url.empty() && verifier_) plan.url += "?fal_webhook=" + percent_encode(request.callback_url);
+    return {};
   }
 
-  // {queue}{prefix}/{app}/requests/{id}
-  bool request_base(const ProviderJob& job, std::string& out) const {
-    if (!is_path_segment(job.job_id) || !is_model_path(job.handle)) return false;
-    out = http_->url("/" + job.handle + "/requests/" + job.job_id);
-    return true;
+  void read_submit(const SubmitRequest& request, const SubmitPlan&, const Answer& a, SubmitResult& out) const override {
+    std::string_view rid = string_member(a.body, "request_id");
+    if (!is_path_segment(rid)) {
+      out.error = make_error(ErrorKind::malformed_response, "malformed", "submit answer without a request_id");
+      return;
+    }
+    std::string app = app_of(request.payload->native_model);
+    std::string_view status_url = string_member(a.body, "status_url");
+    if (!status_url.empty()) {
+      auto from_url = app_from_status_url(status_url, rid);
+      if (!from_url) {
+        out.error = make_error(ErrorKind::malformed_response, "foreign_status_url",
+                               "status_url is not on the configured queue host");
+        return;
+      }
+      app = std::move(*from_url);
+    }
+    out.job.job_id = std::string(rid);
+    out.job.handle = std::move(app);
+  }
+
+  // {queue}{prefix}/{app}/requests/{id}[/status | /cancel]
+  ProviderError locate(const ProviderJob& job, Op op, Call& call) const override {
+    if (!is_path_segment(job.job_id) || !is_model_path(job.handle)) return bad_job("fal job");
+    call.url = request_url(job);
+    if (op == Op::cancel) {
+      call.method = "PUT";
+      call.url += "/cancel";
+    } else if (op == Op::poll) {
+      call.url += "/status";
+    }
+    return {};
+  }
+
+  // The queue status; a completed request is read further (result()).
+  void read_poll(const ProviderJob& job, const json::Value& body, PollResult& out) const override {
+    std::string_view status = string_member(body, "status");
+    if (status == "IN_QUEUE") {
+      out.status.kind = ProviderStatusKind::queued;
+      return;
+    }
+    if (status == "IN_PROGRESS") {
+      out.status.kind = ProviderStatusKind::running;
+      return;
+    }
+    if (status != "COMPLETED") {
+      out.error = make_error(ErrorKind::malformed_response, "unknown_status", "unknown fal queue status");
+      return;
+    }
+    if (const json::Value* m = member(body, "metrics"); m && m->is_object())
+      if (const json::Value* t = member(*m, "inference_time"); t && t->is_numeric() && t->number >= 0)
+        out.status.predict_ms = static_cast<std::int64_t>(t->number * 1000.0 + 0.5);
+    const json::Value* err = member(body, "error");
+    if ((err && err->is_string() && !err->string.empty()) || !string_member(body, "error_type").empty()) {
+      ErrorBody eb;
+      eb.error_type = std::string(string_member(body, "error_type"));
+      eb.message = err && err->is_string() ? clip(err->string) : std::string();
+      if (contains_ci(eb.error_type, "cancel")) {  // completed because we canceled it
+        out.status.kind = ProviderStatusKind::canceled;
+        return;
+      }
+      out.status.kind = ProviderStatusKind::failed;
+      out.status.error = fal_failure(status_in(eb.message), eb, "request failed");
+      return;
+    }
+    result(request_url(job), out);
+  }
+
+  // fal names the outcome in the body ({"status": ...}), whatever the HTTP status.
+  std::optional<CancelOutcome> read_cancel(const Answer& a) const override {
+    std::string status;
+    if (auto parsed = parse_json(a.response.body, 1u << 16); parsed.ok() && parsed->is_object())
+      status = std::string(string_member(*parsed, "status"));
+    if (status == "ALREADY_COMPLETED") return CancelOutcome::already_finished;
+    if (status == "NOT_FOUND") return CancelOutcome::not_found;
+    if (is_2xx(a.response.status)) return CancelOutcome::requested;
+    return std::nullopt;
+  }
+
+  // A refused submit input may be a moderation.
+  ProviderError refine(Op op, const Answer& a) const override {
+    if (op == Op::submit && a.sent && (a.response.status == 400 || a.response.status == 422))
+      return fal_failure(a.response.status, read_error_body(a.response.body), a.error.message);
+    return a.error;
+  }
+
+  std::string request_url(const ProviderJob& job) const {
+    return http().url("/" + job.handle + "/requests/" + job.job_id);
   }
 
   // The app path of a status URL ".../{app}/requests/{id}/status" on our host.
   std::optional<std::string> app_from_status_url(std::string_view url, std::string_view rid) const {
-    if (!http_->origin().same_origin(url)) return std::nullopt;
-    const std::string head = http_->origin().origin + http_->origin().prefix + "/";
+    if (!http().origin().same_origin(url)) return std::nullopt;
+    const std::string head = http().origin().origin + http().origin().prefix + "/";
     const std::string tail = "/requests/" + std::string(rid) + "/status";
     std::string lowered_head = lower(url.substr(0, head.size()));
     if (url.size() <= head.size() + tail.size() || lowered_head != lower(head) ||
@@ -284,38 +244,37 @@ class FalProvider final : public Provider {
     return app;
   }
 
-  PollResult& result(const std::string& base, PollResult& out) {
-    Answer a = call_json(*http_, "GET", base, auth());
+  // GET {request}: the outputs, or the error the request ended with.
+  void result(const std::string& url, PollResult& out) const {
+    Answer a = call_json(http(), "GET", url, auth());
     if (a.error.ok()) {
       out.status.kind = ProviderStatusKind::succeeded;
       collect_url_outputs(a.body, out.status.outputs, 4);
-      return out;
+      return;
     }
     if (!a.sent) {
       out.error = std::move(a.error);
-      return out;
+      return;
     }
     const int s = a.response.status;
     if (s == 404 || s == 410) {
-      lost(out.status);
-      return out;
+      mark_lost(out.status);
+      return;
     }
     ErrorBody eb = read_error_body(a.response.body);
     const bool job_error = (s >= 400 && s < 500 && s != 408 && s != 429) ||
                            (s >= 500 && (!eb.error_type.empty() || a.response.header("X-Fal-Error-Type")));
     if (!job_error) {
       out.error = std::move(a.error);  // the result fetch itself failed: poll again later
-      return out;
+      return;
     }
     if (eb.error_type.empty())
       if (auto h = a.response.header("X-Fal-Error-Type")) eb.error_type = std::string(*h);
     out.status.kind = ProviderStatusKind::failed;
     out.status.error = fal_failure(s, eb, "request failed");
-    return out;
   }
 
   FalProviderOptions options_;
-  std::unique_ptr<HttpClient> http_;
   std::unique_ptr<JwksFetcher> owned_fetcher_;
   std::unique_ptr<FalVerifier> verifier_;
 };

@@ -12,7 +12,7 @@
 // model_unavailable; other statuses by error_kind_from_http_status. There is
 // no job to poll (lost) or cancel (unsupported), and no callback.
 #include "babysea/schema.hpp"
-#include "providers/common.hpp"
+#include "providers/json_http_adapter.hpp"
 
 namespace babysea::providers {
 namespace {
@@ -28,63 +28,51 @@ std::string content_type_of(std::string_view format) {
   return {};
 }
 
-class OpenAIImagesProvider final : public Provider {
+class OpenAIImagesProvider final : public JsonHttpAdapter {
  public:
   OpenAIImagesProvider(OpenAIImagesProviderOptions o, std::unique_ptr<HttpClient> http)
-      : options_(std::move(o)), http_(std::move(http)) {}
+      : JsonHttpAdapter({kId, DeliveryMode::synchronous, false, "request"}, o.timing, std::move(http)),
+        options_(std::move(o)) {}
 
-  std::string_view id() const noexcept override { return kId; }
-  DeliveryMode delivery() const noexcept override { return DeliveryMode::synchronous; }
-  bool can_cancel() const noexcept override { return false; }
-  ProviderTiming timing() const override { return options_.timing; }
+  Result<ProviderCallback> parse_callback(std::span<const CallbackHeader>, std::string_view) override {
+    return Status(Code::unsupported, "openai images sends no callbacks");
+  }
 
-  SubmitResult submit(const SubmitRequest& request) override {
-    SubmitResult out;
-    out.error = check_submit(request, kId);
-    if (!out.error.ok()) return out;
+ private:
+  std::vector<HttpHeader> auth() const override { return {{"Authorization", "Bearer " + options_.api_key}}; }
+
+  ProviderError plan_submit(const SubmitRequest& request, SubmitPlan& plan) const override {
     std::string path = request.payload->endpoint.empty() ? "/v1/images/generations" : request.payload->endpoint;
-    if (path != "/v1/images/generations" && path != "/v1/images/edits" && path != "/v1/images/variations") {
-      out.error = make_error(ErrorKind::invalid_input, "bad_endpoint", "not an OpenAI Images endpoint");
-      return out;
-    }
-    auto payload = parse_json(request.payload->json, json::kMaxDocumentBytes);
-    if (!payload.ok() || !payload->is_object()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", "native payload is not a JSON object");
-      return out;
-    }
-    std::vector<json::Member> extra;
-    if (!member(*payload, "model") && !request.payload->native_model.empty())
-      extra.push_back({"model", json_string(request.payload->native_model)});
-    const std::string requested_format(string_member(*payload, "output_format"));
-    auto body = merge_members(request.payload->json, std::move(extra));
-    if (!body.ok()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", std::string(body.status().message()));
-      return out;
-    }
-    std::vector<HttpHeader> headers{{"Authorization", "Bearer " + options_.api_key},
-                                    {"Content-Type", "application/json"}};
-    add_attempt_header(headers, request);
+    if (path != "/v1/images/generations" && path != "/v1/images/edits" && path != "/v1/images/variations")
+      return make_error(ErrorKind::invalid_input, "bad_endpoint", "not an OpenAI Images endpoint");
+    plan.url = http().url(path);
+    plan.max_answer_bytes = kMaxAnswerBytes;
+    return default_model(request, plan);
+  }
+
+  ProviderError add_submit_headers(const SubmitRequest&, std::vector<HttpHeader>& headers) const override {
     if (!options_.organization.empty()) headers.push_back({"OpenAI-Organization", options_.organization});
     if (!options_.project.empty()) headers.push_back({"OpenAI-Project", options_.project});
-    Answer a = call_json(*http_, "POST", http_->url(path), std::move(headers), std::move(*body), kMaxAnswerBytes);
-    if (!a.error.ok()) {
-      out.error = refine(std::move(a.error));
-      return out;
-    }
+    return {};
+  }
+
+  // The answer is the final status.
+  void read_submit(const SubmitRequest& request, const SubmitPlan& plan, const Answer& a,
+                   SubmitResult& out) const override {
     const json::Value* data = member(a.body, "data");
     if (!data || !data->is_array() || data->array.empty()) {
       out.error = make_error(ErrorKind::malformed_response, "no_data", "answer carries no images");
-      return out;
+      return;
     }
     std::string ct = content_type_of(string_member(a.body, "output_format"));
-    if (ct.empty()) ct = content_type_of(requested_format);
+    if (ct.empty()) ct = content_type_of(string_member(plan.payload, "output_format"));
     if (ct.empty()) ct = options_.default_content_type;
     ProviderStatus st;
     st.kind = ProviderStatusKind::succeeded;
     for (const auto& item : data->array) {
       if (!item.is_object()) {
         out.error = make_error(ErrorKind::malformed_response, "bad_item", "image entry is not an object");
-        return out;
+        return;
       }
       std::string_view b64 = string_member(item, "b64_json");
       std::string_view url = string_member(item, "url");
@@ -92,41 +80,23 @@ class OpenAIImagesProvider final : public Provider {
         auto bytes = base64_decode(b64);
         if (!bytes || bytes->empty()) {
           out.error = make_error(ErrorKind::malformed_response, "bad_base64", "b64_json does not decode");
-          return out;
+          return;
         }
         st.outputs.push_back(ProviderOutput{{}, std::move(*bytes), ct});
       } else if (is_http_url(url)) {
         st.outputs.push_back(ProviderOutput{std::string(url), {}, {}});
       } else {
         out.error = make_error(ErrorKind::malformed_response, "bad_item", "image entry has neither b64_json nor url");
-        return out;
+        return;
       }
     }
     auto rid = a.response.header("x-request-id");
     out.job.job_id = rid && is_path_segment(*rid) ? std::string(*rid) : request.attempt_id;
     out.status = std::move(st);
-    return out;
   }
 
-  PollResult poll(const ProviderJob&) override {
-    PollResult out;
-    out.status.kind = ProviderStatusKind::lost;
-    out.status.error = make_error(ErrorKind::malformed_response, "job_lost", "a synchronous request cannot be polled");
-    return out;
-  }
-
-  CancelResult cancel(const ProviderJob&) override {
-    CancelResult out;
-    out.outcome = CancelOutcome::unsupported;
-    return out;
-  }
-
-  Result<ProviderCallback> parse_callback(std::span<const CallbackHeader>, std::string_view) override {
-    return Status(Code::unsupported, "openai images sends no callbacks");
-  }
-
- private:
-  static ProviderError refine(ProviderError e) {
+  ProviderError refine(Op, const Answer& a) const override {
+    ProviderError e = a.error;
     const std::string code = lower(e.code);
     if (code == "moderation_blocked" || code == "content_policy_violation" || contains_ci(e.message, "safety system"))
       e.kind = ErrorKind::moderation;
@@ -138,7 +108,6 @@ class OpenAIImagesProvider final : public Provider {
   }
 
   OpenAIImagesProviderOptions options_;
-  std::unique_ptr<HttpClient> http_;
 };
 
 }  // namespace

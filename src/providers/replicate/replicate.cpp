@@ -10,7 +10,7 @@
 // aborted (deadline passed before start) -> failed/timeout; 404 -> lost.
 // Callbacks: Standard Webhooks; the message id is webhook-id.
 #include "babysea/schema.hpp"
-#include "providers/common.hpp"
+#include "providers/json_http_adapter.hpp"
 
 namespace babysea::providers {
 namespace {
@@ -71,125 +71,13 @@ ProviderError read_prediction(const json::Value& v, ProviderStatus& st, std::str
   return {};
 }
 
-// Replicate answers errors as problem details {"title","detail","status"}.
-ProviderError refine(ProviderError e) {
-  if (e.kind == ErrorKind::invalid_input && (contains_ci(e.message, "nsfw") || contains_ci(e.message, "safety")))
-    e.kind = ErrorKind::moderation;
-  return e;
-}
-
-class ReplicateProvider final : public Provider {
+class ReplicateProvider final : public JsonHttpAdapter {
  public:
   ReplicateProvider(ReplicateProviderOptions o, std::unique_ptr<HttpClient> http,
                     std::unique_ptr<StandardWebhookVerifier> verifier)
-      : options_(std::move(o)), http_(std::move(http)), verifier_(std::move(verifier)) {}
-
-  std::string_view id() const noexcept override { return kId; }
-  DeliveryMode delivery() const noexcept override { return DeliveryMode::webhook; }
-  bool can_cancel() const noexcept override { return true; }
-  ProviderTiming timing() const override { return options_.timing; }
-
-  SubmitResult submit(const SubmitRequest& request) override {
-    SubmitResult out;
-    out.error = check_submit(request, kId);
-    if (!out.error.ok()) return out;
-    const std::string& model = request.payload->native_model;
-    std::string path;
-    std::vector<json::Member> extra;
-    const auto colon = model.find(':');
-    if (colon != std::string::npos || is_hex64(model)) {
-      std::string version = colon == std::string::npos ? model : model.substr(colon + 1);
-      if (!is_hex64(version)) {
-        out.error = make_error(ErrorKind::invalid_input, "bad_model", "native model has a malformed version id");
-        return out;
-      }
-      path = "/v1/predictions";
-      extra.push_back({"version", json_string(version)});
-    } else {
-      const auto slash = model.find('/');
-      if (slash == std::string::npos || !is_path_segment(model.substr(0, slash)) ||
-          !is_path_segment(model.substr(slash + 1))) {
-        out.error = make_error(ErrorKind::invalid_input, "bad_model", "native model is not owner/name");
-        return out;
-      }
-      path = "/v1/models/" + model + "/predictions";
-    }
-    if (!request.callback_url.empty() && verifier_) {
-      extra.push_back({"webhook", json_string(request.callback_url)});
-      extra.push_back({"webhook_events_filter", json_array({json_string("start"), json_string("completed")})});
-    }
-    auto body = merge_members(request.payload->json, std::move(extra));
-    if (!body.ok()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", std::string(body.status().message()));
-      return out;
-    }
-    auto headers = auth();
-    headers.push_back({"Content-Type", "application/json"});
-    add_attempt_header(headers, request);
-    if (options_.send_cancel_after && request.deadline_ms > 0) {
-      const std::int64_t left_s = (request.deadline_ms - http_->now_ms()) / 1000;
-      if (left_s <= 0) {
-        out.error = make_error(ErrorKind::timeout, "deadline_passed", "the deadline passed before submit");
-        return out;
-      }
-      headers.push_back({"Cancel-After", std::to_string(left_s) + "s"});
-    }
-    Answer a = call_json(*http_, "POST", http_->url(path), std::move(headers), std::move(*body));
-    if (!a.error.ok()) {
-      out.error = refine(std::move(a.error));
-      return out;
-    }
-    ProviderStatus st;
-    out.error = read_prediction(a.body, st, &out.job.job_id);
-    if (!out.error.ok()) return out;
-    if (is_final(st.kind)) out.status = std::move(st);
-    return out;
-  }
-
-  PollResult poll(const ProviderJob& job) override {
-    PollResult out;
-    if (!is_path_segment(job.job_id)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed prediction id");
-      return out;
-    }
-    Answer a = call_json(*http_, "GET", http_->url("/v1/predictions/" + job.job_id), auth());
-    if (a.sent && (a.response.status == 404 || a.response.status == 410)) {
-      out.status.kind = ProviderStatusKind::lost;
-      out.status.error = make_error(ErrorKind::malformed_response, "job_lost", "the provider does not know the prediction");
-      return out;
-    }
-    if (!a.error.ok()) {
-      out.error = std::move(a.error);
-      return out;
-    }
-    out.error = read_prediction(a.body, out.status, nullptr);
-    return out;
-  }
-
-  CancelResult cancel(const ProviderJob& job) override {
-    CancelResult out;
-    if (!is_path_segment(job.job_id)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed prediction id");
-      return out;
-    }
-    Answer a = call_json(*http_, "POST", http_->url("/v1/predictions/" + job.job_id + "/cancel"), auth(), {},
-                         4u << 20, false);
-    if (a.sent && (a.response.status == 404 || a.response.status == 410)) {
-      out.outcome = CancelOutcome::not_found;
-      return out;
-    }
-    if (!a.error.ok()) {
-      out.error = std::move(a.error);
-      return out;
-    }
-    out.outcome = CancelOutcome::requested;
-    if (a.body.is_object()) {
-      ProviderStatus st;
-      if (read_prediction(a.body, st, nullptr).ok() && is_final(st.kind) && st.kind != ProviderStatusKind::canceled)
-        out.outcome = CancelOutcome::already_finished;
-    }
-    return out;
-  }
+      : JsonHttpAdapter({kId, DeliveryMode::webhook, true, "prediction"}, o.timing, std::move(http)),
+        options_(std::move(o)),
+        verifier_(std::move(verifier)) {}
 
   Result<ProviderCallback> parse_callback(std::span<const CallbackHeader> headers, std::string_view raw_body) override {
     if (!verifier_) return Status(Code::invalid_signature, "replicate: no webhook secret configured");
@@ -199,7 +87,7 @@ class ReplicateProvider final : public Provider {
     h.timestamp = callback_header(headers, "webhook-timestamp", &d2).value_or("");
     h.signature = callback_header(headers, "webhook-signature", &d3).value_or("");
     if (d1 || d2 || d3) return Status(Code::invalid_signature, "replicate: repeated signature header");
-    BABYSEA_ASSIGN_OR_RETURN(VerifiedCallback v, verifier_->verify(h, raw_body, http_->now_ms() / 1000));
+    BABYSEA_ASSIGN_OR_RETURN(VerifiedCallback v, verifier_->verify(h, raw_body, http().now_ms() / 1000));
     auto parsed = parse_json(raw_body);
     if (!parsed.ok()) return Status(Code::invalid_request, "replicate: callback body is not JSON");
     ProviderCallback cb;
@@ -210,10 +98,75 @@ class ReplicateProvider final : public Provider {
   }
 
  private:
-  std::vector<HttpHeader> auth() const { return {{"Authorization", "Bearer " + options_.api_token}}; }
+  std::vector<HttpHeader> auth() const override { return {{"Authorization", "Bearer " + options_.api_token}}; }
+
+  ProviderError plan_submit(const SubmitRequest& request, SubmitPlan& plan) const override {
+    const std::string& model = request.payload->native_model;
+    std::string path;
+    const auto colon = model.find(':');
+    if (colon != std::string::npos || is_hex64(model)) {
+      std::string version = colon == std::string::npos ? model : model.substr(colon + 1);
+      if (!is_hex64(version))
+        return make_error(ErrorKind::invalid_input, "bad_model", "native model has a malformed version id");
+      path = "/v1/predictions";
+      plan.members.push_back({"version", json_string(version)});
+    } else {
+      const auto slash = model.find('/');
+      if (slash == std::string::npos || !is_path_segment(model.substr(0, slash)) ||
+          !is_path_segment(model.substr(slash + 1)))
+        return make_error(ErrorKind::invalid_input, "bad_model", "native model is not owner/name");
+      path = "/v1/models/" + model + "/predictions";
+    }
+    if (!request.callback_url.empty() && verifier_) {
+      plan.members.push_back({"webhook", json_string(request.callback_url)});
+      plan.members.push_back({"webhook_events_filter", json_array({json_string("start"), json_string("completed")})});
+    }
+    plan.url = http().url(path);
+    return {};
+  }
+
+  ProviderError add_submit_headers(const SubmitRequest& request, std::vector<HttpHeader>& headers) const override {
+    if (options_.send_cancel_after && request.deadline_ms > 0) {
+      const std::int64_t left_s = (request.deadline_ms - http().now_ms()) / 1000;
+      if (left_s <= 0) return make_error(ErrorKind::timeout, "deadline_passed", "the deadline passed before submit");
+      headers.push_back({"Cancel-After", std::to_string(left_s) + "s"});
+    }
+    return {};
+  }
+
+  void read_submit(const SubmitRequest&, const SubmitPlan&, const Answer& a, SubmitResult& out) const override {
+    ProviderStatus st;
+    out.error = read_prediction(a.body, st, &out.job.job_id);
+    if (out.error.ok() && is_final(st.kind)) out.status = std::move(st);
+  }
+
+  ProviderError locate(const ProviderJob& job, Op op, Call& call) const override {
+    if (!is_path_segment(job.job_id)) return bad_job("prediction id");
+    call.url = http().url("/v1/predictions/" + job.job_id + (op == Op::cancel ? "/cancel" : ""));
+    return {};
+  }
+
+  void read_poll(const ProviderJob&, const json::Value& body, PollResult& out) const override {
+    out.error = read_prediction(body, out.status, nullptr);
+  }
+
+  std::optional<CancelOutcome> read_cancel(const Answer& a) const override {
+    if (a.response.status == 410) return CancelOutcome::not_found;
+    if (a.error.ok() && a.body.is_object()) {
+      ProviderStatus st;
+      if (read_prediction(a.body, st, nullptr).ok() && is_final(st.kind) && st.kind != ProviderStatusKind::canceled)
+        return CancelOutcome::already_finished;
+    }
+    return std::nullopt;
+  }
+
+  // Replicate answers errors as problem details {"title","detail","status"}.
+  ProviderError refine(Op op, const Answer& a) const override {
+    return moderation_if(a.error, op == Op::submit && (contains_ci(a.error.message, "nsfw") ||
+                                                       contains_ci(a.error.message, "safety")));
+  }
 
   ReplicateProviderOptions options_;
-  std::unique_ptr<HttpClient> http_;
   std::unique_ptr<StandardWebhookVerifier> verifier_;
 };
 

@@ -14,7 +14,7 @@
 #include <unordered_map>
 
 #include "babysea/schema.hpp"
-#include "providers/common.hpp"
+#include "providers/json_http_adapter.hpp"
 
 namespace babysea::providers {
 namespace {
@@ -54,71 +54,23 @@ ProviderError read_task(const json::Value& v, ProviderStatus& st) {
   return {};
 }
 
-class RunwayProvider final : public Provider {
+class RunwayProvider final : public JsonHttpAdapter {
  public:
+  // REQUIRES: options went through with_poll_minimums().
   RunwayProvider(RunwayProviderOptions o, std::unique_ptr<HttpClient> http)
-      : options_(std::move(o)), http_(std::move(http)) {
-    if (options_.min_poll_interval < std::chrono::milliseconds{5'000})
-      options_.min_poll_interval = std::chrono::milliseconds{5'000};
-    if (options_.timing.min_poll_interval < options_.min_poll_interval)
-      options_.timing.min_poll_interval = options_.min_poll_interval;
-    if (options_.timing.poll_interval < options_.timing.min_poll_interval)
-      options_.timing.poll_interval = options_.timing.min_poll_interval;
-  }
+      : JsonHttpAdapter({kId, DeliveryMode::polling, true, "task"}, o.timing, std::move(http)),
+        options_(std::move(o)) {}
 
-  std::string_view id() const noexcept override { return kId; }
-  DeliveryMode delivery() const noexcept override { return DeliveryMode::polling; }
-  bool can_cancel() const noexcept override { return true; }
-  ProviderTiming timing() const override { return options_.timing; }
-
-  SubmitResult submit(const SubmitRequest& request) override {
-    SubmitResult out;
-    out.error = check_submit(request, kId);
-    if (!out.error.ok()) return out;
-    std::string endpoint = request.payload->endpoint;
-    while (!endpoint.empty() && endpoint.front() == '/') endpoint.erase(endpoint.begin());
-    if (starts_with(endpoint, "v1/")) endpoint.erase(0, 3);
-    if (!is_path_segment(endpoint)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_endpoint", "Runway endpoint is not one path segment");
-      return out;
-    }
-    auto payload = parse_json(request.payload->json, json::kMaxDocumentBytes);
-    if (!payload.ok() || !payload->is_object()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", "native payload is not a JSON object");
-      return out;
-    }
-    std::vector<json::Member> extra;
-    if (!member(*payload, "model") && !request.payload->native_model.empty())
-      extra.push_back({"model", json_string(request.payload->native_model)});
-    auto body = merge_members(request.payload->json, std::move(extra));
-    if (!body.ok()) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_payload", std::string(body.status().message()));
-      return out;
-    }
-    auto headers = auth();
-    headers.push_back({"Content-Type", "application/json"});
-    add_attempt_header(headers, request);
-    Answer a = call_json(*http_, "POST", http_->url("/v1/" + endpoint), std::move(headers), std::move(*body));
-    if (!a.error.ok()) {
-      out.error = refine(std::move(a.error));
-      return out;
-    }
-    std::string_view id = string_member(a.body, "id");
-    if (!is_path_segment(id)) {
-      out.error = make_error(ErrorKind::malformed_response, "malformed", "submit answer without an id");
-      return out;
-    }
-    out.job.job_id = std::string(id);
-    return out;
+  // Runway's minimum poll interval (>= 5 s) raises the reported timing.
+  static RunwayProviderOptions with_poll_minimums(RunwayProviderOptions o) {
+    if (o.min_poll_interval < std::chrono::milliseconds{5'000}) o.min_poll_interval = std::chrono::milliseconds{5'000};
+    if (o.timing.min_poll_interval < o.min_poll_interval) o.timing.min_poll_interval = o.min_poll_interval;
+    if (o.timing.poll_interval < o.timing.min_poll_interval) o.timing.poll_interval = o.timing.min_poll_interval;
+    return o;
   }
 
   PollResult poll(const ProviderJob& job) override {
-    if (!is_path_segment(job.job_id)) {
-      PollResult out;
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed task id");
-      return out;
-    }
-    const std::int64_t now = http_->clock().monotonic_ns();
+    const std::int64_t now = http().clock().monotonic_ns();
     const std::int64_t min_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(options_.min_poll_interval).count();
     {
@@ -126,22 +78,19 @@ class RunwayProvider final : public Provider {
       auto it = last_.find(job.job_id);
       if (it != last_.end() && now - it->second.at_ns < min_ns) return it->second.result;
     }
-    PollResult out = fetch(job.job_id);
+    PollResult out = JsonHttpAdapter::poll(job);
     std::lock_guard lock(mu_);
     if (out.error.ok())
       remember(job.job_id, now, out);  // answered again (without I/O) until the interval has passed
     else
-      last_.erase(job.job_id);  // a failed poll is not remembered: the engine backs off itself
+      last_.erase(job.job_id);  // a failed poll (or a malformed id) is not remembered: the engine backs off itself
     return out;
   }
 
+  // Runway's DELETE removes a finished task and its outputs: look first.
   CancelResult cancel(const ProviderJob& job) override {
     CancelResult out;
-    if (!is_path_segment(job.job_id)) {
-      out.error = make_error(ErrorKind::invalid_input, "bad_job", "malformed task id");
-      return out;
-    }
-    PollResult current = fetch(job.job_id);
+    PollResult current = JsonHttpAdapter::poll(job);  // uncached
     if (!current.error.ok()) {
       out.error = std::move(current.error);
       return out;
@@ -154,19 +103,10 @@ class RunwayProvider final : public Provider {
       out.outcome = CancelOutcome::already_finished;
       return out;
     }
-    auto r = http_->send("DELETE", http_->url("/v1/tasks/" + job.job_id), auth());
-    if (!r.ok()) {
-      out.error = transport_error(r.status());
-      return out;
-    }
-    if (r->status == 404) {
-      out.outcome = CancelOutcome::not_found;
-    } else if (is_2xx(r->status)) {
-      out.outcome = CancelOutcome::requested;
+    out = JsonHttpAdapter::cancel(job);
+    if (out.error.ok() && out.outcome == CancelOutcome::requested) {
       std::lock_guard lock(mu_);
       last_.erase(job.job_id);  // the next poll sees the cancellation
-    } else {
-      out.error = http_error(*r, http_->now_ms());
     }
     return out;
   }
@@ -181,30 +121,49 @@ class RunwayProvider final : public Provider {
     PollResult result;
   };
 
-  std::vector<HttpHeader> auth() const {
+  std::vector<HttpHeader> auth() const override {
     return {{"Authorization", "Bearer " + options_.api_key}, {"X-Runway-Version", options_.api_version}};
   }
 
-  static ProviderError refine(ProviderError e) {
-    if (e.kind == ErrorKind::invalid_input && (starts_with(e.code, "SAFETY.") || contains_ci(e.message, "moderation")))
-      e.kind = ErrorKind::moderation;
-    return e;
+  ProviderError plan_submit(const SubmitRequest& request, SubmitPlan& plan) const override {
+    std::string endpoint = request.payload->endpoint;
+    while (!endpoint.empty() && endpoint.front() == '/') endpoint.erase(endpoint.begin());
+    if (starts_with(endpoint, "v1/")) endpoint.erase(0, 3);
+    if (!is_path_segment(endpoint))
+      return make_error(ErrorKind::invalid_input, "bad_endpoint", "Runway endpoint is not one path segment");
+    plan.url = http().url("/v1/" + endpoint);
+    return default_model(request, plan);
   }
 
-  PollResult fetch(const std::string& id) const {
-    PollResult out;
-    Answer a = call_json(*http_, "GET", http_->url("/v1/tasks/" + id), auth());
-    if (a.sent && (a.response.status == 404 || a.response.status == 410)) {
-      out.status.kind = ProviderStatusKind::lost;
-      out.status.error = make_error(ErrorKind::malformed_response, "job_lost", "the provider does not know the task");
-      return out;
+  void read_submit(const SubmitRequest&, const SubmitPlan&, const Answer& a, SubmitResult& out) const override {
+    std::string_view id = string_member(a.body, "id");
+    if (!is_path_segment(id)) {
+      out.error = make_error(ErrorKind::malformed_response, "malformed", "submit answer without an id");
+      return;
     }
-    if (!a.error.ok()) {
-      out.error = std::move(a.error);
-      return out;
-    }
-    out.error = read_task(a.body, out.status);
-    return out;
+    out.job.job_id = std::string(id);
+  }
+
+  ProviderError locate(const ProviderJob& job, Op op, Call& call) const override {
+    if (!is_path_segment(job.job_id)) return bad_job("task id");
+    if (op == Op::cancel) call.method = "DELETE";
+    call.url = http().url("/v1/tasks/" + job.job_id);
+    return {};
+  }
+
+  void read_poll(const ProviderJob&, const json::Value& body, PollResult& out) const override {
+    out.error = read_task(body, out.status);
+  }
+
+  // A 2xx DELETE is accepted whatever its body.
+  std::optional<CancelOutcome> read_cancel(const Answer& a) const override {
+    if (is_2xx(a.response.status)) return CancelOutcome::requested;
+    return std::nullopt;
+  }
+
+  ProviderError refine(Op op, const Answer& a) const override {
+    return moderation_if(a.error, op == Op::submit && (starts_with(a.error.code, "SAFETY.") ||
+                                                       contains_ci(a.error.message, "moderation")));
   }
 
   void remember(const std::string& id, std::int64_t now, const PollResult& r) {
@@ -220,7 +179,6 @@ class RunwayProvider final : public Provider {
   }
 
   RunwayProviderOptions options_;
-  std::unique_ptr<HttpClient> http_;
   std::mutex mu_;
   std::unordered_map<std::string, Seen> last_;
 };
@@ -234,7 +192,8 @@ Result<std::shared_ptr<Provider>> make_runway_provider(RunwayProviderOptions opt
   if (options.api_key.empty()) return Status(Code::invalid_request, "runway: api_key is required");
   if (options.api_version.empty()) return Status(Code::invalid_request, "runway: api_version is required");
   BABYSEA_ASSIGN_OR_RETURN(auto http, providers::HttpClient::create(options, options.base_url));
-  return std::shared_ptr<Provider>(std::make_shared<providers::RunwayProvider>(std::move(options), std::move(http)));
+  return std::shared_ptr<Provider>(std::make_shared<providers::RunwayProvider>(
+      providers::RunwayProvider::with_poll_minimums(std::move(options)), std::move(http)));
 }
 
 }  // namespace babysea
