@@ -30,11 +30,11 @@
 #include <string_view>
 #include <vector>
 
+#include "babysea/attempt.hpp"
 #include "babysea/catalog.hpp"
 #include "babysea/errors.hpp"
 #include "babysea/money.hpp"
 #include "babysea/provider.hpp"
-#include "babysea/router.hpp"
 #include "babysea/status.hpp"
 
 namespace babysea {

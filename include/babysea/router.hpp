@@ -1,12 +1,13 @@
 // babysea/router.hpp — which providers to try for a generation, and in what order.
 //
-// The router learns from finished provider attempts (`record_attempt`), keeps
-// a bounded window of them per (region, model, provider), scores providers
-// with the adaptive-island formula (see specs/router.md) and publishes the
-// result as an immutable snapshot. `plan()` turns a requested order (explicit
-// list or `fastest`) into an ordered provider chain from that snapshot and
-// the circuit breakers, without locks or allocation (beyond a chain longer
-// than ProviderChain::kInline). Circuit breakers per (provider, region) — or
+// The router learns from finished provider attempts (`record_attempt`; the
+// record and its outcome are in attempt.hpp), keeps a bounded window of them
+// per (region, model, provider), scores providers with the adaptive-island
+// formula (see specs/router.md) and publishes the result as an immutable
+// snapshot. `plan()` turns a requested order (explicit list or `fastest`)
+// into an ordered provider chain from that snapshot and the circuit
+// breakers, without locks or allocation (beyond a chain longer than
+// ProviderChain::kInline). Circuit breakers per (provider, region) — or
 // per (provider, region, model) — gate each attempt through `admit()`.
 //
 // The router never reads the wall clock: time comes from the injected Clock.
@@ -33,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "babysea/attempt.hpp"
 #include "babysea/clock.hpp"
 #include "babysea/errors.hpp"
 #include "babysea/money.hpp"
@@ -42,39 +44,6 @@ namespace babysea {
 
 class Store;
 class UnitOfWork;
-struct AttemptStatRow;
-
-// ----------------------------------------------------------------- attempts
-
-// Terminal outcome of one provider attempt as the router learns from it
-// (`pending` attempts are never recorded). `used` is success; the other
-// three are waste.
-enum class AttemptOutcome : int { used = 0, failed = 1, discarded = 2, cancelled = 3 };
-
-std::string_view attempt_outcome_name(AttemptOutcome o) noexcept;
-// "used" | "failed" | "discarded" | "cancelled"; std::nullopt otherwise
-// (including "pending").
-std::optional<AttemptOutcome> parse_attempt_outcome(std::string_view name) noexcept;
-
-// One finished attempt. Value type.
-struct AttemptRecord {
-  std::string attempt_id;  // de-duplication key, non-empty
-  std::string region;      // non-empty
-  std::string model;       // canonical model id, non-empty
-  std::string provider;    // non-empty
-  AttemptOutcome outcome = AttemptOutcome::used;
-  ErrorKind error = ErrorKind::none;  // why it failed (none for used)
-  std::int64_t latency_ms = 0;        // resolved - submitted, >= 0
-  Micros cost = 0;                    // estimated or actual cost of the attempt
-  std::int64_t finished_ms = 0;       // unix ms when it resolved
-  std::int64_t retry_after_ms = 0;    // Retry-After the provider sent (not persisted)
-};
-
-// The storage row for a record and back. `error_class` of the row holds the
-// ErrorKind name (the coarse ErrorClass is a function of it). from_row:
-// invalid_request for an unknown outcome (e.g. "pending") or error kind.
-AttemptStatRow attempt_to_row(const AttemptRecord& r);
-Result<AttemptRecord> attempt_from_row(const AttemptStatRow& row);
 
 // ------------------------------------------------------------------ scoring
 

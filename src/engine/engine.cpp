@@ -14,6 +14,7 @@
 #include "babysea/ids.hpp"
 #include "babysea/webhook_delivery.hpp"
 #include "engine/engine_impl.hpp"
+#include "service/render.hpp"
 
 namespace babysea {
 
@@ -22,13 +23,6 @@ namespace {
 constexpr int kMaxApplyTries = 8;
 constexpr std::size_t kDueBatch = 512;
 constexpr std::int64_t kPruneEveryMs = 60'000;
-
-std::string idem_slot(std::string_view account, std::string_view key) {
-  std::string s(account);
-  s += '\n';
-  s += key;
-  return s;
-}
 
 // The text a request fingerprint covers: method + path (with the model) +
 // canonical normalized body.
@@ -86,6 +80,131 @@ GenerationRow row_of(const Generation& g) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------ WorkRunner
+
+void WorkRunner::start(Executor* host, int threads) {
+  host_ = host;
+  if (host_ != nullptr || threads <= 0) return;
+  io_ = std::make_unique<boost::asio::io_context>(threads);
+  work_guard_.emplace(io_->get_executor());
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([io = io_.get()] { io->run(); });
+}
+
+void WorkRunner::start_scheduler(std::function<void()> loop) { scheduler_ = std::thread(std::move(loop)); }
+
+void WorkRunner::shutdown() {
+  stopping_ = true;
+  sched_cv_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+  wait_idle();
+  if (io_) {
+    work_guard_.reset();
+    io_->stop();
+    for (auto& t : threads_) t.join();
+  }
+}
+
+void WorkRunner::enqueue(Task task) {
+  std::lock_guard lock(queue_mu_);
+  queue_.push_back(std::move(task));
+}
+
+std::deque<Task> WorkRunner::take_queued() {
+  std::deque<Task> batch;
+  std::lock_guard lock(queue_mu_);
+  batch.swap(queue_);
+  return batch;
+}
+
+bool WorkRunner::queue_empty() {
+  std::lock_guard lock(queue_mu_);
+  return queue_.empty();
+}
+
+void WorkRunner::wait_idle() {
+  std::unique_lock lock(drain_mu_);
+  drain_cv_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+void WorkRunner::wait_tick(std::chrono::milliseconds tick) {
+  std::unique_lock lock(sched_mu_);
+  sched_cv_.wait_for(lock, tick, [this] { return stopping(); });
+}
+
+void WorkRunner::started() {
+  std::lock_guard lock(drain_mu_);
+  ++in_flight_;
+}
+
+void WorkRunner::finished() {
+  std::lock_guard lock(drain_mu_);
+  if (--in_flight_ == 0) drain_cv_.notify_all();
+}
+
+// ------------------------------------------------------- IdempotencyGate
+
+IdempotencyGate::Slot::Slot(Slot&& other) noexcept
+    : gate_(std::exchange(other.gate_, nullptr)), name_(std::move(other.name_)) {}
+
+IdempotencyGate::Slot::~Slot() {
+  if (gate_ == nullptr) return;
+  std::lock_guard lock(gate_->mu_);
+  gate_->in_flight_.erase(name_);
+}
+
+Result<IdempotencyGate::Slot> IdempotencyGate::enter(std::string_view account, std::string_view key) {
+  Slot slot;
+  if (key.empty()) return slot;
+  slot.name_ = std::string(account);
+  slot.name_ += '\n';
+  slot.name_ += key;
+  std::lock_guard lock(mu_);
+  if (!in_flight_.insert(slot.name_).second)
+    return Status(Code::idempotency_in_progress, "the original request with this Idempotency-Key is still in flight");
+  slot.gate_ = this;
+  return slot;
+}
+
+// ------------------------------------------------------------ AckWaiters
+
+AckWaiters::Registration::Registration(AckWaiters& waiters, std::string generation_id)
+    : waiters_(waiters), id_(std::move(generation_id)) {
+  std::lock_guard lock(waiters_.mu_);
+  ++waiters_.waiting_[id_];
+}
+
+AckWaiters::Registration::~Registration() {
+  std::lock_guard lock(waiters_.mu_);
+  if (--waiters_.waiting_[id_] <= 0) {
+    waiters_.waiting_.erase(id_);
+    waiters_.acked_.erase(id_);
+  }
+}
+
+void AckWaiters::acknowledged(const std::string& generation_id) {
+  std::lock_guard lock(mu_);
+  if (waiting_.count(generation_id) == 0) return;
+  acked_.insert(generation_id);
+  cv_.notify_all();
+}
+
+// --------------------------------------------------------- EngineMetrics
+
+void EngineMetrics::count_attempt(const AttemptRecord& rec) {
+  std::lock_guard lock(mu);
+  ++attempts_by_outcome[{rec.provider, std::string(attempt_outcome_name(rec.outcome))}];
+}
+
+void EngineMetrics::count_submit(const std::string& provider) {
+  std::lock_guard lock(mu);
+  ++submits_by_provider[provider];
+}
+
+void EngineMetrics::count_submit_error(ErrorKind kind) {
+  std::lock_guard lock(mu);
+  ++submit_errors_by_kind[std::string(error_kind_name(kind))];
+}
 
 // ------------------------------------------------------------------ Impl
 
@@ -159,7 +278,7 @@ Status Engine::Impl::apply_in_unit(UnitOfWork& uow, const Generation& g, const E
       ev.generation_id = g.id;
       ev.account = g.account;
       ev.status = g.status;
-      ev.data_json = webhook_data_json(g, *config.assets, now());
+      ev.data_json = render::webhook_data(g, *config.assets, now());
       auto id = enqueue_webhook_event(uow, g.account, ev.type, ev.data_json, now());
       if (!id.ok()) return id.status();
       events.push_back(std::move(ev));
@@ -225,16 +344,16 @@ Result<bool> Engine::Impl::apply(std::string_view id, const Event& event,
     }
     if (!st.ok()) {
       const bool retry = st.code() == Code::invalid_state || st.code() == Code::unavailable;
-      if (retry && attempt + 1 < kMaxApplyTries && !(st.code() == Code::unavailable && stopping)) {
-        cas_retries.fetch_add(1, std::memory_order_relaxed);
+      if (retry && attempt + 1 < kMaxApplyTries && !(st.code() == Code::unavailable && work.stopping())) {
+        metrics.cas_retries.add();
         continue;
       }
-      effect_failures.fetch_add(1, std::memory_order_relaxed);
+      metrics.effect_failures.add();
       return st;
     }
     if (vetoed) return false;
     if (!r.changed && r.effects.empty()) return false;
-    if (r.changed) steps_applied.fetch_add(1, std::memory_order_relaxed);
+    if (r.changed) metrics.steps_applied.add();
     std::vector<Effect> io_effects;
     for (auto& e : r.effects)
       if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
@@ -249,21 +368,14 @@ void Engine::Impl::after_commit(const Generation& g, std::vector<Effect> effects
                                 std::vector<LifecycleEvent> events) {
   for (const auto& rec : records) {
     (void)router->observe_attempt(rec);
-    std::lock_guard lock(metrics_mu);
-    ++attempts_by_outcome[{rec.provider, std::string(attempt_outcome_name(rec.outcome))}];
+    metrics.count_attempt(rec);
   }
   for (const auto& ev : events) {
     if (ev.type != "generation.started")
-      generation_latency.observe(static_cast<double>(std::max<std::int64_t>(0, g.completed_ms - g.created_ms)));
+      metrics.generation_latency.observe(static_cast<double>(std::max<std::int64_t>(0, g.completed_ms - g.created_ms)));
     emit_to_host(ev);
   }
-  if (!g.prediction_id.empty() || is_terminal(g.status)) {
-    std::lock_guard lock(ack_mu);
-    if (ack_waiters.count(g.id) != 0) {
-      acked.insert(g.id);
-      ack_cv.notify_all();
-    }
-  }
+  if (!g.prediction_id.empty() || is_terminal(g.status)) acks.acknowledged(g.id);
   if (effects.empty()) return;
   auto snapshot = std::make_shared<const Generation>(g);
   const std::int64_t made_in = epoch.load(std::memory_order_relaxed);
@@ -284,32 +396,13 @@ void Engine::Impl::emit_to_host(const LifecycleEvent& ev) {
   }
 }
 
-void Engine::Impl::work_started() {
-  std::lock_guard lock(drain_mu);
-  ++in_flight;
-}
-
-void Engine::Impl::work_finished() {
-  std::lock_guard lock(drain_mu);
-  if (--in_flight == 0) drain_cv.notify_all();
-}
-
 void Engine::Impl::dispatch(Task task) {
-  if (stopping) return;  // durable state has it; the next engine's recovery redoes it
-  if (config.executor == nullptr && !io) {
-    std::lock_guard lock(queue_mu);
-    queue.push_back(std::move(task));
+  if (work.stopping()) return;  // durable state has it; the next engine's recovery redoes it
+  if (work.inline_mode()) {
+    work.enqueue(std::move(task));
     return;
   }
-  work_started();
-  auto run = [this, t = std::move(task)]() {
-    if (!stopping) run_task(t);
-    work_finished();
-  };
-  if (config.executor != nullptr)
-    config.executor->post(std::move(run));
-  else
-    boost::asio::post(*io, std::move(run));
+  work.post([this, t = std::move(task)] { run_task(t); });
 }
 
 void Engine::Impl::run_task(const Task& task) {
@@ -317,7 +410,7 @@ void Engine::Impl::run_task(const Task& task) {
   try {
     ev = execute(task);
   } catch (const std::exception& ex) {
-    effect_failures.fetch_add(1, std::memory_order_relaxed);
+    metrics.effect_failures.add();
     ProviderError err{ErrorKind::unknown, 0, {}, std::string("provider adapter threw: ") + ex.what()};
     Event e;
     e.attempt_id = task.effect.attempt_id;
@@ -331,7 +424,7 @@ void Engine::Impl::run_task(const Task& task) {
   }
   if (!ev) return;
   auto r = apply(task.generation_id, *ev);
-  if (!r.ok()) effect_failures.fetch_add(1, std::memory_order_relaxed);
+  if (!r.ok()) metrics.effect_failures.add();
 }
 
 bool Engine::Impl::still_owner(const Task& task) {
@@ -355,8 +448,7 @@ Event Engine::Impl::do_submit(const Generation& g, const Effect& e) {
   auto fail = [&](ErrorKind kind, std::string message, std::int64_t retry_after = 0) {
     ev.kind = EventKind::submit_error;
     ev.error = ProviderError{kind, retry_after, {}, std::move(message)};
-    std::lock_guard lock(metrics_mu);
-    ++submit_errors_by_kind[std::string(error_kind_name(kind))];
+    metrics.count_submit_error(kind);
     return ev;
   };
   if (a == nullptr) return fail(ErrorKind::unknown, "attempt not found");
@@ -396,16 +488,12 @@ Event Engine::Impl::do_submit(const Generation& g, const Effect& e) {
   sr.deadline_ms = g.deadline_ms;
   const std::int64_t t0 = clock->monotonic_ns();
   SubmitResult res = p->submit(sr);
-  provider_latency.observe(static_cast<double>(clock->monotonic_ns() - t0) / 1e6);
-  {
-    std::lock_guard lock(metrics_mu);
-    ++submits_by_provider[a->provider];
-  }
+  metrics.provider_latency.observe(static_cast<double>(clock->monotonic_ns() - t0) / 1e6);
+  metrics.count_submit(a->provider);
   if (!res.error.ok()) {
     ev.kind = EventKind::submit_error;
     ev.error = std::move(res.error);
-    std::lock_guard lock(metrics_mu);
-    ++submit_errors_by_kind[std::string(error_kind_name(ev.error.kind))];
+    metrics.count_submit_error(ev.error.kind);
     return ev;
   }
   ev.kind = EventKind::submit_ok;
@@ -425,7 +513,7 @@ std::optional<Event> Engine::Impl::execute(const Task& task) {
         // Declared dead during a stall and taken over: the new owner sends
         // it (or has failed it over); sending it here too would be a
         // duplicate job.
-        submits_skipped.fetch_add(1, std::memory_order_relaxed);
+        metrics.submits_skipped.add();
         return std::nullopt;
       }
       return do_submit(g, e);
@@ -439,7 +527,7 @@ std::optional<Event> Engine::Impl::execute(const Task& task) {
       }
       const std::int64_t t0 = clock->monotonic_ns();
       PollResult pr = p->poll(a->job);
-      provider_latency.observe(static_cast<double>(clock->monotonic_ns() - t0) / 1e6);
+      metrics.provider_latency.observe(static_cast<double>(clock->monotonic_ns() - t0) / 1e6);
       if (!pr.error.ok()) {
         ev.kind = EventKind::poll_error;
         ev.error = std::move(pr.error);
@@ -511,7 +599,7 @@ std::size_t Engine::Impl::fire_due(bool inline_mode) {
   }
   std::size_t fired = 0;
   for (const auto& row : rows) {
-    if (stopping) break;
+    if (work.stopping()) break;
     Event timer;
     timer.kind = EventKind::timer;
     if (inline_mode) {
@@ -519,24 +607,7 @@ std::size_t Engine::Impl::fire_due(bool inline_mode) {
       if (r.ok() && *r) ++fired;
       continue;
     }
-    {
-      std::lock_guard lock(sched_mu);
-      if (!timers_queued.insert(row.id).second) continue;
-    }
-    ++fired;
-    work_started();
-    auto run = [this, id = row.id, timer]() {
-      if (!stopping) (void)apply(id, timer);
-      {
-        std::lock_guard lock(sched_mu);
-        timers_queued.erase(id);
-      }
-      work_finished();
-    };
-    if (config.executor != nullptr)
-      config.executor->post(std::move(run));
-    else
-      boost::asio::post(*io, std::move(run));
+    if (work.post_timer(row.id, [this, id = row.id, timer] { (void)apply(id, timer); })) ++fired;
   }
   return fired;
 }
@@ -550,7 +621,7 @@ void Engine::Impl::housekeeping() {
 void Engine::Impl::scheduler_loop() {
   std::int64_t last_refresh = 0;
   std::int64_t last_prune = 0;
-  while (!stopping) {
+  while (!work.stopping()) {
     heartbeat_and_sweep();
     fire_due(false);
     const std::int64_t t = now();
@@ -565,8 +636,7 @@ void Engine::Impl::scheduler_loop() {
       });
       last_prune = t;
     }
-    std::unique_lock lock(sched_mu);
-    sched_cv.wait_for(lock, config.options.tick, [this] { return stopping.load(); });
+    work.wait_tick(config.options.tick);
   }
 }
 
@@ -598,7 +668,7 @@ Status Engine::Impl::recover_owned_by(const std::string& owner) {
   Event ev;
   ev.kind = EventKind::recovered;
   for (const auto& id : ids) {
-    if (stopping) break;
+    if (work.stopping()) break;
     beat();  // a long takeover must not let our own heartbeat lapse
     // Recovered once: only while `owner` still owns it (two living instances
     // sweeping the same dead one race on the version compare-and-set; the
@@ -611,7 +681,7 @@ Status Engine::Impl::recover_owned_by(const std::string& owner) {
       return taken;
     });
     if (!r.ok() && r.code() != Code::not_found) return r.status();
-    if (r.ok() && taken && owner != instance_id) recovered_from_dead.fetch_add(1, std::memory_order_relaxed);
+    if (r.ok() && taken && owner != instance_id) metrics.recovered_from_dead.add();
   }
   return {};
 }
@@ -642,7 +712,7 @@ void Engine::Impl::beat() {
     // others took our in-flight work over; register again and go on, and
     // check the tasks made before against the store (still_owner).
     epoch.fetch_add(1, std::memory_order_relaxed);
-    reregistered.fetch_add(1, std::memory_order_relaxed);
+    metrics.reregistered.add();
     (void)register_instance();
   } else if (st.ok()) {
     last_beat_ok.store(t, std::memory_order_relaxed);
@@ -662,7 +732,7 @@ void Engine::Impl::heartbeat_and_sweep() {
   if (!config.store->read([&](UnitOfWork& uow) { return uow.instances().list(all); }).ok()) return;
   const std::int64_t stale_before = t - config.options.cluster.instance_ttl.count();
   for (const auto& inst : all) {
-    if (stopping) return;
+    if (work.stopping()) return;
     if (inst.id == instance_id || inst.heartbeat_ms >= stale_before) continue;
     if (!recover_owned_by(inst.id).ok()) continue;
     std::vector<std::string> left;
@@ -684,18 +754,7 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() {
   Impl& I = *impl_;
-  I.stopping = true;
-  I.sched_cv.notify_all();
-  if (I.scheduler.joinable()) I.scheduler.join();
-  {
-    std::unique_lock lock(I.drain_mu);
-    I.drain_cv.wait(lock, [&] { return I.in_flight == 0; });
-  }
-  if (I.io) {
-    I.work_guard.reset();
-    I.io->stop();
-    for (auto& t : I.threads) t.join();
-  }
+  I.work.shutdown();
   if (I.registry) {
     // Work not sent before the stop stays durable: mark this instance dead
     // now so a living one takes it over without waiting for instance_ttl.
@@ -803,17 +862,13 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
     I.cache->sync();  // rankings and breakers before the first plan (fails open)
   }
 
-  if (I.config.options.start_workers && I.config.executor == nullptr) {
-    I.io = std::make_unique<boost::asio::io_context>(I.config.options.threads);
-    I.work_guard.emplace(I.io->get_executor());
-    for (int i = 0; i < I.config.options.threads; ++i) I.threads.emplace_back([io = I.io.get()] { io->run(); });
-  }
+  I.work.start(I.config.executor, I.config.options.start_workers ? I.config.options.threads : 0);
   std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
   Impl& E = *engine->impl_;
   if (Status st = E.register_instance(); !st.ok()) return st;
   // Recovery before any new work is admitted (the engine is not yet returned).
   if (Status st = E.recover(); !st.ok()) return st;
-  if (E.config.options.start_workers) E.scheduler = std::thread([&E] { E.scheduler_loop(); });
+  if (E.config.options.start_workers) E.work.start_scheduler([&E] { E.scheduler_loop(); });
   return engine;
 }
 
@@ -823,167 +878,210 @@ Status Engine::acquire(const Principal& principal, RateInfo* info) {
   return impl_->cache ? impl_->cache->acquire(principal, info) : impl_->limiter->acquire(principal, info);
 }
 
-Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_view model, std::string_view params_json,
-                                     std::string_view idempotency_key, const SubmitOptions& options) {
-  Impl& I = *impl_;
-  const std::int64_t t0 = I.clock->monotonic_ns();
-  if (I.stopping) return Status(Code::unavailable, "engine is stopping");
-  BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_write));
-  if (!idempotency_key.empty() && !valid_idempotency_key(idempotency_key)) {
-    return Status(Code::invalid_request, "Idempotency-Key must be 1-255 characters of [A-Za-z0-9_.:-]",
-                  {FieldIssue{"Idempotency-Key", "invalid_format", "must match ^[A-Za-z0-9_.:-]{1,255}$"}});
-  }
-  NormalizeOptions no = I.config.options.normalize;
-  no.expected_type = options.expected_type;
-  no.payloads = PayloadMode::none;
-  auto req = normalize(I.config.catalog, model, params_json, no);
-  if (!req.ok()) return req.status();
-  const Model& m = req->model();
-  const std::string fingerprint = request_fingerprint(m.type, m.identifier, req->canonical_json());
+namespace {
 
-  // Replays an existing record (same key): the original generation, or a conflict.
-  auto replay = [&](const IdempotencyRow& row) -> Result<SubmitOutcome> {
-    if (!same_request(row.fingerprint, fingerprint, m.type, m.identifier, req->canonical_json()))
+// One Engine::submit, step by step: admit → normalize → plan → persist →
+// dispatch, then reply. Each step adds what the next one needs; the first
+// error ends the call. Lives on the caller's stack for the one call.
+class SubmitCall {
+ public:
+  SubmitCall(Engine::Impl& impl, const Principal& principal, std::string_view idempotency_key,
+             const SubmitOptions& options)
+      : impl_(impl),
+        principal_(principal),
+        key_(idempotency_key),
+        options_(options),
+        t0_(impl.clock->monotonic_ns()) {}
+
+  // The engine is running, the key may write generations, and the
+  // Idempotency-Key (if any) is well-formed.
+  Status admit() {
+    if (impl_.work.stopping()) return Status(Code::unavailable, "engine is stopping");
+    BABYSEA_RETURN_IF_ERROR(require_scope(principal_, Scope::generation_write));
+    if (!key_.empty() && !valid_idempotency_key(key_)) {
+      return Status(Code::invalid_request, "Idempotency-Key must be 1-255 characters of [A-Za-z0-9_.:-]",
+                    {FieldIssue{"Idempotency-Key", "invalid_format", "must match ^[A-Za-z0-9_.:-]{1,255}$"}});
+    }
+    return {};
+  }
+
+  // The normalized request and its fingerprint (what a replay must match).
+  Status normalize(std::string_view model_id, std::string_view params_json) {
+    NormalizeOptions no = impl_.config.options.normalize;
+    no.expected_type = options_.expected_type;
+    no.payloads = PayloadMode::none;
+    auto req = babysea::normalize(impl_.config.catalog, model_id, params_json, no);
+    if (!req.ok()) return req.status();
+    req_.emplace(std::move(*req));
+    fingerprint_ = request_fingerprint(model().type, model().identifier, req_->canonical_json());
+    return {};
+  }
+
+  // The in-process claim on the Idempotency-Key, held until the call ends.
+  // The key's durable record is checked inside the unit of work (one read
+  // less per submit, and atomic with the insert); this claim only makes a
+  // concurrent duplicate get idempotency_in_progress instead of racing the
+  // original. After normalize: a malformed duplicate gets its own error.
+  Status claim_key() {
+    auto slot = impl_.idempotency.enter(principal_.account, key_);
+    if (!slot.ok()) return slot.status();
+    slot_.emplace(std::move(*slot));
+    return {};
+  }
+
+  // The estimate and the provider chain, and from them the generation to
+  // create (not yet stored).
+  Status plan() {
+    auto est = babysea::estimate(*req_);
+    if (!est.ok()) return est.status();
+    std::vector<std::string_view> order_views(req_->provider_order().begin(), req_->provider_order().end());
+    const RequestedOrder order = req_->provider_order_fastest() ? RequestedOrder::fastest_order()
+                                                                : RequestedOrder::explicit_order(order_views);
+    auto chain = impl_.router->plan(model().identifier, impl_.config.options.region, order);
+    if (!chain.ok()) {
+      if (chain.code() == Code::model_not_found)
+        return Status(Code::unavailable, "no configured provider serves " + model().identifier).set_retryable(false);
+      return chain.status();
+    }
+    now_ = impl_.now();
+    g_.id = new_id(now_);
+    g_.account = principal_.account;
+    g_.region = impl_.config.options.region;
+    g_.model = model().identifier;
+    g_.type = model().type;
+    g_.params_json = req_->canonical_json();
+    g_.chain = chain->chain.names();
+    g_.cost_per_output = est->cost_per_generation;
+    g_.max_outputs = std::max<std::int64_t>(1, req_->output_number());
+    g_.held = est->cost_total;
+    g_.created_ms = now_;
+    g_.deadline_ms = now_ + impl_.config.options.generation_deadline.count();
+    return {};
+  }
+
+  // One unit of work: the key's record, the hold, the accepted step's money
+  // and outbox effects, and the generation row (owned by this instance). A
+  // submit that waits for the acknowledgement registers first, so one that
+  // comes at once is not missed.
+  Status persist() {
+    if (options_.wait_for_ack.count() > 0 && !impl_.work.inline_mode()) ack_.emplace(impl_.acks, g_.id);
+    IdempotencyRow claim;
+    if (!key_.empty()) {
+      claim.account = principal_.account;
+      claim.key = std::string(key_);
+      claim.fingerprint = fingerprint_;
+      claim.generation_id = g_.id;
+      claim.created_ms = now_;
+      claim.expires_ms = now_ + impl_.config.options.idempotency_ttl.count();
+    }
+    Event accepted;
+    accepted.kind = EventKind::accepted;
+    const std::string hold_key = "gen:" + g_.id;
+    Status st = impl_.config.store->transact([&](UnitOfWork& uow) -> Status {
+      records_.clear();
+      events_.clear();
+      if (!key_.empty()) {
+        // The key's record, unless an earlier request (or another engine
+        // instance) holds a live one; an error below rolls the claim back.
+        auto claimed = uow.generations().claim_idempotency(claim, now_, existing_);
+        if (!claimed.ok()) return claimed.status();
+        found_ = !*claimed;
+        if (found_) return Status(Code::idempotency_conflict, "Idempotency-Key has a record");  // replayed
+      }
+      // The hold key embeds the new generation id; an account without a
+      // ledger account yet has a zero balance (insufficient_credits).
+      auto hold = impl_.ledger->reserve_new(uow, principal_.account, g_.held, hold_key,
+                                         g_.deadline_ms + impl_.config.options.hold_grace.count(), g_.id);
+      if (!hold.ok()) return hold.status();
+      g_.hold_id = hold->hold.id;
+      Generation fresh = g_;
+      step_ = step(fresh, accepted, now_, impl_.policy);
+      for (const auto& e : step_.effects)
+        if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(impl_.apply_in_unit(uow, fresh, e, records_, events_));
+      fresh.version = 1;
+      GenerationRow row = row_of(fresh);
+      row.owner = impl_.instance_id;
+      BABYSEA_RETURN_IF_ERROR(uow.generations().insert(row));
+      g_ = std::move(fresh);
+      return {};
+    });
+    if (!st.ok()) ack_.reset();
+    return st;
+  }
+
+  // After a failed persist: the original generation when the key already
+  // had a record of this request (or a conflict), else `failed` itself.
+  Result<SubmitOutcome> replay_or(Status failed) {
+    if (!found_) return failed;
+    if (!same_request(existing_.fingerprint, fingerprint_, model().type, model().identifier, req_->canonical_json()))
       return Status(Code::idempotency_conflict, "Idempotency-Key was already used with a different request");
-    auto g = I.load(row.generation_id);
+    auto g = impl_.load(existing_.generation_id);
     if (g.code() == Code::not_found)  // its unit has not committed yet (one batch, or another instance)
       return Status(Code::idempotency_in_progress, "the original request with this Idempotency-Key is still in flight");
     if (!g.ok()) return g.status();
     SubmitOutcome out;
-    out.generation = make_view(*g, *I.config.assets, I.now());
+    out.generation = make_view(*g, *impl_.config.assets, impl_.now());
     out.replayed = true;
-    out.response_json = create_response_json(*g);
     return out;
-  };
-
-  // The key's record is checked inside the unit of work below (one read
-  // less per submit, and atomic with the insert); here only the in-process
-  // claim, so a concurrent duplicate while the original is in flight gets
-  // idempotency_in_progress instead of racing it.
-  std::string slot;
-  if (!idempotency_key.empty()) {
-    slot = idem_slot(principal.account, idempotency_key);
-    std::lock_guard lock(I.idem_mu);
-    if (!I.idem_in_flight.insert(slot).second)
-      return Status(Code::idempotency_in_progress, "the original request with this Idempotency-Key is still in flight");
   }
-  struct SlotGuard {
-    Impl& I;
-    const std::string& slot;
-    ~SlotGuard() {
-      if (slot.empty()) return;
-      std::lock_guard lock(I.idem_mu);
-      I.idem_in_flight.erase(slot);
+
+  // The committed step's after-commit work: router telemetry, host events,
+  // and the provider work (the first submit) handed to the workers.
+  void dispatch() {
+    std::vector<Effect> io_effects;
+    for (auto& e : step_.effects)
+      if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
+    impl_.after_commit(g_, std::move(io_effects), std::move(records_), std::move(events_));
+  }
+
+  // The answer: after the first acknowledgement (or the wait's end) when
+  // asked to wait, the generation as it is then.
+  SubmitOutcome reply() {
+    if (ack_) {
+      ack_->wait(options_.wait_for_ack, [this] { return impl_.work.stopping(); });
+      ack_.reset();
+      if (auto fresh = impl_.load(g_.id); fresh.ok()) g_ = std::move(*fresh);
     }
-  } slot_guard{I, slot};
-
-  auto est = babysea::estimate(*req);
-  if (!est.ok()) return est.status();
-  std::vector<std::string_view> order_views(req->provider_order().begin(), req->provider_order().end());
-  const RequestedOrder order = req->provider_order_fastest() ? RequestedOrder::fastest_order()
-                                                             : RequestedOrder::explicit_order(order_views);
-  auto plan = I.router->plan(m.identifier, I.config.options.region, order);
-  if (!plan.ok()) {
-    if (plan.code() == Code::model_not_found)
-      return Status(Code::unavailable, "no configured provider serves " + m.identifier).set_retryable(false);
-    return plan.status();
+    SubmitOutcome out;
+    out.generation = make_view(g_, *impl_.config.assets, impl_.now());
+    impl_.metrics.submit_latency.observe(static_cast<double>(impl_.clock->monotonic_ns() - t0_) / 1e6);
+    return out;
   }
 
-  const std::int64_t now = I.now();
-  Generation g;
-  g.id = new_id(now);
-  g.account = principal.account;
-  g.region = I.config.options.region;
-  g.model = m.identifier;
-  g.type = m.type;
-  g.params_json = req->canonical_json();
-  g.chain = plan->chain.names();
-  g.cost_per_output = est->cost_per_generation;
-  g.max_outputs = std::max<std::int64_t>(1, req->output_number());
-  g.held = est->cost_total;
-  g.created_ms = now;
-  g.deadline_ms = now + I.config.options.generation_deadline.count();
-  StepResult r;
-  Event accepted;
-  accepted.kind = EventKind::accepted;
-  std::vector<AttemptRecord> records;
-  std::vector<LifecycleEvent> events;
-  IdempotencyRow existing;  // a live record of this key, when `found`
-  bool found = false;
-  bool waiting = false;
-  if (options.wait_for_ack.count() > 0 && (I.io || I.config.executor != nullptr)) {
-    std::lock_guard lock(I.ack_mu);
-    ++I.ack_waiters[g.id];
-    waiting = true;
-  }
-  IdempotencyRow claim;
-  if (!idempotency_key.empty()) {
-    claim.account = principal.account;
-    claim.key = std::string(idempotency_key);
-    claim.fingerprint = fingerprint;
-    claim.generation_id = g.id;
-    claim.created_ms = now;
-    claim.expires_ms = now + I.config.options.idempotency_ttl.count();
-  }
-  const std::string hold_key = "gen:" + g.id;
-  Status st = I.config.store->transact([&](UnitOfWork& uow) -> Status {
-    records.clear();
-    events.clear();
-    if (!idempotency_key.empty()) {
-      // The key's record, unless an earlier request (or another engine
-      // instance) holds a live one; an error below rolls the claim back.
-      auto claimed = uow.generations().claim_idempotency(claim, now, existing);
-      if (!claimed.ok()) return claimed.status();
-      found = !*claimed;
-      if (found) return Status(Code::idempotency_conflict, "Idempotency-Key has a record");  // replayed below
-    }
-    // The hold key embeds the new generation id; an account without a
-    // ledger account yet has a zero balance (insufficient_credits).
-    auto hold = I.ledger->reserve_new(uow, principal.account, g.held, hold_key,
-                                      g.deadline_ms + I.config.options.hold_grace.count(), g.id);
-    if (!hold.ok()) return hold.status();
-    g.hold_id = hold->hold.id;
-    Generation fresh = g;
-    r = step(fresh, accepted, now, I.policy);
-    for (const auto& e : r.effects)
-      if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(I.apply_in_unit(uow, fresh, e, records, events));
-    fresh.version = 1;
-    GenerationRow row = row_of(fresh);
-    row.owner = I.instance_id;
-    BABYSEA_RETURN_IF_ERROR(uow.generations().insert(row));
-    g = std::move(fresh);
-    return {};
-  });
-  auto unwait = [&] {
-    if (!waiting) return;
-    std::lock_guard lock(I.ack_mu);
-    if (--I.ack_waiters[g.id] <= 0) {
-      I.ack_waiters.erase(g.id);
-      I.acked.erase(g.id);
-    }
-  };
-  if (!st.ok()) {
-    unwait();
-    if (found) return replay(existing);
-    return st;
-  }
-  std::vector<Effect> io_effects;
-  for (auto& e : r.effects)
-    if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
-  I.after_commit(g, std::move(io_effects), std::move(records), std::move(events));
+ private:
+  const Model& model() const { return req_->model(); }
 
-  if (waiting) {
-    std::unique_lock lock(I.ack_mu);
-    I.ack_cv.wait_for(lock, options.wait_for_ack, [&] { return I.acked.count(g.id) != 0 || I.stopping; });
-    lock.unlock();
-    unwait();
-    if (auto fresh = I.load(g.id); fresh.ok()) g = std::move(*fresh);
-  }
-  SubmitOutcome out;
-  out.generation = make_view(g, *I.config.assets, I.now());
-  out.response_json = create_response_json(g);
-  I.submit_latency.observe(static_cast<double>(I.clock->monotonic_ns() - t0) / 1e6);
-  return out;
+  Engine::Impl& impl_;
+  const Principal& principal_;
+  const std::string_view key_;
+  const SubmitOptions& options_;
+  const std::int64_t t0_;  // monotonic ns at the call's start (submit latency)
+
+  std::optional<NormalizedRequest> req_;            // normalize
+  std::string fingerprint_;                         // normalize
+  std::optional<IdempotencyGate::Slot> slot_;       // claim_key
+  std::int64_t now_ = 0;                            // plan: the acceptance time
+  Generation g_;                                    // plan, then as stored
+  std::optional<AckWaiters::Registration> ack_;     // persist, when waiting for the ack
+  StepResult step_;                                 // persist: the accepted step
+  std::vector<AttemptRecord> records_;              // persist
+  std::vector<LifecycleEvent> events_;              // persist
+  IdempotencyRow existing_;                         // persist: the key's live record, when found_
+  bool found_ = false;
+};
+
+}  // namespace
+
+Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_view model, std::string_view params_json,
+                                     std::string_view idempotency_key, const SubmitOptions& options) {
+  SubmitCall call(*impl_, principal, idempotency_key, options);
+  BABYSEA_RETURN_IF_ERROR(call.admit());
+  BABYSEA_RETURN_IF_ERROR(call.normalize(model, params_json));
+  BABYSEA_RETURN_IF_ERROR(call.claim_key());
+  BABYSEA_RETURN_IF_ERROR(call.plan());
+  if (Status st = call.persist(); !st.ok()) return call.replay_or(std::move(st));
+  call.dispatch();
+  return call.reply();
 }
 
 Result<CancelReceipt> Engine::cancel(const Principal& principal, std::string_view generation_id) {
@@ -1071,7 +1169,7 @@ Result<CallbackResult> Engine::handle_provider_callback(std::string_view provide
     return *fresh;
   });
   if (!r.ok()) return r.status();
-  if (duplicate) I.callbacks_duplicate.fetch_add(1, std::memory_order_relaxed);
+  if (duplicate) I.metrics.callbacks_duplicate.add();
   CallbackResult out;
   out.applied = *r;
   out.generation_id = generation_id;
@@ -1089,21 +1187,13 @@ Result<std::size_t> Engine::run_due() {
   I.heartbeat_and_sweep();
   std::size_t steps = 0;
   for (int round = 0; round < 100'000; ++round) {
-    const std::int64_t before = I.steps_applied.load();
-    std::deque<Task> batch;
-    {
-      std::lock_guard lock(I.queue_mu);
-      batch.swap(I.queue);
-    }
+    const std::int64_t before = I.metrics.steps_applied.load();
+    std::deque<Task> batch = I.work.take_queued();
     for (const auto& t : batch) I.run_task(t);
     I.fire_due(/*inline_mode=*/true);
-    const std::int64_t applied = I.steps_applied.load() - before;
+    const std::int64_t applied = I.metrics.steps_applied.load() - before;
     steps += static_cast<std::size_t>(std::max<std::int64_t>(0, applied));
-    bool empty;
-    {
-      std::lock_guard lock(I.queue_mu);
-      empty = I.queue.empty();
-    }
+    const bool empty = I.work.queue_empty();
     if (batch.empty() && empty && applied == 0) return steps;
     if (batch.empty() && empty) {
       // Timers fired but produced no work; stop unless more is due.
@@ -1118,9 +1208,7 @@ Result<std::size_t> Engine::run_due() {
 }
 
 void Engine::drain() {
-  Impl& I = *impl_;
-  std::unique_lock lock(I.drain_mu);
-  I.drain_cv.wait(lock, [&] { return I.in_flight == 0; });
+  impl_->work.wait_idle();
 }
 
 Ledger& Engine::ledger() { return *impl_->ledger; }

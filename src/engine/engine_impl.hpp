@@ -1,8 +1,12 @@
 // Internal: the engine's state shared by engine.cpp (submit, events,
 // effects, workers) and views.cpp (views, usage, health, metrics, JSON).
+// Engine::Impl holds the engine's parts (config, ledger, router, keys,
+// providers) and, as named members, the work runner, the idempotency gate,
+// the acknowledgement waiters and the metrics.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -20,6 +24,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "babysea/engine.hpp"
 #include "cache/cluster_cache.hpp"
@@ -45,6 +50,16 @@ class LatencyHistogram {
   std::atomic<std::int64_t> sum_us_{0};
 };
 
+// A monotonic event counter (relaxed increments).
+class Counter {
+ public:
+  void add() noexcept { n_.fetch_add(1, std::memory_order_relaxed); }
+  std::int64_t load() const noexcept { return n_.load(); }
+
+ private:
+  std::atomic<std::int64_t> n_{0};
+};
+
 // One unit of provider work produced by a step: the effect plus a snapshot
 // of the generation it belongs to (read-only).
 struct Task {
@@ -52,6 +67,202 @@ struct Task {
   Effect effect;
   std::shared_ptr<const Generation> generation;
   std::int64_t epoch = 0;  // Impl::epoch when made (see still_owner)
+};
+
+// Runs the engine's provider work and timer steps, and counts what is in
+// flight so drain() and shutdown can wait for it. Work runs on the host's
+// executor when one is lent (never run or stopped here), else on worker
+// threads of an own io_context, else nowhere: in inline mode tasks wait in
+// a queue for Engine::run_due(). Also owns the scheduler thread, its
+// wake-up, and the de-duplication of timer steps (one queued per
+// generation at a time).
+//
+// Thread safety: safe for concurrent use, except start(),
+// start_scheduler() and shutdown(), which the engine calls once each from
+// the thread that creates or destroys it.
+class WorkRunner {
+ public:
+  // Where posted work runs: on `host` when given (borrowed), else on
+  // `threads` own worker threads when threads > 0, else inline mode.
+  void start(Executor* host, int threads);
+  // Runs `loop` on the scheduler thread (until it returns after stopping()).
+  void start_scheduler(std::function<void()> loop);
+  // Stops: no new work runs, the scheduler is woken and joined, work in
+  // flight is waited for, then the own threads (if any) are joined.
+  void shutdown();
+
+  // Set by shutdown(); nothing new starts once it is.
+  bool stopping() const noexcept { return stopping_.load(); }
+  // No workers and no executor: tasks are queued for run_due().
+  bool inline_mode() const noexcept { return host_ == nullptr && !io_; }
+
+  // Runs `fn` on a worker (unless stopping by then), counted as in flight
+  // until it returns. REQUIRES: !inline_mode().
+  template <class Fn>
+  void post(Fn fn) {
+    post_counted([this, fn = std::move(fn)]() mutable {
+      if (!stopping()) fn();
+    });
+  }
+  // The same for the timer step `fn` of generation `id`, unless one is
+  // already queued or running for it (then false, nothing posted).
+  // REQUIRES: !inline_mode().
+  template <class Fn>
+  bool post_timer(const std::string& id, Fn fn) {
+    {
+      std::lock_guard lock(sched_mu_);
+      if (!timers_queued_.insert(id).second) return false;
+    }
+    post_counted([this, id, fn = std::move(fn)]() mutable {
+      if (!stopping()) fn();
+      std::lock_guard lock(sched_mu_);
+      timers_queued_.erase(id);
+    });
+    return true;
+  }
+
+  // Inline mode: queues a task for run_due(), and hands the queue over.
+  void enqueue(Task task);
+  std::deque<Task> take_queued();
+  bool queue_empty();
+
+  // Blocks until no posted work is queued or running.
+  void wait_idle();
+  // The scheduler's pause between rounds: `tick`, or until shutdown().
+  void wait_tick(std::chrono::milliseconds tick);
+
+ private:
+  // Runs `fn` on the host's executor or an own worker, counted as in
+  // flight until it returns.
+  template <class Fn>
+  void post_counted(Fn fn) {
+    started();
+    auto run = [this, fn = std::move(fn)]() mutable {
+      fn();
+      finished();
+    };
+    if (host_ != nullptr)
+      host_->post(std::move(run));
+    else
+      boost::asio::post(*io_, std::move(run));
+  }
+  void started();
+  void finished();
+
+  Executor* host_ = nullptr;
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_guard_;
+  std::vector<std::thread> threads_;
+  std::thread scheduler_;
+  std::atomic<bool> stopping_{false};
+
+  std::mutex queue_mu_;  // inline mode
+  std::deque<Task> queue_;
+
+  std::mutex drain_mu_;  // work accounting
+  std::condition_variable drain_cv_;
+  std::int64_t in_flight_ = 0;
+
+  std::mutex sched_mu_;  // scheduler wake-up and timer de-duplication
+  std::condition_variable sched_cv_;
+  std::unordered_set<std::string> timers_queued_;
+};
+
+// In-process claims on (account, Idempotency-Key) while a keyed submit is in
+// flight, so a concurrent duplicate gets idempotency_in_progress instead of
+// racing the original into the store. The key's durable record stays the
+// authority (checked atomically in the submit's unit of work); the gate only
+// covers one process's window before that unit commits.
+// Thread safety: safe for concurrent use.
+class IdempotencyGate {
+ public:
+  // A held claim; released when destroyed. Empty for a submit without a key.
+  class Slot {
+   public:
+    Slot() = default;
+    Slot(Slot&& other) noexcept;
+    Slot& operator=(Slot&&) = delete;
+    ~Slot();
+
+   private:
+    friend class IdempotencyGate;
+    IdempotencyGate* gate_ = nullptr;
+    std::string name_;
+  };
+
+  // Claims (account, key); an empty key claims nothing. Codes:
+  // idempotency_in_progress while another submit holds the same claim.
+  Result<Slot> enter(std::string_view account, std::string_view key);
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::string> in_flight_;  // account + '\n' + key
+};
+
+// Submits waiting (SubmitOptions::wait_for_ack) for the first
+// acknowledgement of the generation they created: its provider job id or a
+// terminal status. A submit registers before its unit of work commits, so an
+// acknowledgement that comes at once is not missed; steps report through
+// acknowledged() after they commit.
+// Thread safety: safe for concurrent use.
+class AckWaiters {
+ public:
+  // One waiting submit; unregisters when destroyed.
+  class Registration {
+   public:
+    Registration(AckWaiters& waiters, std::string generation_id);
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+    ~Registration();
+    // Blocks until the generation is acknowledged, `give_up()` holds (checked
+    // when woken), or `timeout` passes.
+    template <class GiveUp>
+    void wait(std::chrono::milliseconds timeout, GiveUp give_up) {
+      std::unique_lock lock(waiters_.mu_);
+      waiters_.cv_.wait_for(lock, timeout, [&] { return waiters_.acked_.count(id_) != 0 || give_up(); });
+    }
+
+   private:
+    AckWaiters& waiters_;
+    std::string id_;
+  };
+
+  // A step of `generation_id` that acknowledged it has committed: wakes its
+  // waiters, if any.
+  void acknowledged(const std::string& generation_id);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<std::string, int> waiting_;  // generation id -> waiters
+  std::unordered_set<std::string> acked_;         // acknowledged while waited for
+};
+
+// The engine's counters and latency histograms, rendered by
+// Engine::metrics() (views.cpp).
+// Thread safety: counters and histograms are atomic; the labelled maps are
+// read and written under `mu`.
+struct EngineMetrics {
+  std::mutex mu;
+  std::map<std::pair<std::string, std::string>, std::int64_t> attempts_by_outcome;  // (provider, outcome)
+  std::map<std::string, std::int64_t> submits_by_provider;
+  std::map<std::string, std::int64_t> submit_errors_by_kind;
+
+  Counter steps_applied;        // lifecycle steps that changed a generation
+  Counter cas_retries;          // steps re-run after losing a version race
+  Counter callbacks_duplicate;  // provider callbacks already seen
+  Counter effect_failures;      // steps or provider effects that failed
+  Counter recovered_from_dead;  // generations taken over from dead instances
+  Counter reregistered;         // heartbeats that found our instance row gone
+  Counter submits_skipped;      // submits of generations taken over meanwhile
+
+  LatencyHistogram submit_latency;      // engine submit() call
+  LatencyHistogram generation_latency;  // acceptance -> terminal
+  LatencyHistogram provider_latency;    // provider call durations
+
+  void count_attempt(const AttemptRecord& rec);
+  void count_submit(const std::string& provider);
+  void count_submit_error(ErrorKind kind);
 };
 
 struct Engine::Impl {
@@ -66,26 +277,10 @@ struct Engine::Impl {
   std::map<std::string, ProviderPolicy, std::less<>> provider_policies;
   LifecyclePolicy policy;
 
-  // Workers (own io_context) or the host's executor.
-  std::unique_ptr<boost::asio::io_context> io;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_guard;
-  std::vector<std::thread> threads;
-  std::thread scheduler;
-  std::atomic<bool> stopping{false};
-
-  // Inline mode (no workers): tasks wait here for run_due().
-  std::mutex queue_mu;
-  std::deque<Task> queue;
-
-  // Work accounting for drain().
-  std::mutex drain_mu;
-  std::condition_variable drain_cv;
-  std::int64_t in_flight = 0;
-
-  // Scheduler wake-up and timer de-duplication.
-  std::mutex sched_mu;
-  std::condition_variable sched_cv;
-  std::unordered_set<std::string> timers_queued;
+  WorkRunner work;              // provider work, timer steps, the scheduler
+  IdempotencyGate idempotency;  // keyed submits in flight in this process
+  AckWaiters acks;              // submits waiting for the first acknowledgement
+  EngineMetrics metrics;        // counters and histograms
 
   // This engine's instance id (ClusterOptions) and the registry's state.
   std::string instance_id;
@@ -93,39 +288,13 @@ struct Engine::Impl {
   std::mutex sweep_mu;              // one heartbeat_and_sweep() at a time
   std::int64_t last_heartbeat = 0;  // under sweep_mu
   std::int64_t last_sweep = 0;      // under sweep_mu
-  std::atomic<std::int64_t> recovered_from_dead{0};  // generations taken over
-  std::atomic<std::int64_t> reregistered{0};         // heartbeats that found our row gone
-  std::atomic<std::int64_t> submits_skipped{0};      // submits of generations taken over meanwhile
   // Bumped each time a heartbeat finds this instance declared dead; tasks
   // made before are checked against the store before they send.
   std::atomic<std::int64_t> epoch{0};
   std::atomic<std::int64_t> last_beat_ok{0};  // clock ms of the last successful heartbeat
 
-  // In-flight idempotent submits (account + '\n' + key).
-  std::mutex idem_mu;
-  std::unordered_set<std::string> idem_in_flight;
-
-  // Waiters for the first acknowledgement of a generation.
-  std::mutex ack_mu;
-  std::condition_variable ack_cv;
-  std::unordered_map<std::string, int> ack_waiters;  // generation id -> waiters
-  std::unordered_set<std::string> acked;             // acknowledged while waited for
-
   std::mutex callback_mu;
   std::shared_ptr<EventCallback> event_callback;
-
-  // Metrics.
-  std::mutex metrics_mu;
-  std::map<std::pair<std::string, std::string>, std::int64_t> attempts_by_outcome;  // (provider, outcome)
-  std::map<std::string, std::int64_t> submits_by_provider;
-  std::map<std::string, std::int64_t> submit_errors_by_kind;
-  std::atomic<std::int64_t> steps_applied{0};
-  std::atomic<std::int64_t> cas_retries{0};
-  std::atomic<std::int64_t> callbacks_duplicate{0};
-  std::atomic<std::int64_t> effect_failures{0};
-  LatencyHistogram submit_latency;      // engine submit() call
-  LatencyHistogram generation_latency;  // acceptance -> terminal
-  LatencyHistogram provider_latency;    // provider call durations
 
   std::int64_t now() const { return clock->now_ms(); }
   ProviderPolicy policy_of(std::string_view provider) const;
@@ -150,8 +319,6 @@ struct Engine::Impl {
   // False when another instance has taken the generation over (shared stores).
   bool still_owner(const Task& task);
   void beat();  // the heartbeat, when due (under sweep_mu or at start)
-  void work_started();
-  void work_finished();
 
   Status recover();
   // Instances: register at start, beat, and recover the in-flight work of
@@ -172,8 +339,5 @@ struct Engine::Impl {
 // Output URLs go through `assets.client_url` at `now_ms` (signed links are
 // rendered fresh, never stored in the generation).
 GenerationView make_view(const Generation& g, const AssetStore& assets, std::int64_t now_ms);
-std::string webhook_data_json(const Generation& g, const AssetStore& assets, std::int64_t now_ms);
-std::string create_response_json(const Generation& g);
-std::string rfc3339_ms(std::int64_t unix_ms);
 
 }  // namespace babysea
