@@ -203,8 +203,6 @@ struct SubmitOptions {
 struct SubmitOutcome {
   GenerationView generation;
   bool replayed = false;  // an earlier identical request's result
-  // The create response `data` (specs/api.md §2.4), stable across replays.
-  std::string response_json;
 };
 
 struct GenerationPage {
@@ -366,14 +364,5 @@ class Engine {
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// JSON renderings in the shapes of specs/api.md (one writer for the server,
-// the C ABI and the bindings). Timestamps RFC 3339 UTC with milliseconds,
-// credits as decimals, timings in seconds.
-std::string generation_json(const GenerationView& g);
-std::string usage_json(const Usage& u);
-std::string estimate_json(const Estimate& e);
-std::string health_providers_json(const EngineHealth& h);
-std::string health_models_json(const EngineHealth& h);
 
 }  // namespace babysea

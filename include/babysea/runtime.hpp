@@ -151,10 +151,21 @@ struct StatementEntry {
   Micros delta = 0;  // effect on the account's posted balance (+ credit, - debit)
 };
 
+// Where the reference server listens (the config's server.host and
+// server.port, before the rest of the document is read).
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+};
+
 class Runtime {
  public:
   static Result<std::unique_ptr<Runtime>> open(std::string_view config_json,
                                                const RuntimeOpenOptions& options = {});
+  // The listen address of `config_json` (a server binds it first, then opens
+  // the Runtime with RuntimeOpenOptions::listen_port). A document that is not
+  // a JSON object answers open()'s own error for it.
+  static Result<ListenAddress> listen_address(std::string_view config_json);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "json/strict.hpp"
+#include "service/text.hpp"
 
 namespace babysea::detail {
 
@@ -156,15 +157,6 @@ void write_node(const BridgeNode& node, const FieldValue* values, json::JsonWrit
   }
 }
 
-bool ieq_prefix(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -215,8 +207,8 @@ std::string canonical_text(const FieldValue& value) {
 std::string_view url_syntax_problem(std::string_view url) noexcept {
   if (url.size() > kMaxUrlBytes) return "is longer than 2048 bytes";
   std::size_t rest;
-  if (ieq_prefix(url, "https://")) rest = 8;
-  else if (ieq_prefix(url, "http://")) rest = 7;
+  if (text::istarts_with(url, "https://")) rest = 8;
+  else if (text::istarts_with(url, "http://")) rest = 7;
   else return "must start with http:// or https://";
   for (char c : url)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "must not contain spaces or control characters";

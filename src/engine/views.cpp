@@ -1,5 +1,5 @@
-// Engine reads: views, list, estimate, usage, health, metrics, and the JSON
-// renderings in the shapes of specs/api.md.
+// Engine reads: views, list, estimate, usage, health, metrics (the wire
+// documents are rendered by src/service/render.hpp).
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -7,134 +7,10 @@
 #include <map>
 
 #include "engine/engine_impl.hpp"
-#include "json/json.hpp"
 
 namespace babysea {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-void credits(json::JsonWriter& w, std::string_view key, Micros micros) {
-  w.key(key);
-  w.raw(format_credits(micros));
-}
-
-void time_or_null(json::JsonWriter& w, std::string_view key, std::int64_t ms) {
-  w.key(key);
-  if (ms > 0)
-    w.value(rfc3339_ms(ms));
-  else
-    w.null();
-}
-
-void seconds_or_null(json::JsonWriter& w, std::string_view key, std::int64_t ms) {
-  w.key(key);
-  if (ms >= 0)
-    w.value(static_cast<double>(ms) / 1000.0);
-  else
-    w.null();
-}
-
-void string_or_null(json::JsonWriter& w, std::string_view key, std::string_view v) {
-  w.key(key);
-  if (v.empty())
-    w.null();
-  else
-    w.value(v);
-}
-
-void string_array(json::JsonWriter& w, std::string_view key, const std::vector<std::string>& v) {
-  w.key(key);
-  w.begin_array();
-  for (const auto& s : v) w.value(s);
-  w.end_array();
-}
-
-// Re-writes one JSON value (the canonical request holds scalars and arrays).
-bool copy_value(json::JsonWriter& w, simdjson::ondemand::value v, int depth) {
-  simdjson::ondemand::json_type t;
-  if (v.type().get(t) || depth > 8) return false;
-  switch (t) {
-    case simdjson::ondemand::json_type::string: {
-      std::string_view s;
-      if (v.get_string().get(s)) return false;
-      w.value(s);
-      return true;
-    }
-    case simdjson::ondemand::json_type::number:
-      w.raw(trim(v.raw_json_token()));
-      return true;
-    case simdjson::ondemand::json_type::boolean: {
-      bool b = false;
-      if (v.get_bool().get(b)) return false;
-      w.value(b);
-      return true;
-    }
-    case simdjson::ondemand::json_type::null:
-      w.null();
-      return true;
-    case simdjson::ondemand::json_type::array: {
-      simdjson::ondemand::array a;
-      if (v.get_array().get(a)) return false;
-      w.begin_array();
-      for (auto item : a) {
-        simdjson::ondemand::value iv;
-        if (item.get(iv) || !copy_value(w, iv, depth + 1)) return false;
-      }
-      w.end_array();
-      return true;
-    }
-    case simdjson::ondemand::json_type::object: {
-      simdjson::ondemand::object o;
-      if (v.get_object().get(o)) return false;
-      w.begin_object();
-      for (auto f : o) {
-        std::string_view k;
-        simdjson::ondemand::value fv;
-        if (f.unescaped_key().get(k) || f.value().get(fv)) return false;
-        w.key(k);
-        if (!copy_value(w, fv, depth + 1)) return false;
-      }
-      w.end_object();
-      return true;
-    }
-  }
-  return false;
-}
-
-// Copies every member of the canonical request object (the echoed inputs).
-void echo_params(json::JsonWriter& w, std::string_view params_json, bool& audio_known, bool& audio) {
-  if (params_json.empty()) return;
-  auto padded = json::pad(params_json);
-  auto& parser = json::thread_parser();
-  simdjson::ondemand::document doc;
-  if (parser.iterate(padded).get(doc)) return;
-  simdjson::ondemand::object obj;
-  if (doc.get_object().get(obj)) return;
-  for (auto f : obj) {
-    std::string_view key;
-    if (f.unescaped_key().get(key)) return;
-    if (key == "generation_provider_order") continue;  // rendered as the resolved array
-    std::string k(key);
-    simdjson::ondemand::value v;
-    if (f.value().get(v)) return;
-    if (k == "generation_generate_audio") {
-      bool b = false;
-      if (!v.get_bool().get(b)) {
-        audio_known = true;
-        audio = b;
-        w.field(k, b);
-        continue;
-      }
-    }
-    w.key(k);
-    if (!copy_value(w, v, 1)) w.null();
-  }
-}
 
 // The output URLs as a client receives them at `now_ms` (never stored).
 std::vector<std::string> client_urls(const Generation& g, const AssetStore& assets, std::int64_t now_ms) {
@@ -145,16 +21,6 @@ std::vector<std::string> client_urls(const Generation& g, const AssetStore& asse
 }
 
 }  // namespace
-
-std::string rfc3339_ms(std::int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(((unix_ms % 1000) + 1000) % 1000));
-  return buf;
-}
 
 GenerationView make_view(const Generation& g, const AssetStore& assets, std::int64_t now_ms) {
   GenerationView v;
@@ -196,229 +62,8 @@ GenerationView make_view(const Generation& g, const AssetStore& assets, std::int
   return v;
 }
 
-std::string generation_json(const GenerationView& g) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("account_id", g.account);
-  w.field("generation_id", g.id);
-  w.field("model_identifier", g.model);
-  string_array(w, "generation_provider_order", g.provider_order);
-  string_or_null(w, "generation_provider_used", g.provider_used);
-  string_or_null(w, "generation_prediction_id", g.prediction_id);
-  w.field("generation_status", generation_status_name(g.status));
-  bool audio_known = false, audio = false;
-  echo_params(w, g.params_json, audio_known, audio);
-  if (audio_known) w.field("generation_audio_mode", audio ? "audio" : "noaudio");
-  w.key("generation_output_file");
-  if (g.outputs.empty()) {
-    w.null();
-  } else {
-    w.begin_array();
-    for (const auto& u : g.outputs) w.value(u);
-    w.end_array();
-  }
-  time_or_null(w, "generation_created_at", g.created_ms);
-  time_or_null(w, "generation_started_at", g.started_ms);
-  time_or_null(w, "generation_completed_at", g.completed_ms);
-  seconds_or_null(w, "generation_metrics_total_time", g.completed_ms > 0 ? g.completed_ms - g.created_ms : -1);
-  seconds_or_null(w, "generation_metrics_predict_time", g.predict_ms);
-  if (g.status == GenerationStatus::failed) {
-    w.field("generation_error", g.error);
-    w.field("generation_error_code", g.error_code);
-  }
-  if (g.removed) w.field("generation_removed", true);
-  if (g.status == GenerationStatus::failed || g.status == GenerationStatus::canceled)
-    w.field("credits_refunded", g.credits_refunded);
-  w.end_object();
-  return std::move(w).take();
-}
 
-std::string create_response_json(const Generation& g) {
-  json::JsonWriter w;
-  w.begin_object();
-  if (g.status == GenerationStatus::canceled) {
-    w.field("generation_id", g.id);
-    w.field("generation_status", "canceled");
-  } else {
-    w.field("model_identifier", g.model);
-    string_array(w, "generation_provider_order", g.chain);
-    string_or_null(w, "generation_prediction_id", g.prediction_id);
-    w.field("generation_id", g.id);
-    w.field("generation_initialized", true);
-  }
-  w.end_object();
-  return std::move(w).take();
-}
 
-std::string webhook_data_json(const Generation& g, const AssetStore& assets, std::int64_t now_ms) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("account_id", g.account);
-  w.field("model_identifier", g.model);
-  w.field("generation_status", generation_status_name(g.status));
-  w.field("generation_id", g.id);
-  if (!g.attempts.empty()) w.field("generation_provider_initialize", g.attempts.front().provider);
-  if (g.status == GenerationStatus::succeeded && !g.provider_used.empty())
-    w.field("generation_provider_used", g.provider_used);
-  if (!g.prediction_id.empty()) w.field("generation_prediction_id", g.prediction_id);
-  if (g.status == GenerationStatus::succeeded)
-    string_array(w, "generation_output_file", client_urls(g, assets, now_ms));
-  if (g.status == GenerationStatus::failed) {
-    w.field("generation_error", g.error);
-    w.field("generation_error_code", g.error_code);
-  }
-  if (is_terminal(g.status)) w.field("credits_refunded", g.credits_refunded);
-  w.end_object();
-  return std::move(w).take();
-}
-
-std::string estimate_json(const Estimate& e) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("model_identifier", e.model_identifier);
-  w.field("model_type", model_type_name(e.model_type));
-  w.field("assets_count", e.assets_count);
-  if (e.cost_per_second) credits(w, "cost_per_second", *e.cost_per_second);
-  if (e.duration_seconds) w.field("duration_seconds", *e.duration_seconds);
-  if (e.resolution) w.field("resolution", *e.resolution);
-  if (e.audio) w.field("audio", *e.audio);
-  credits(w, "cost_per_generation", e.cost_per_generation);
-  credits(w, "cost_total_consumed", e.cost_total);
-  w.key("credit_balance");
-  if (e.balance) w.raw(format_credits(*e.balance)); else w.null();
-  w.key("credit_balance_can_afford");
-  if (e.can_afford) w.value(*e.can_afford); else w.null();
-  w.key("credit_balance_max_affordable");
-  if (e.max_affordable) w.value(*e.max_affordable); else w.null();
-  w.end_object();
-  return std::move(w).take();
-}
-
-std::string usage_json(const Usage& u) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("usage_period_days", u.days);
-  w.field("usage_total_requests", u.requests.total);
-  w.field("usage_total_success", u.requests.success);
-  w.field("usage_total_client_errors", u.requests.client_errors);
-  w.field("usage_total_server_errors", u.requests.server_errors);
-  w.field("usage_total_generations", u.total.requests);
-  std::int64_t submissions = 0;
-  Micros est = 0, wasted = 0;
-  for (const auto& p : u.by_provider) submissions += p.attempts;
-  w.field("usage_total_provider_submissions", submissions);
-  credits(w, "usage_total_credits_used", u.total.credits_used);
-  w.key("usage_endpoints");
-  w.begin_array();
-  for (const auto& e : u.by_endpoint) {
-    w.begin_object();
-    w.field("endpoint", e.route);
-    w.field("total_requests", e.total);
-    w.field("success_count", e.success);
-    w.field("client_error_count", e.client_errors);
-    w.field("server_error_count", e.server_errors);
-    w.key("error_codes").begin_object();
-    for (const auto& [code, n] : e.error_codes) w.field(code, n);
-    w.end_object();
-    w.end_object();
-  }
-  w.end_array();
-  w.key("usage_models");
-  w.begin_array();
-  for (const auto& [name, c] : u.by_model) {
-    w.begin_object();
-    w.field("model_identifier", name);
-    w.field("total_requests", c.requests);
-    w.field("success_count", c.succeeded);
-    w.field("failed_count", c.failed);
-    w.field("cancelled_count", c.cancelled);
-    credits(w, "credits_used", c.credits_used);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("usage_providers");
-  w.begin_array();
-  for (const auto& p : u.by_provider) {
-    w.begin_object();
-    w.field("provider", p.provider);
-    w.field("total_submissions", p.attempts);
-    w.field("used_count", p.used);
-    w.field("cancelled_count", p.cancelled);
-    w.field("discarded_count", p.discarded);
-    w.field("failed_count", p.failed);
-    credits(w, "total_estimated_cost", p.estimated_cost);
-    credits(w, "wasted_estimated_cost", p.wasted_cost);
-    est += p.estimated_cost;
-    wasted += p.wasted_cost;
-    w.end_object();
-  }
-  w.end_array();
-  credits(w, "usage_total_estimated_cost", est);
-  credits(w, "usage_total_wasted_cost", wasted);
-  w.end_object();
-  return std::move(w).take();
-}
-
-std::string health_providers_json(const EngineHealth& h) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("healthy", h.healthy);
-  w.field("providers_total", static_cast<std::int64_t>(h.providers.size()));
-  w.key("providers");
-  w.begin_array();
-  for (const auto& p : h.providers) {
-    w.begin_object();
-    w.field("provider", p.provider);
-    w.field("status", health_state_name(p.status));
-    w.field("failure_rate", p.failure_rate);
-    w.key("window");
-    w.begin_object();
-    w.field("total_attempts", p.total_attempts);
-    w.field("failures", p.failures);
-    w.field("successes", p.successes);
-    w.field("duration_seconds", p.duration_seconds);
-    w.end_object();
-    for (const auto& [name, b] : h.breakers) {
-      if (name != p.provider) continue;
-      w.field("breaker_state", breaker_state_name(b.state));
-    }
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-  return std::move(w).take();
-}
-
-std::string health_models_json(const EngineHealth& h) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("healthy", h.healthy);
-  w.field("models_total", static_cast<std::int64_t>(h.models.size()));
-  w.key("models");
-  w.begin_array();
-  for (const auto& m : h.models) {
-    w.begin_object();
-    w.field("model_identifier", m.model);
-    w.field("model_type", m.type.empty() ? std::string("unknown") : m.type);
-    if (m.flat_price) credits(w, "model_pricing", *m.flat_price);
-    w.field("available", m.available);
-    w.key("providers");
-    w.begin_object();
-    for (const auto& [provider, native] : m.providers) {
-      w.key(provider);
-      w.begin_object();
-      w.field("available", std::find(m.providers_available.begin(), m.providers_available.end(), provider) !=
-                               m.providers_available.end());
-      string_or_null(w, "raw_model_id", native);
-      w.end_object();
-    }
-    w.end_object();
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-  return std::move(w).take();
-}
 
 void LatencyHistogram::render(std::string& out, std::string_view name, std::string_view labels) const {
   auto line = [&](std::string_view suffix, std::string_view le, std::string value) {
@@ -613,16 +258,16 @@ std::string Engine::metrics_text() {
     out += '\n';
   }
   {
-    std::lock_guard lock(I.metrics_mu);
+    std::lock_guard lock(I.metrics.mu);
     out += "# HELP babysea_attempts_total Finished provider attempts by outcome.\n# TYPE babysea_attempts_total counter\n";
-    for (const auto& [key, n] : I.attempts_by_outcome)
+    for (const auto& [key, n] : I.metrics.attempts_by_outcome)
       out += "babysea_attempts_total{provider=\"" + key.first + "\",outcome=\"" + key.second + "\"} " +
              std::to_string(n) + "\n";
     out += "# HELP babysea_provider_submits_total Submits sent to providers.\n# TYPE babysea_provider_submits_total counter\n";
-    for (const auto& [p, n] : I.submits_by_provider)
+    for (const auto& [p, n] : I.metrics.submits_by_provider)
       out += "babysea_provider_submits_total{provider=\"" + p + "\"} " + std::to_string(n) + "\n";
     out += "# HELP babysea_submit_errors_total Failed submits by error kind.\n# TYPE babysea_submit_errors_total counter\n";
-    for (const auto& [k, n] : I.submit_errors_by_kind)
+    for (const auto& [k, n] : I.metrics.submit_errors_by_kind)
       out += "babysea_submit_errors_total{kind=\"" + k + "\"} " + std::to_string(n) + "\n";
   }
   out += "# HELP babysea_breaker_state Circuit breaker state (0 closed, 1 open, 2 half-open).\n# TYPE babysea_breaker_state gauge\n";
@@ -641,32 +286,32 @@ std::string Engine::metrics_text() {
     out += "babysea_holds_pending_micros " + std::to_string(escrow->pending_credits) + "\n";
   }
   out += "# HELP babysea_lifecycle_steps_total Lifecycle steps that changed state.\n# TYPE babysea_lifecycle_steps_total counter\n";
-  out += "babysea_lifecycle_steps_total " + std::to_string(I.steps_applied.load()) + "\n";
+  out += "babysea_lifecycle_steps_total " + std::to_string(I.metrics.steps_applied.load()) + "\n";
   out += "# HELP babysea_callbacks_duplicate_total Provider callbacks already seen.\n# TYPE babysea_callbacks_duplicate_total counter\n";
-  out += "babysea_callbacks_duplicate_total " + std::to_string(I.callbacks_duplicate.load()) + "\n";
+  out += "babysea_callbacks_duplicate_total " + std::to_string(I.metrics.callbacks_duplicate.load()) + "\n";
   out += "# HELP babysea_effect_failures_total Events that could not be applied.\n# TYPE babysea_effect_failures_total counter\n";
-  out += "babysea_effect_failures_total " + std::to_string(I.effect_failures.load()) + "\n";
+  out += "babysea_effect_failures_total " + std::to_string(I.metrics.effect_failures.load()) + "\n";
   out += "# HELP babysea_instance_info This engine's instance id.\n# TYPE babysea_instance_info gauge\n";
   out += "babysea_instance_info{instance=\"" + I.instance_id + "\"} 1\n";
   out += "# HELP babysea_recovered_from_dead_total Generations taken over from instances whose heartbeat lapsed.\n"
          "# TYPE babysea_recovered_from_dead_total counter\n";
-  out += "babysea_recovered_from_dead_total " + std::to_string(I.recovered_from_dead.load()) + "\n";
+  out += "babysea_recovered_from_dead_total " + std::to_string(I.metrics.recovered_from_dead.load()) + "\n";
   out += "# HELP babysea_instance_reregistered_total Heartbeats that found this instance declared dead.\n"
          "# TYPE babysea_instance_reregistered_total counter\n";
-  out += "babysea_instance_reregistered_total " + std::to_string(I.reregistered.load()) + "\n";
+  out += "babysea_instance_reregistered_total " + std::to_string(I.metrics.reregistered.load()) + "\n";
   out += "# HELP babysea_submits_skipped_total Submits not sent: another instance had taken the generation over.\n"
          "# TYPE babysea_submits_skipped_total counter\n";
-  out += "babysea_submits_skipped_total " + std::to_string(I.submits_skipped.load()) + "\n";
+  out += "babysea_submits_skipped_total " + std::to_string(I.metrics.submits_skipped.load()) + "\n";
   if (I.cache)
     I.cache->render_metrics(out);
   else
     ClusterCache::render_metrics(out, no_cache_health(), 0);
   out += "# HELP babysea_submit_seconds Engine submit() latency.\n# TYPE babysea_submit_seconds histogram\n";
-  I.submit_latency.render(out, "babysea_submit_seconds", "");
+  I.metrics.submit_latency.render(out, "babysea_submit_seconds", "");
   out += "# HELP babysea_generation_seconds Acceptance to terminal state.\n# TYPE babysea_generation_seconds histogram\n";
-  I.generation_latency.render(out, "babysea_generation_seconds", "");
+  I.metrics.generation_latency.render(out, "babysea_generation_seconds", "");
   out += "# HELP babysea_provider_call_seconds Provider submit and poll calls.\n# TYPE babysea_provider_call_seconds histogram\n";
-  I.provider_latency.render(out, "babysea_provider_call_seconds", "");
+  I.metrics.provider_latency.render(out, "babysea_provider_call_seconds", "");
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "json/json.hpp"
+#include "service/text.hpp"
 
 namespace babysea::router_detail {
 namespace {
@@ -77,27 +78,6 @@ bool parse_rfc3339_ms(std::string_view s, std::int64_t& out_ms) {
   const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   out_ms = (((days * 24 + h) * 60 + mi) * 60 + se) * 1000 + frac_ms - offset_min * 60'000;
   return true;
-}
-
-std::string format_rfc3339_ms(std::int64_t ms) {
-  std::int64_t days = ms >= 0 ? ms / 86'400'000 : (ms - 86'399'999) / 86'400'000;
-  std::int64_t rem = ms - days * 86'400'000;
-  // civil_from_days (Howard Hinnant)
-  days += 719468;
-  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y), m, d,
-                static_cast<long long>(rem / 3'600'000), static_cast<long long>(rem / 60'000 % 60),
-                static_cast<long long>(rem / 1000 % 60), static_cast<long long>(rem % 1000));
-  return buf;
 }
 
 Result<ImportedRanking> parse_ranking_v1(std::string_view text) {
@@ -182,7 +162,7 @@ std::string write_ranking_v1(const Ranking& ranking, std::int64_t window_hours) 
   json::JsonWriter w;
   w.begin_object();
   w.key("attempts_total").value(ranking.attempts_total);
-  w.key("computed_at").value(format_rfc3339_ms(ranking.computed_ms));
+  w.key("computed_at").value(text::rfc3339_ms(ranking.computed_ms));
   w.key("providers_ranked").begin_array();
   for (const auto& p : ranking.providers)
     if (p.ranked) w.value(p.provider);

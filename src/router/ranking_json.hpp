@@ -19,8 +19,7 @@ struct ImportedRanking {
 
 // Strict RFC 3339 date-time with explicit offset (specs/router.md §3.4) → unix ms.
 bool parse_rfc3339_ms(std::string_view text, std::int64_t& out_ms);
-// Unix ms → "YYYY-MM-DDTHH:MM:SS.mmmZ".
-std::string format_rfc3339_ms(std::int64_t ms);
+// (Formatting: text::rfc3339_ms in service/text.hpp.)
 
 // Validates as specs/router.md §3.3; invalid_request with a reason otherwise.
 Result<ImportedRanking> parse_ranking_v1(std::string_view json);

@@ -22,6 +22,7 @@
 #include "babysea/schema.hpp"
 #include "babysea/transport.hpp"
 #include "cache/redis_client.hpp"
+#include "service/object_reader.hpp"
 #include "json/strict.hpp"
 #include "storage/postgres/pg_conn.hpp"
 
@@ -39,98 +40,7 @@ using std::chrono::milliseconds;
 
 // ------------------------------------------------------------ config reader
 
-// The first problem found, shared by every section reader.
-struct ConfigErrors {
-  std::optional<Status> first;
-  void fail(const std::string& field, std::string_view code, const std::string& message) {
-    if (first) return;
-    first = Status(Code::invalid_request, "config: " + field + ": " + message,
-                   {FieldIssue{field, std::string(code), message}});
-  }
-  bool ok() const { return !first.has_value(); }
-};
-
-// Reads the members of one JSON object; finish() refuses the keys nobody read.
-class Section {
- public:
-  Section(const Value* v, std::string path, ConfigErrors& errors) : v_(v), path_(std::move(path)), errors_(errors) {
-    if (v_ && !v_->is_object()) {
-      errors_.fail(path_.empty() ? std::string("(document)") : path_, "type", "expected an object");
-      v_ = nullptr;
-    }
-  }
-
-  bool present() const { return v_ != nullptr; }
-  std::string field(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-  }
-  const Value* get(std::string_view key) {
-    used_.emplace_back(key);
-    return v_ ? v_->find(key) : nullptr;
-  }
-  bool has(std::string_view key) const { return v_ && v_->find(key) != nullptr; }
-
-  void str(std::string_view key, std::string& out, bool required = false, bool non_empty = false) {
-    const Value* x = get(key);
-    if (!x) {
-      if (required) errors_.fail(field(key), "required", "is required");
-      return;
-    }
-    if (!x->is_string()) return errors_.fail(field(key), "type", "expected a string");
-    if ((required || non_empty) && x->string.empty()) return errors_.fail(field(key), "empty", "must not be empty");
-    out = x->string;
-  }
-  void boolean(std::string_view key, bool& out) {
-    const Value* x = get(key);
-    if (!x) return;
-    if (!x->is_bool()) return errors_.fail(field(key), "type", "expected true or false");
-    out = x->boolean;
-  }
-  template <typename T>
-  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
-    const Value* x = get(key);
-    if (!x) return;
-    if (!x->is_integer()) return errors_.fail(field(key), "type", "expected an integer");
-    if (x->integer < min || x->integer > max)
-      return errors_.fail(field(key), "range",
-                          "must be between " + std::to_string(min) + " and " + std::to_string(max));
-    out = static_cast<T>(x->integer);
-  }
-  void millis(std::string_view key, milliseconds& out, std::int64_t min = 0,
-              std::int64_t max = 366LL * 24 * 3'600'000) {
-    std::int64_t v = out.count();
-    integer(key, v, min, max);
-    out = milliseconds(v);
-  }
-  void strings(std::string_view key, std::vector<std::string>& out, bool non_empty_items = true) {
-    const Value* x = get(key);
-    if (!x) return;
-    if (!x->is_array()) return errors_.fail(field(key), "type", "expected an array of strings");
-    std::vector<std::string> got;
-    for (std::size_t i = 0; i < x->array.size(); ++i) {
-      const Value& e = x->array[i];
-      std::string f = field(key) + "[" + std::to_string(i) + "]";
-      if (!e.is_string()) return errors_.fail(f, "type", "expected a string");
-      if (non_empty_items && e.string.empty()) return errors_.fail(f, "empty", "must not be empty");
-      got.push_back(e.string);
-    }
-    out = std::move(got);
-  }
-  Section object(std::string_view key) { return Section(get(key), field(key), errors_); }
-  void finish() {
-    if (!v_) return;
-    for (const auto& m : v_->object)
-      if (std::find(used_.begin(), used_.end(), m.first) == used_.end())
-        return errors_.fail(field(m.first), "unknown_key", "unknown key");
-  }
-  ConfigErrors& errors() { return errors_; }
-
- private:
-  const Value* v_;
-  std::string path_;
-  ConfigErrors& errors_;
-  std::vector<std::string> used_;
-};
+using Section = service::ObjectReader;
 
 struct ProviderHttpConfig {
   milliseconds connect_timeout{5'000};
@@ -256,7 +166,7 @@ Result<Config> parse_config(std::string_view text) {
     return Status(Code::invalid_request, "config: " + std::string(doc.status().message()),
                   {FieldIssue{"(document)", "json", std::string(doc.status().message())}});
   }
-  ConfigErrors errors;
+  service::ReadErrors errors("config");
   Config c;
   Section root(&*doc, "", errors);
 
@@ -586,7 +496,7 @@ Result<Config> parse_config(std::string_view text) {
   }
 
   root.finish();
-  if (!errors.ok()) return std::move(*errors.first);
+  if (!errors.ok()) return errors.status();
   c.engine.region = c.region;
   c.engine.api_key_pepper = c.pepper;
   c.engine.callback_base_url = c.callback_base_url;
@@ -679,6 +589,22 @@ Runtime::~Runtime() {
   impl_->guard.reset();
   impl_->resolver.reset();
   impl_->store.reset();
+}
+
+Result<ListenAddress> Runtime::listen_address(std::string_view config_json) {
+  auto doc = json::parse_strict(config_json);
+  if (!doc.ok() || !doc->is_object()) {
+    auto r = Runtime::open(config_json);  // the precise config error
+    if (!r.ok()) return std::move(r).take_status();
+    return Status(Code::invalid_request, "config: expected a JSON object");
+  }
+  ListenAddress a;
+  if (const Value* s = doc->find("server"); s && s->is_object()) {
+    if (const Value* h = s->find("host"); h && h->is_string()) a.host = h->string;
+    if (const Value* p = s->find("port"); p && p->is_integer() && p->integer >= 0 && p->integer <= 65535)
+      a.port = static_cast<std::uint16_t>(p->integer);
+  }
+  return a;
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, const RuntimeOpenOptions& options) {

@@ -8,7 +8,7 @@
 #include "babysea/money.hpp"
 #include "babysea/webhook_delivery.hpp"
 #include "json/json.hpp"
-#include "router/ranking_json.hpp"
+#include "service/text.hpp"
 
 namespace babysea {
 namespace {
@@ -203,7 +203,7 @@ std::string webhook_envelope(std::string_view event, std::int64_t event_ms, std:
   json::JsonWriter w;
   w.begin_object()
       .field("webhook_event", event)
-      .field("webhook_timestamp", router_detail::format_rfc3339_ms(event_ms))
+      .field("webhook_timestamp", text::rfc3339_ms(event_ms))
       .field("webhook_delivery_id", delivery_id)
       .key("webhook_data")
       .raw(data_json.empty() ? std::string_view("{}") : data_json)

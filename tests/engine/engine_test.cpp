@@ -18,6 +18,7 @@
 
 #include "babysea/schema.hpp"
 #include "engine/rig.hpp"
+#include "service/render.hpp"
 
 using namespace babysea;
 using namespace babysea::testing;
@@ -320,7 +321,7 @@ TEST_CASE("delete: only terminal generations; files removed, record kept", "[eng
   CHECK(g.removed);
   CHECK(g.outputs.empty());
   CHECK(rig.assets().file_count() == 0);
-  CHECK(generation_json(g).find("\"generation_removed\":true") != std::string::npos);
+  CHECK(render::generation(g).find("\"generation_removed\":true") != std::string::npos);
   require_clean(rig);
 }
 
@@ -353,7 +354,9 @@ TEST_CASE("idempotency: replay, conflict, canceled form, validation stores nothi
   auto d = rig.submit("job:unit-test-1");
   REQUIRE(d.ok());
   CHECK(d->replayed);
-  CHECK(d->response_json == "{\"generation_id\":\"" + a->generation.id + "\",\"generation_status\":\"canceled\"}");
+  CHECK(d->generation.status == GenerationStatus::canceled);
+  CHECK(render::create_response(d->generation) ==
+        "{\"generation_id\":\"" + a->generation.id + "\",\"generation_status\":\"canceled\"}");
   // After the TTL the key is free again.
   rig.run(25 * 3'600'000LL);
   auto e = rig.submit("job:unit-test-1");
@@ -741,7 +744,7 @@ TEST_CASE("signed asset URLs: views and webhook data sign at render time, rows k
   REQUIRE(page.ok());
   REQUIRE(page->generations.size() == 1);
   CHECK(page->generations[0].outputs == g2.outputs);
-  CHECK(generation_json(g2).find(g2.outputs[0]) != std::string::npos);
+  CHECK(render::generation(g2).find(g2.outputs[0]) != std::string::npos);
 
   // The completed event (host callback and outbox) carries a link signed when it was rendered.
   std::string completed;
@@ -796,7 +799,7 @@ TEST_CASE("usage: request counts come from the usage log, generations from gener
   CHECK(u->by_endpoint[0] == RouteRequestCounts{"/v1/content/{id}", 3, 0, 2, 1, {{"BSE3001", 2}, {"BSE5000", 1}}});
   CHECK(u->by_endpoint[1] == RouteRequestCounts{"/v1/generate/image/{model}", 2, 1, 1, 0, {{"BSE1004", 1}}});
 
-  const std::string j = usage_json(*u);
+  const std::string j = render::usage(*u, "acct", std::nullopt);
   INFO(j);
   CHECK(j.find(R"("usage_total_requests":5,"usage_total_success":1,"usage_total_client_errors":3,)"
                R"("usage_total_server_errors":1,"usage_total_generations":1)") != std::string::npos);

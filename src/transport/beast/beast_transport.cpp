@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "babysea/transport.hpp"
+#include "service/text.hpp"
 
 namespace babysea {
 namespace {
@@ -50,16 +51,7 @@ bool bad_header_text(std::string_view s) {
   return false;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using text::iequals;
 
 // Headers that describe the connection or the framing: the transport owns them.
 bool transport_owned_header(std::string_view name) {
