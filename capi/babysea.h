@@ -134,8 +134,11 @@ BABYSEA_CAPI const char* babysea_engine_last_error(const babysea_engine_t* engin
 /* The code of that same call (0 when it succeeded or none was made). */
 BABYSEA_CAPI int babysea_engine_last_error_code(const babysea_engine_t* engine);
 
-/* The error document of that same call ({"error":{...,"issues":[...]}}), or
- * "" when it succeeded. Same lifetime as babysea_engine_last_error. */
+/* The error document of that same call, or "" when it succeeded: the error
+ * envelope of the REST API, {"status":"error","message":..,"error":{"code":
+ * "BSE2001","type":"invalid_request","message":..,"retryable":bool,
+ * "details":{"issues":[{"field","code","message"}]}}} (the BSE codes of
+ * specs/api.md; the return value is the numeric code). Same lifetime as babysea_engine_last_error. */
 BABYSEA_CAPI const char* babysea_engine_last_error_json(const babysea_engine_t* engine);
 
 /* ---------------------------------------------------------------- events */
@@ -172,6 +175,17 @@ BABYSEA_CAPI int babysea_events_next(babysea_engine_t* engine, int64_t timeout_m
 /* Stops queueing, drops the queue, and wakes any babysea_events_next waiter. */
 BABYSEA_CAPI int babysea_events_unsubscribe(babysea_engine_t* engine);
 
+/* ------------------------------------------------------------- documents
+ *
+ * Every call that answers a document (customer and operator calls alike)
+ * answers the same document the REST server sends for the same call, built
+ * by the same service layer (include/babysea/service.hpp):
+ *   {"status":"success","request_id":"req_..","message":..,"timestamp":..,
+ *    "data":{...}}   (content list: "total","limit","offset" beside "data")
+ * and on failure the error envelope above, in *out as well. Below, "data ="
+ * names the `data` member. A generate that replays an Idempotency-Key
+ * answers message "Generation replayed". */
+
 /* ------------------------------------------------- customer calls (API key)
  *
  * Each call takes the caller's API key text ("bye_..."), authenticates it,
@@ -180,58 +194,71 @@ BABYSEA_CAPI int babysea_events_unsubscribe(babysea_engine_t* engine);
  * BABYSEA_UNAUTHENTICATED; a missing scope BABYSEA_FORBIDDEN; another
  * account's generation is BABYSEA_NOT_FOUND, as if it did not exist. */
 
-/* The key's identity: {"account":..,"key_id":..,"scopes":[..],"region":..}.
+/* The key's identity: data = {"account":..,"key_id":..,"scopes":[..],"region":..}.
  * Does not take a rate-limit token. */
 BABYSEA_CAPI int babysea_authenticate(babysea_engine_t* engine, const char* api_key, char** out);
 
 /* Submits a generation of `model` ("bfl/flux-schnell") with `params_json`
  * (the generation_* object). `idempotency_key` may be NULL or "" (none).
  * `options_json` may be NULL: {"type":"image"|"video","wait_for_ack_ms":N}
- * ("type" refuses a model of the other type, like the typed REST routes).
- * *out = {"replayed":bool,"data":<create response data>,"generation":<record>}.
+ * ("type" refuses a model of the other type, like the typed REST routes;
+ * "wait_for_ack_ms" waits that long for the provider's job id, default 0).
+ * data = the create response (specs/api.md §2.4); generation_prediction_id is
+ * "" until a provider acknowledged (message "Generation accepted").
  * Returns once the generation is durably accepted. */
 BABYSEA_CAPI int babysea_generation_submit(babysea_engine_t* engine, const char* api_key, const char* model,
                                            const char* params_json, const char* idempotency_key,
                                            const char* options_json, char** out);
 
-/* *out = the generation record (specs/api.md §3.2). */
+/* data = the generation record (specs/api.md §3.2). */
 BABYSEA_CAPI int babysea_generation_get(babysea_engine_t* engine, const char* api_key,
                                         const char* generation_id, char** out);
 
 /* Newest first; limit 1..100, offset >= 0.
- * *out = {"generations":[...],"total":N,"limit":N,"offset":N}. */
+ * data = {"generations":[...]}; "total", "limit", "offset" beside data. */
 BABYSEA_CAPI int babysea_generation_list(babysea_engine_t* engine, const char* api_key, int64_t limit,
                                          int64_t offset, char** out);
 
-/* *out = {"generation_id":..,"generation_status":"canceled",
+/* data = {"generation_id":..,"generation_status":"canceled",
  *         "provider_cancel_sent":bool,"credits_refunded":bool}. */
 BABYSEA_CAPI int babysea_generation_cancel(babysea_engine_t* engine, const char* api_key,
                                            const char* generation_id, char** out);
 
-/* Soft delete of a terminal generation: *out = {"generation_id":..,"files_deleted":N}. */
+/* Soft delete of a terminal generation: data = {"generation_id":..,"files_deleted":N}. */
 BABYSEA_CAPI int babysea_generation_delete(babysea_engine_t* engine, const char* api_key,
                                            const char* generation_id, char** out);
 
 /* Prices `model`. `params_json` may be NULL:
- * {"count":1,"duration":5,"resolution":"1080p","audio":false}. *out = EstimateData. */
+ * {"count":1,"duration":5,"resolution":"1080p","audio":false}. data = EstimateData. */
 BABYSEA_CAPI int babysea_estimate(babysea_engine_t* engine, const char* api_key, const char* model,
                                   const char* params_json, char** out);
 
-/* Usage over the last `days` (1..90). *out = UsageData (specs/api.md §8.5). */
+/* Usage over the last `days` (1..90). data = UsageData (specs/api.md §8.5). */
 BABYSEA_CAPI int babysea_usage(babysea_engine_t* engine, const char* api_key, int64_t days, char** out);
+
+/* Any API operation by its stable name, with the REST route's checks and
+ * answer: "generate.image", "generate.video", "generate", "content.get",
+ * "content.list", "content.cancel", "content.delete", "estimate", "status",
+ * "usage", "user.account", "user.billing", "library.models",
+ * "library.providers", "health.providers", "health.models",
+ * "health.storage", "health.cache", "openai.images" (OpenAI's shapes).
+ * `args_json` may be NULL: {"path_param": "<model or generation id>",
+ * "query": {"limit": 10, ...}, "body": {...}, "idempotency_key": ".."}. */
+BABYSEA_CAPI int babysea_api_call(babysea_engine_t* engine, const char* api_key, const char* operation,
+                                  const char* args_json, char** out);
 
 /* ----------------------------------------------------- inbound deliveries */
 
 /* A provider's callback as received: `provider` id ("replicate"), the HTTP
  * headers as a JSON object {"name":"value",...} or array [["name","value"],...],
  * and the raw body bytes (`body` may be NULL only when body_len is 0).
- * *out = {"applied":bool,"generation_id":".."}. */
+ * data = {"applied":bool,"generation_id":".."}. */
 BABYSEA_CAPI int babysea_provider_callback(babysea_engine_t* engine, const char* provider,
                                            const char* headers_json, const void* body, size_t body_len,
                                            char** out);
 
 /* A Stripe webhook delivery: the Stripe-Signature header value and the raw
- * body. *out = {"event_id":..,"type":..,"effect":"granted"|"clawed_back"|
+ * body. data = {"event_id":..,"type":..,"effect":"granted"|"clawed_back"|
  * "no_effect"|"duplicate","account":..,"amount":"..","shortfall":".."}. */
 BABYSEA_CAPI int babysea_stripe_event(babysea_engine_t* engine, const char* signature_header,
                                       const void* body, size_t body_len, char** out);
@@ -242,39 +269,41 @@ BABYSEA_CAPI int babysea_stripe_event(babysea_engine_t* engine, const char* sign
  * be exposed to customers as they are. */
 
 /* Creates a customer account (an existing one is left as it is).
- * *out = {"account":".."}. */
+ * data = {"account":"..","created":true}. */
 BABYSEA_CAPI int babysea_account_create(babysea_engine_t* engine, const char* account, char** out);
 
 /* Issues an API key for `account` in this deployment's region.
  * `request_json`: {"scopes":"full_access" | "generation:write,..." | [..],
  *                  "name":"..", "expires_ms":0}
- * *out = {"key":"bye_...", ...the key's listing fields}. The key text is shown
+ * data = {"key":"bye_...", ...the key's listing fields}. The key text is shown
  * only here. */
 BABYSEA_CAPI int babysea_api_key_issue(babysea_engine_t* engine, const char* account,
                                        const char* request_json, char** out);
 
-/* *out = {"keys":[{"id","account","scopes","region","name","prefix",
+/* data = {"keys":[{"id","account","scopes","region","name","prefix",
  *         "created_ms","expires_ms","last_used_ms","revoked_ms"}...]}. */
 BABYSEA_CAPI int babysea_api_key_list(babysea_engine_t* engine, const char* account, char** out);
 
-/* Revokes a key of `account` (twice is fine). *out = {"key_id":..,"revoked":true}. */
+/* Revokes a key of `account` (twice is fine). data = {"key_id":..,"revoked":true}. */
 BABYSEA_CAPI int babysea_api_key_revoke(babysea_engine_t* engine, const char* account, const char* key_id,
                                         char** out);
 
 /* Grants credits to `account` (a top-up): `amount` is a decimal credit string
  * ("10", "0.5"); `key` makes it idempotent (a repeat is replayed, a repeat with
  * another amount is BABYSEA_IDEMPOTENCY_CONFLICT).
- * *out = {"entry_id":..,"account":..,"amount":"..","amount_micros":N,"replayed":bool}. */
+ * data = {"entry_id":..,"account":..,"amount":"..","amount_micros":N,"key":..,
+ *         "replayed":bool,"balance":<the balance document below>}. */
 BABYSEA_CAPI int babysea_credits_grant(babysea_engine_t* engine, const char* account, const char* amount,
                                        const char* key, char** out);
 
-/* *out = {"account":..,"available":"..","posted":"..","pending":"..",
+/* data = {"account":..,"available":"..","posted":"..","pending":"..",
  *         "available_micros":N,"posted_micros":N,"pending_micros":N}. */
 BABYSEA_CAPI int babysea_credits_balance(babysea_engine_t* engine, const char* account, char** out);
 
 /* The account's journal: its newest `limit` (1..1000) entries, oldest first:
- * *out = {"account":..,"entries":[{"id","kind","debit","credit","amount",
- *         "amount_micros","ref","created_ms"}...]}. */
+ * data = {"account":..,"entries":[{"id","kind","debit","credit","amount",
+ *         "amount_micros","delta","delta_micros","pending_delta_micros","hold_id","ref",
+ *         "created_ms"}...]}. */
 BABYSEA_CAPI int babysea_credits_statement(babysea_engine_t* engine, const char* account, int64_t limit,
                                            char** out);
 
@@ -282,33 +311,33 @@ BABYSEA_CAPI int babysea_credits_statement(babysea_engine_t* engine, const char*
  * credit events, signed; specs/api.md §6). `spec_json`:
  *   {"url":"https://...","secret":"" (empty: generated),
  *    "signing":"babysea"|"standard_webhooks"|"both","events":["generation.completed",..]}
- * The URL is checked by the network guard. *out = the endpoint
+ * The URL is checked by the network guard. data = the endpoint
  * {"id","account","url","secret","signing","events":[..],"enabled",...}; the
  * secret is returned by create only. */
 BABYSEA_CAPI int babysea_webhook_endpoint_create(babysea_engine_t* engine, const char* account,
                                                  const char* spec_json, char** out);
 
-/* *out = {"endpoints":[...]} (secrets omitted). */
+/* data = {"endpoints":[...]} (secrets omitted). */
 BABYSEA_CAPI int babysea_webhook_endpoint_list(babysea_engine_t* engine, const char* account, char** out);
 
 /* Disables (enabled = 0) or re-enables (enabled = 1; the URL is checked again)
- * an endpoint of `account`. *out = {"id":..,"enabled":bool}. */
+ * an endpoint of `account`. data = {"id":..,"enabled":bool}. */
 BABYSEA_CAPI int babysea_webhook_endpoint_set_enabled(babysea_engine_t* engine, const char* account,
                                                       const char* endpoint_id, int enabled, char** out);
 
-/* Queues a "webhook.test" delivery to that endpoint only. *out = {"delivery_id":".."}. */
+/* Queues a "webhook.test" delivery to that endpoint only. data = {"delivery_id":".."}. */
 BABYSEA_CAPI int babysea_webhook_endpoint_test(babysea_engine_t* engine, const char* account,
                                                const char* endpoint_id, char** out);
 
 /* Checks the ledger invariants over the whole store:
- * *out = {"clean":bool,"violations":[..],"accounts":N,"entries":N,"holds":N,
+ * data = {"clean":bool,"violations":[..],"accounts":N,"entries":N,"holds":N,
  *         "pending_holds":N}. A dirty ledger is a successful call with
  * "clean":false. */
 BABYSEA_CAPI int babysea_ledger_audit(babysea_engine_t* engine, char** out);
 
 /* ------------------------------------------------------ operations */
 
-/* *out = {"healthy":bool,"providers":<providers health>,"models":<models health>}. */
+/* data = {"healthy":bool,"providers":<providers health>,"models":<models health>}. */
 BABYSEA_CAPI int babysea_health(babysea_engine_t* engine, char** out);
 
 /* Prometheus text exposition (version 0.0.4) in *out (not JSON). */

@@ -1,13 +1,47 @@
 // Implementation of the C ABI's process-wide functions and of the boundary
 // helpers (capi_internal.hpp): no exception crosses the boundary.
+#include <simdjson.h>
+
 #include <cstdlib>
+#include <cstring>
 
 #include "babysea.h"
 #include "babysea/status.hpp"
 #include "capi_internal.hpp"
-#include "json/json.hpp"
+#include "service/render.hpp"
+#include "service/text.hpp"
 
 namespace babysea::capi {
+
+// The C ABI's numbers are babysea::Code's, pinned (babysea.h).
+#define BABYSEA_PIN(c_name, code) \
+  static_assert(static_cast<int>(c_name) == static_cast<int>(Code::code), #c_name " drifted from Code::" #code)
+BABYSEA_PIN(BABYSEA_OK, ok);
+BABYSEA_PIN(BABYSEA_INVALID_REQUEST, invalid_request);
+BABYSEA_PIN(BABYSEA_NOT_FOUND, not_found);
+BABYSEA_PIN(BABYSEA_INSUFFICIENT_CREDITS, insufficient_credits);
+BABYSEA_PIN(BABYSEA_IDEMPOTENCY_CONFLICT, idempotency_conflict);
+BABYSEA_PIN(BABYSEA_IDEMPOTENCY_IN_PROGRESS, idempotency_in_progress);
+BABYSEA_PIN(BABYSEA_INVALID_STATE, invalid_state);
+BABYSEA_PIN(BABYSEA_UNAUTHENTICATED, unauthenticated);
+BABYSEA_PIN(BABYSEA_FORBIDDEN, forbidden);
+BABYSEA_PIN(BABYSEA_RATE_LIMITED, rate_limited);
+BABYSEA_PIN(BABYSEA_MODEL_NOT_FOUND, model_not_found);
+BABYSEA_PIN(BABYSEA_PAYLOAD_TOO_LARGE, payload_too_large);
+BABYSEA_PIN(BABYSEA_UNSUPPORTED_MEDIA_TYPE, unsupported_media_type);
+BABYSEA_PIN(BABYSEA_URL_FORBIDDEN, url_forbidden);
+BABYSEA_PIN(BABYSEA_INVALID_SIGNATURE, invalid_signature);
+BABYSEA_PIN(BABYSEA_PROVIDERS_FAILED, providers_failed);
+BABYSEA_PIN(BABYSEA_PROVIDER_TIMEOUT, provider_timeout);
+BABYSEA_PIN(BABYSEA_UNAVAILABLE, unavailable);
+BABYSEA_PIN(BABYSEA_STORAGE_ERROR, storage_error);
+BABYSEA_PIN(BABYSEA_CORRUPTION, corruption);
+BABYSEA_PIN(BABYSEA_INTERNAL, internal);
+BABYSEA_PIN(BABYSEA_INVALID_AMOUNT, invalid_amount);
+BABYSEA_PIN(BABYSEA_CANCELED, canceled);
+BABYSEA_PIN(BABYSEA_TIMEOUT, timeout);
+BABYSEA_PIN(BABYSEA_UNSUPPORTED, unsupported);
+#undef BABYSEA_PIN
 
 LastError& last_error() noexcept {
   thread_local LastError last;
@@ -22,49 +56,8 @@ Status text_argument(const char* text, std::string_view what) {
   return Status();
 }
 
-std::string valid_utf8(std::string_view text) {
-  if (simdjson::validate_utf8(text.data(), text.size())) return std::string(text);
-  std::string out;
-  out.reserve(text.size() + 8);
-  std::size_t i = 0;
-  while (i < text.size()) {
-    // The longest valid sequence starting here (1..4 bytes), else one bad byte.
-    std::size_t len = 0;
-    for (std::size_t n = 1; n <= 4 && i + n <= text.size(); ++n) {
-      if (simdjson::validate_utf8(text.data() + i, n)) {
-        len = n;
-        break;
-      }
-    }
-    if (len == 0) {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      ++i;
-    } else {
-      out.append(text.substr(i, len));
-      i += len;
-    }
-  }
-  return out;
-}
-
 std::string error_document(const Status& status) {
-  json::JsonWriter w;
-  w.begin_object().key("error").begin_object();
-  w.field("code", static_cast<int>(status.code()));
-  w.field("type", code_name(status.code()));
-  w.field("message", valid_utf8(status.message()));
-  w.field("retryable", status.retryable());
-  w.key("issues").begin_array();
-  for (const auto& issue : status.issues()) {
-    w.begin_object();
-    w.field("field", valid_utf8(issue.field));
-    w.field("code", valid_utf8(issue.code));
-    w.field("message", valid_utf8(issue.message));
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object().end_object();
-  return std::move(w).take();
+  return render::error_document({}, 0, status, wire_error(status.code()).bse);
 }
 
 char* dup_out(std::string_view text) noexcept {
@@ -82,10 +75,27 @@ int fail(const void* engine, char** out, const Status& status) noexcept {
   last.engine = engine;
   last.code = code;
   try {
-    last.message = valid_utf8(status.message());
+    last.message = text::valid_utf8(status.message());
     last.json = error_document(status);
   } catch (...) {
     // Out of memory while describing the error: keep the code, drop the text.
+    last.message.clear();
+    last.json.clear();
+  }
+  if (out != nullptr) *out = last.json.empty() ? nullptr : dup_out(last.json);
+  return code;
+}
+
+int answer(const void* engine, char** out, const Reply& reply) noexcept {
+  if (reply.ok()) return succeed(engine, out, reply.body);
+  int code = static_cast<int>(reply.code);
+  auto& last = last_error();
+  last.engine = engine;
+  last.code = code;
+  try {
+    last.message = reply.message;
+    last.json = reply.body;
+  } catch (...) {
     last.message.clear();
     last.json.clear();
   }
@@ -108,21 +118,6 @@ int succeed(const void* engine, char** out, std::string_view result) noexcept {
 
 Status null_argument(std::string_view what) {
   return Status(Code::invalid_request, std::string(what) + " must not be NULL");
-}
-
-Result<json::Value> parse_object_arg(const char* text, std::string_view what, bool optional) {
-  if (text == nullptr || *text == '\0') {
-    if (!optional) return null_argument(what);
-    json::Value empty;
-    empty.kind = json::Value::Kind::object;
-    return empty;
-  }
-  auto parsed = json::parse_strict(text);
-  if (!parsed.ok()) {
-    return Status(Code::invalid_request, std::string(what) + ": " + std::string(parsed.status().message()));
-  }
-  if (!parsed->is_object()) return Status(Code::invalid_request, std::string(what) + " must be a JSON object");
-  return std::move(parsed).value();
 }
 
 }  // namespace babysea::capi

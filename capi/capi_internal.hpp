@@ -12,11 +12,12 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "babysea.h"
 #include "babysea/status.hpp"
-#include "json/strict.hpp"
+#include "babysea/service.hpp"
 
 namespace babysea::capi {
 
@@ -29,7 +30,8 @@ struct LastError {
 };
 LastError& last_error() noexcept;
 
-// {"error":{"code":..,"type":..,"message":..,"retryable":..,"issues":[..]}}
+// The error document of the service layer (render.hpp), for failures the
+// C ABI finds itself (a NULL or invalid argument) before any service call.
 std::string error_document(const Status& status);
 
 // malloc'd copy of `text` (NUL-terminated), or nullptr when memory ran out.
@@ -40,18 +42,25 @@ char* dup_out(std::string_view text) noexcept;
 // out-of-memory degrades to a static message and a null *out.
 int fail(const void* engine, char** out, const Status& status) noexcept;
 
+// Records a service Reply: its body goes to *out, success or failure.
+int answer(const void* engine, char** out, const Reply& reply) noexcept;
+
 // Records success for `engine`, stores `result` in *out (if `out` is non-null).
 int succeed(const void* engine, char** out, std::string_view result) noexcept;
 
-// Runs `fn` (returning Result<std::string>) behind the boundary: exceptions
+// Runs `fn` (returning a service Reply, or Result<std::string>) behind the boundary: exceptions
 // become `internal` errors, out-of-memory included.
 template <typename Fn>
 int guarded(const void* engine, char** out, Fn&& fn) noexcept {
   if (out != nullptr) *out = nullptr;
   try {
-    Result<std::string> r = std::forward<Fn>(fn)();
-    if (!r.ok()) return fail(engine, out, r.status());
-    return succeed(engine, out, r.value());
+    auto r = std::forward<Fn>(fn)();
+    if constexpr (std::is_same_v<decltype(r), Reply>) {
+      return answer(engine, out, r);
+    } else {
+      if (!r.ok()) return fail(engine, out, r.status());
+      return succeed(engine, out, r.value());
+    }
   } catch (const std::bad_alloc&) {
     return fail(engine, out, Status(Code::internal, "out of memory"));
   } catch (const std::exception& e) {
@@ -66,12 +75,5 @@ Status null_argument(std::string_view what);
 
 // OK for a non-NULL, valid UTF-8 string argument; invalid_request otherwise.
 Status text_argument(const char* text, std::string_view what);
-
-// `text` with every invalid UTF-8 sequence replaced by U+FFFD, so documents
-// built from it are always valid JSON text.
-std::string valid_utf8(std::string_view text);
-
-// Parses an optional JSON object argument (NULL or "" -> empty object).
-Result<json::Value> parse_object_arg(const char* text, std::string_view what, bool optional);
 
 }  // namespace babysea::capi

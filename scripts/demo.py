@@ -123,7 +123,7 @@ def admin(cfg_path, *args):
     out = subprocess.run([ADMIN, "--config", cfg_path] + list(args), capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit("babysea-admin %s failed: %s %s" % (args[0], out.stdout, out.stderr))
-    return json.loads(out.stdout)
+    return json.loads(out.stdout)["data"]
 
 
 class HookReceiver(http.server.BaseHTTPRequestHandler):
@@ -347,7 +347,7 @@ def run(tmp):
     stmt = admin(cfg_path, "statement", "acct_demo")
     say("    %-4s %-8s %14s %14s  %s" % ("seq", "kind", "balance delta", "held delta", "generation / reference"))
     for e in stmt.get("entries", []):
-        say("    %-4d %-8s %14.6f %14.6f  %s" % (e["seq"], e["kind"], e["delta_micros"] / 1e6,
+        say("    %-4d %-8s %14.6f %14.6f  %s" % (e["id"], e["kind"], e["delta_micros"] / 1e6,
                                               e["pending_delta_micros"] / 1e6, e["ref"]))
     _, _, usage = api.call("GET", "/v1/usage?days=30")
     for p in usage.get("data", {}).get("usage_providers", []):

@@ -68,10 +68,10 @@ export interface Generation {
 }
 
 export interface SubmitResult {
+  /** An idempotent replay (the REST API's Idempotency-Replayed). */
   replayed: boolean;
   /** The create response data (specs/api.md §2.4). */
   data: { generation_id: string; [key: string]: Json };
-  generation: Generation;
 }
 
 export interface GenerationPage {
@@ -168,6 +168,11 @@ export class Engine extends EventEmitter {
   delete(apiKey: string, generationId: string): Promise<{ generation_id: string; files_deleted: number }>;
   estimate(apiKey: string, model: string, params?: EstimateParams | null): Promise<{ [key: string]: Json }>;
   usage(apiKey: string, days?: number): Promise<{ [key: string]: Json }>;
+  /** Any API operation by name ("status", "library.models", ...): the whole
+   *  document, {status, request_id, message, timestamp, data}, as the REST API answers it. */
+  call(apiKey: string, operation: string, args?: {
+    path_param?: string; query?: { [key: string]: string | number | boolean }; body?: object; idempotency_key?: string;
+  } | null): Promise<{ [key: string]: Json }>;
 
   providerCallback(provider: string, headers: { [name: string]: string } | Array<[string, string]>,
     body: Buffer | Uint8Array | string): Promise<{ applied: boolean; generation_id: string }>;

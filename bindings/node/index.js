@@ -56,6 +56,8 @@ const C = {
   estimate: lib.func('int babysea_estimate(void* engine, const char* key, const char* model, const char* params, ' +
     '_Out_ void** out)'),
   usage: lib.func('int babysea_usage(void* engine, const char* key, int64_t days, _Out_ void** out)'),
+  apiCall: lib.func('int babysea_api_call(void* engine, const char* key, const char* operation, ' +
+    'const char* args, _Out_ void** out)'),
   providerCallback: lib.func('int babysea_provider_callback(void* engine, const char* provider, ' +
     'const char* headers, const void* body, size_t len, _Out_ void** out)'),
   stripeEvent: lib.func('int babysea_stripe_event(void* engine, const char* signature, const void* body, ' +
@@ -131,7 +133,8 @@ function errorFrom(code, docText, fallback) {
   }
   const cls = byCode.get(code) || BabyseaError;
   return new cls(err.message || fallback || `error ${code}`, {
-    code, type: err.type || String(C.errorName(code)), retryable: !!err.retryable, issues: err.issues || [],
+    code, type: err.type || String(C.errorName(code)), retryable: !!err.retryable,
+    issues: (err.details && err.details.issues) || [],
   });
 }
 
@@ -240,6 +243,12 @@ class Engine extends EventEmitter {
     return text ? JSON.parse(text) : null;
   }
 
+  // The `data` of a service document ({"status":"success",...,"data":{...}}).
+  async _data(fn, ...args) {
+    const doc = await this._json(fn, ...args);
+    return doc ? doc.data : null;
+  }
+
   async _status(fn, ...args) {
     const handle = this._enter();
     let rc;
@@ -312,75 +321,83 @@ class Engine extends EventEmitter {
 
   // --- customer calls (API key) ------------------------------------------------
 
-  authenticate(apiKey) { return this._json(C.authenticate, apiKey); }
+  authenticate(apiKey) { return this._data(C.authenticate, apiKey); }
 
-  submit(apiKey, model, params, { idempotencyKey = null, type = undefined, waitForAckMs = undefined } = {}) {
+  async submit(apiKey, model, params, { idempotencyKey = null, type = undefined, waitForAckMs = undefined } = {}) {
     const options = {};
     if (type !== undefined) options.type = type;
     if (waitForAckMs !== undefined) options.wait_for_ack_ms = waitForAckMs;
-    return this._json(C.submit, apiKey, model, jsonArg(params), idempotencyKey,
+    const doc = await this._json(C.submit, apiKey, model, jsonArg(params), idempotencyKey,
       Object.keys(options).length ? JSON.stringify(options) : null);
+    // A replay is told by the document's message (the HTTP door's Idempotency-Replayed).
+    return { replayed: doc.message === 'Generation replayed', data: doc.data };
   }
 
-  get(apiKey, generationId) { return this._json(C.get, apiKey, generationId); }
+  get(apiKey, generationId) { return this._data(C.get, apiKey, generationId); }
 
-  list(apiKey, { limit = 50, offset = 0 } = {}) { return this._json(C.list, apiKey, limit, offset); }
+  async list(apiKey, { limit = 50, offset = 0 } = {}) {
+    const doc = await this._json(C.list, apiKey, limit, offset);
+    return { ...doc.data, total: doc.total, limit: doc.limit, offset: doc.offset };
+  }
 
-  cancel(apiKey, generationId) { return this._json(C.cancel, apiKey, generationId); }
+  // Any API operation by name (babysea_api_call): the whole document.
+  call(apiKey, operation, args = null) { return this._json(C.apiCall, apiKey, operation, jsonArg(args)); }
 
-  delete(apiKey, generationId) { return this._json(C.delete, apiKey, generationId); }
+  cancel(apiKey, generationId) { return this._data(C.cancel, apiKey, generationId); }
 
-  estimate(apiKey, model, params = null) { return this._json(C.estimate, apiKey, model, jsonArg(params)); }
+  delete(apiKey, generationId) { return this._data(C.delete, apiKey, generationId); }
 
-  usage(apiKey, days = 30) { return this._json(C.usage, apiKey, days); }
+  estimate(apiKey, model, params = null) { return this._data(C.estimate, apiKey, model, jsonArg(params)); }
+
+  usage(apiKey, days = 30) { return this._data(C.usage, apiKey, days); }
 
   // --- inbound deliveries ------------------------------------------------------
 
   providerCallback(provider, headers, body) {
     const buf = toBuffer(body);
-    return this._json(C.providerCallback, provider, jsonArg(headers || {}), buf, buf.length);
+    return this._data(C.providerCallback, provider, jsonArg(headers || {}), buf, buf.length);
   }
 
   stripeEvent(signatureHeader, body) {
     const buf = toBuffer(body);
-    return this._json(C.stripeEvent, signatureHeader, buf, buf.length);
+    return this._data(C.stripeEvent, signatureHeader, buf, buf.length);
   }
 
   // --- administration (host only) -------------------------------------------------
 
-  createAccount(account) { return this._json(C.accountCreate, account); }
+  createAccount(account) { return this._data(C.accountCreate, account); }
 
   issueApiKey(account, { scopes = 'full_access', name = '', expiresMs = 0 } = {}) {
-    return this._json(C.keyIssue, account, JSON.stringify({ scopes, name, expires_ms: expiresMs }));
+    return this._data(C.keyIssue, account, JSON.stringify({ scopes, name, expires_ms: expiresMs }));
   }
 
-  async listApiKeys(account) { return (await this._json(C.keyList, account)).keys; }
+  async listApiKeys(account) { return (await this._data(C.keyList, account)).keys; }
 
-  revokeApiKey(account, keyId) { return this._json(C.keyRevoke, account, keyId); }
+  revokeApiKey(account, keyId) { return this._data(C.keyRevoke, account, keyId); }
 
-  grantCredits(account, amount, key = null) { return this._json(C.grant, account, credits(amount), key); }
+  grantCredits(account, amount, key = null) { return this._data(C.grant, account, credits(amount), key); }
 
-  balance(account) { return this._json(C.balance, account); }
+  balance(account) { return this._data(C.balance, account); }
 
-  statement(account, limit = 100) { return this._json(C.statement, account, limit); }
+  statement(account, limit = 100) { return this._data(C.statement, account, limit); }
 
-  audit() { return this._json(C.audit); }
+  audit() { return this._data(C.audit); }
 
   createWebhookEndpoint(account, url, { secret = '', signing = 'babysea', events = [] } = {}) {
-    return this._json(C.hookCreate, account, JSON.stringify({ url, secret, signing, events }));
+    return this._data(C.hookCreate, account, JSON.stringify({ url, secret, signing, events }));
   }
 
-  async listWebhookEndpoints(account) { return (await this._json(C.hookList, account)).endpoints; }
+  async listWebhookEndpoints(account) { return (await this._data(C.hookList, account)).endpoints; }
 
   setWebhookEndpointEnabled(account, endpointId, enabled) {
-    return this._json(C.hookEnable, account, endpointId, enabled ? 1 : 0);
+    return this._data(C.hookEnable, account, endpointId, enabled ? 1 : 0);
   }
 
-  testWebhookEndpoint(account, endpointId) { return this._json(C.hookTest, account, endpointId); }
+  testWebhookEndpoint(account, endpointId) { return this._data(C.hookTest, account, endpointId); }
 
   // --- operations ------------------------------------------------------------------
 
-  health() { return this._json(C.health); }
+  health() { return this._data(C.health); }
 
   async metricsText() { return (await this._raw(C.metrics)) || ''; }
 

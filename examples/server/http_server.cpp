@@ -12,7 +12,6 @@
 #include <boost/beast/http.hpp>
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -25,21 +24,19 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
-}  // namespace
+using beast::iequals;
 
 const std::string* HttpRequest::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (iequals(k, name)) return &v;
   return nullptr;
+}
+
+std::vector<std::string_view> HttpRequest::values(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) out.emplace_back(v);
+  return out;
 }
 
 std::size_t HttpRequest::header_count(std::string_view name) const {
@@ -213,6 +210,8 @@ class Session : public std::enable_shared_from_this<Session> {
     res->version(11);
     res->result(static_cast<unsigned>(status));
     res->set(http::field::content_type, "application/json");
+    // A method this server serves nowhere: Allow names the ones it serves at all.
+    if (status == 405) res->set(http::field::allow, "GET, HEAD, POST, DELETE, OPTIONS");
     res->body() = server_.refusal(status, code, message);
     res->keep_alive(false);
     res->prepare_payload();

@@ -41,6 +41,8 @@ struct HttpRequest {
   // The value of the first header named `name` (case-insensitive), if any.
   const std::string* header(std::string_view name) const;
   std::size_t header_count(std::string_view name) const;
+  // Every value of the headers named `name` (case-insensitive), in order.
+  std::vector<std::string_view> values(std::string_view name) const;
 };
 
 struct HttpResponse {

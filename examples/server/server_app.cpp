@@ -5,8 +5,7 @@
 
 #include "api.hpp"
 #include "http_server.hpp"
-#include "json/json.hpp"
-#include "json/strict.hpp"
+#include "babysea/service.hpp"
 
 namespace babysea::server {
 
@@ -23,20 +22,10 @@ ServerApp::~ServerApp() { stop(); }
 Result<std::unique_ptr<ServerApp>> ServerApp::start(std::string_view config_json) {
   // The server section is read first to bind the socket (the Runtime
   // validates the whole document again, including this section).
+  BABYSEA_ASSIGN_OR_RETURN(const ListenAddress listen, Runtime::listen_address(config_json));
   HttpServerOptions ho;
-  {
-    auto doc = json::parse_strict(config_json);
-    if (!doc.ok() || !doc->is_object()) {
-      auto r = Runtime::open(config_json);  // the precise config error
-      if (!r.ok()) return std::move(r).take_status();
-      return Status(Code::invalid_request, "config: expected a JSON object");
-    }
-    if (const json::Value* s = doc->find("server"); s && s->is_object()) {
-      if (const json::Value* h = s->find("host"); h && h->is_string()) ho.host = h->string;
-      if (const json::Value* p = s->find("port"); p && p->is_integer() && p->integer >= 0 && p->integer <= 65535)
-        ho.port = static_cast<std::uint16_t>(p->integer);
-    }
-  }
+  ho.host = listen.host;
+  ho.port = listen.port;
   BABYSEA_ASSIGN_OR_RETURN(auto http, HttpServer::bind(ho));
   std::string text(config_json);
   const std::string port = std::to_string(http->port());
@@ -74,14 +63,7 @@ std::string ServerApp::base_url() const {
 Runtime& ServerApp::runtime() { return *impl_->runtime; }
 
 std::string ServerApp::listening_json() const {
-  json::JsonWriter w;
-  w.begin_object()
-      .field("event", "listening")
-      .field("host", impl_->http->host())
-      .field("port", static_cast<std::int64_t>(port()))
-      .field("base_url", base_url())
-      .end_object();
-  return std::move(w).take();
+  return Service::listening_document(impl_->http->host(), port(), base_url());
 }
 
 void ServerApp::stop() {

@@ -145,9 +145,16 @@ struct Model {
   std::string tier_key(std::string_view resolution, bool audio) const;
 };
 
+// A provider's profile (data/providers.json; specs/api.md §8.1).
 struct ProviderInfo {
   std::string id;
   std::string display_name;
+  std::string description;
+  std::string website;                // https URL
+  std::string docs;                   // https URL
+  std::string delivery_method;        // webhook_with_polling | synchronous | polling
+  std::string cancel_method;          // prediction_cancel_api | queue_cancel_api | "" (none)
+  std::string webhook_verification;   // hmac_sha256 | ed25519 | "" (no callbacks)
 };
 
 class Catalog {

@@ -189,8 +189,28 @@ struct CatalogLoader {
         error(pp, "must be an object");
         continue;
       }
-      check_keys(p, pp, {"id", "display_name"});
-      ProviderInfo info{read_string(p, "id", pp, true), read_string(p, "display_name", pp, true)};
+      check_keys(p, pp, {"id", "display_name", "description", "website", "docs", "delivery_method", "cancel_method",
+                         "webhook_verification"});
+      ProviderInfo info;
+      info.id = read_string(p, "id", pp, true);
+      info.display_name = read_string(p, "display_name", pp, true);
+      info.description = read_string(p, "description", pp, true);
+      info.website = read_string(p, "website", pp, true);
+      info.docs = read_string(p, "docs", pp, true);
+      info.delivery_method = read_string(p, "delivery_method", pp, true);
+      info.cancel_method = read_string(p, "cancel_method", pp, false);
+      info.webhook_verification = read_string(p, "webhook_verification", pp, false);
+      for (const char* url : {"website", "docs"}) {
+        const std::string& u = std::string_view(url) == "website" ? info.website : info.docs;
+        if (!u.empty() && u.rfind("https://", 0) != 0) error(pp + "." + url, "must be an https URL");
+      }
+      auto one_of = [&](const std::string& v, std::string_view key, std::initializer_list<std::string_view> allowed) {
+        if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+          error(pp + "." + std::string(key), "unsupported value " + v);
+      };
+      one_of(info.delivery_method, "delivery_method", {"webhook_with_polling", "synchronous", "polling"});
+      one_of(info.cancel_method, "cancel_method", {"", "prediction_cancel_api", "queue_cancel_api"});
+      one_of(info.webhook_verification, "webhook_verification", {"", "hmac_sha256", "ed25519"});
       if (info.id.empty()) continue;
       if (!known_providers.insert(info.id).second) {
         error(pp + ".id", "duplicate provider " + info.id);

@@ -314,10 +314,11 @@ static void test_lifecycle(babysea_engine_t* e) {
   REQUIRE(babysea_generation_submit(e, key, "bfl/flux-schnell", params, "c-idem-1", "{\"type\":\"image\"}", &out) ==
           0);
   REQUIRE(json_str(out, "generation_id", gen, sizeof gen));
-  CHECK(contains(out, "\"replayed\":false"));
+  CHECK(contains(out, "\"status\":\"success\""));
+  CHECK(!contains(out, "\"message\":\"Generation replayed\""));
   babysea_free(out);
   CHECK(babysea_generation_submit(e, key, "bfl/flux-schnell", params, "c-idem-1", NULL, &out) == 0);
-  CHECK(contains(out, "\"replayed\":true"));
+  CHECK(contains(out, "\"message\":\"Generation replayed\""));
   CHECK(contains(out, gen));
   babysea_free(out);
   CHECK(babysea_generation_submit(e, key, "bfl/flux-schnell", "{\"generation_prompt\":\"another\"}", "c-idem-1",

@@ -320,7 +320,7 @@ class Cluster {
     auto r = babysea::testing::run_process(argv);
     INFO("babysea-admin " << args[0] << ": " << r.out);
     REQUIRE(r.exit_code == 0);
-    return bj::parse(r.out);
+    return bj::parse(r.out).at("data");
   }
 
   // Starts instance i (0-based) and marks it up; REQUIREs it listens.

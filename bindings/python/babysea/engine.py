@@ -165,6 +165,11 @@ class Engine:
         text = self._call_raw(name, *args)
         return json.loads(text) if text else None
 
+    def _data(self, name: str, *args: Any) -> Any:
+        """The `data` of a service document ({"status":"success",...,"data":{...}})."""
+        doc = self._call(name, *args)
+        return doc.get("data") if isinstance(doc, dict) else None
+
     def _status(self, name: str, *args: Any) -> None:
         handle = self._enter()
         try:
@@ -216,7 +221,7 @@ class Engine:
     # --- customer calls (API key) ------------------------------------------
 
     def authenticate(self, api_key: str) -> dict:
-        return self._call("babysea_authenticate", _b(api_key))
+        return self._data("babysea_authenticate", _b(api_key))
 
     def submit(self, api_key: str, model: str, params: Mapping[str, Any] | str,
                idempotency_key: str | None = None, *, type: str | None = None,
@@ -226,89 +231,97 @@ class Engine:
             options["type"] = type
         if wait_for_ack_ms is not None:
             options["wait_for_ack_ms"] = wait_for_ack_ms
-        return self._call("babysea_generation_submit", _b(api_key), _b(model), _json_arg(params),
-                          _b(idempotency_key), _json_arg(options) if options else None)
+        doc = self._call("babysea_generation_submit", _b(api_key), _b(model), _json_arg(params),
+                         _b(idempotency_key), _json_arg(options) if options else None)
+        # A replay is told by the document's message (the REST API's Idempotency-Replayed).
+        return {"replayed": doc.get("message") == "Generation replayed", "data": doc.get("data")}
 
     def get(self, api_key: str, generation_id: str) -> dict:
-        return self._call("babysea_generation_get", _b(api_key), _b(generation_id))
+        return self._data("babysea_generation_get", _b(api_key), _b(generation_id))
 
     def list(self, api_key: str, limit: int = 50, offset: int = 0) -> dict:
-        return self._call("babysea_generation_list", _b(api_key), ctypes.c_int64(limit), ctypes.c_int64(offset))
+        doc = self._call("babysea_generation_list", _b(api_key), ctypes.c_int64(limit), ctypes.c_int64(offset))
+        return {**doc["data"], "total": doc["total"], "limit": doc["limit"], "offset": doc["offset"]}
+
+    def call(self, api_key: str, operation: str, args: Mapping[str, Any] | None = None) -> dict:
+        """Any API operation by name ("status", "library.models", ...): the whole
+        document ({status, request_id, message, timestamp, data}) as the REST API answers it."""
+        return self._call("babysea_api_call", _b(api_key), _b(operation), _json_arg(args) if args else None)
 
     def cancel(self, api_key: str, generation_id: str) -> dict:
-        return self._call("babysea_generation_cancel", _b(api_key), _b(generation_id))
+        return self._data("babysea_generation_cancel", _b(api_key), _b(generation_id))
 
     def delete(self, api_key: str, generation_id: str) -> dict:
-        return self._call("babysea_generation_delete", _b(api_key), _b(generation_id))
+        return self._data("babysea_generation_delete", _b(api_key), _b(generation_id))
 
     def estimate(self, api_key: str, model: str, *, count: int | None = None, duration: int | None = None,
                  resolution: str | None = None, audio: bool | None = None) -> dict:
         params = {k: v for k, v in (("count", count), ("duration", duration), ("resolution", resolution),
                                     ("audio", audio)) if v is not None}
-        return self._call("babysea_estimate", _b(api_key), _b(model), _json_arg(params) if params else None)
+        return self._data("babysea_estimate", _b(api_key), _b(model), _json_arg(params) if params else None)
 
     def usage(self, api_key: str, days: int = 30) -> dict:
-        return self._call("babysea_usage", _b(api_key), ctypes.c_int64(days))
+        return self._data("babysea_usage", _b(api_key), ctypes.c_int64(days))
 
     # --- inbound deliveries ------------------------------------------------
 
     def provider_callback(self, provider: str, headers: Mapping[str, str] | Sequence[Sequence[str]],
                           body: bytes) -> dict:
         hdrs = dict(headers) if isinstance(headers, Mapping) else [list(h) for h in headers]
-        return self._call("babysea_provider_callback", _b(provider), _json_arg(hdrs), bytes(body),
+        return self._data("babysea_provider_callback", _b(provider), _json_arg(hdrs), bytes(body),
                           ctypes.c_size_t(len(body)))
 
     def stripe_event(self, signature_header: str, body: bytes) -> dict:
-        return self._call("babysea_stripe_event", _b(signature_header), bytes(body), ctypes.c_size_t(len(body)))
+        return self._data("babysea_stripe_event", _b(signature_header), bytes(body), ctypes.c_size_t(len(body)))
 
     # --- administration (host only) ----------------------------------------
 
     def create_account(self, account: str) -> dict:
-        return self._call("babysea_account_create", _b(account))
+        return self._data("babysea_account_create", _b(account))
 
     def issue_api_key(self, account: str, scopes: str | Sequence[str] = "full_access", name: str = "",
                       expires_ms: int = 0) -> dict:
         request = {"scopes": scopes if isinstance(scopes, str) else list(scopes), "name": name,
                    "expires_ms": expires_ms}
-        return self._call("babysea_api_key_issue", _b(account), _json_arg(request))
+        return self._data("babysea_api_key_issue", _b(account), _json_arg(request))
 
     def list_api_keys(self, account: str) -> list[dict]:
-        return self._call("babysea_api_key_list", _b(account))["keys"]
+        return self._data("babysea_api_key_list", _b(account))["keys"]
 
     def revoke_api_key(self, account: str, key_id: str) -> dict:
-        return self._call("babysea_api_key_revoke", _b(account), _b(key_id))
+        return self._data("babysea_api_key_revoke", _b(account), _b(key_id))
 
     def grant_credits(self, account: str, amount: str | int | decimal.Decimal, key: str | None = None) -> dict:
-        return self._call("babysea_credits_grant", _b(account), _credits(amount), _b(key))
+        return self._data("babysea_credits_grant", _b(account), _credits(amount), _b(key))
 
     def balance(self, account: str) -> dict:
-        return self._call("babysea_credits_balance", _b(account))
+        return self._data("babysea_credits_balance", _b(account))
 
     def statement(self, account: str, limit: int = 100) -> dict:
-        return self._call("babysea_credits_statement", _b(account), ctypes.c_int64(limit))
+        return self._data("babysea_credits_statement", _b(account), ctypes.c_int64(limit))
 
     def create_webhook_endpoint(self, account: str, url: str, *, secret: str = "", signing: str = "babysea",
                                 events: Sequence[str] = ()) -> dict:
         spec = {"url": url, "secret": secret, "signing": signing, "events": list(events)}
-        return self._call("babysea_webhook_endpoint_create", _b(account), _json_arg(spec))
+        return self._data("babysea_webhook_endpoint_create", _b(account), _json_arg(spec))
 
     def list_webhook_endpoints(self, account: str) -> list[dict]:
-        return self._call("babysea_webhook_endpoint_list", _b(account))["endpoints"]
+        return self._data("babysea_webhook_endpoint_list", _b(account))["endpoints"]
 
     def set_webhook_endpoint_enabled(self, account: str, endpoint_id: str, enabled: bool) -> dict:
-        return self._call("babysea_webhook_endpoint_set_enabled", _b(account), _b(endpoint_id),
+        return self._data("babysea_webhook_endpoint_set_enabled", _b(account), _b(endpoint_id),
                           ctypes.c_int(1 if enabled else 0))
 
     def test_webhook_endpoint(self, account: str, endpoint_id: str) -> dict:
-        return self._call("babysea_webhook_endpoint_test", _b(account), _b(endpoint_id))
+        return self._data("babysea_webhook_endpoint_test", _b(account), _b(endpoint_id))
 
     def audit(self) -> dict:
-        return self._call("babysea_ledger_audit")
+        return self._data("babysea_ledger_audit")
 
     # --- operations --------------------------------------------------------
 
     def health(self) -> dict:
-        return self._call("babysea_health")
+        return self._data("babysea_health")
 
     def metrics_text(self) -> str:
         return self._call_raw("babysea_metrics_text") or ""

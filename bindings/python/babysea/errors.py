@@ -81,7 +81,7 @@ def error_from(code: int, document: dict[str, Any] | None, fallback_message: str
     cls = BY_CODE.get(code, BabyseaError)
     return cls(err.get("message") or fallback_message or f"error {code}",
                code=code, type=err.get("type"), retryable=bool(err.get("retryable", False)),
-               issues=err.get("issues") or [])
+               issues=(err.get("details") or {}).get("issues") or [])
 
 
 __all__ = ["BabyseaError", "EngineClosed", "error_from", "BY_CODE"] + [c.__name__ for c in BY_CODE.values()]

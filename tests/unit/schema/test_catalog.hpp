@@ -6,7 +6,8 @@
 namespace babysea::testing {
 
 inline const char* kTestProviders = R"({"schema_version":"babysea.providers.v1","providers":[
-  {"id":"provider_a","display_name":"A"},{"id":"provider_b","display_name":"B"},{"id":"provider_c","display_name":"C"}]})";
+  {"id":"provider_a","display_name":"A","description":"test provider","website":"https://example.com","docs":"https://example.com/docs","delivery_method":"polling"},{"id":"provider_b","display_name":"B","description":"test provider","website":"https://example.com","docs":"https://example.com/docs","delivery_method":"polling"},
+  {"id":"provider_c","display_name":"C","description":"test provider","website":"https://example.com","docs":"https://example.com/docs","delivery_method":"polling"}]})";
 
 inline const char* kTestModels = R"({"schema_version":"babysea.models.v1","models":[
  {"model_identifier":"example/image","model_type":"image",
