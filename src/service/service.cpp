@@ -3,6 +3,8 @@
 
 #include <sodium.h>
 
+#include <boost/url/parse.hpp>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -241,11 +243,9 @@ std::string content_type_for(std::string_view file) {
 
 // The path of an absolute URL ("" for the root), without a trailing '/'.
 std::string url_path(std::string_view url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return {};
-  const auto slash = url.find('/', scheme + 3);
-  if (slash == std::string_view::npos) return {};
-  std::string p(url.substr(slash, url.find_first_of("?#", slash) - slash));
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u) return {};
+  std::string p(u->encoded_path());
   while (!p.empty() && p.back() == '/') p.pop_back();
   return p;
 }
