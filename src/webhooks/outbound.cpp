@@ -38,13 +38,7 @@ std::string hmac_sha256(std::string_view key, std::string_view msg) {
   return std::string(reinterpret_cast<const char*>(out), sizeof out);
 }
 
-std::string base64(std::string_view bin) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()), bin.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
+using text::base64;
 
 bool is_terminal_event(std::string_view e) {
   return e == "generation.completed" || e == "generation.failed" || e == "generation.canceled";
