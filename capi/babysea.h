@@ -190,7 +190,8 @@ BABYSEA_CAPI int babysea_events_unsubscribe(babysea_engine_t* engine);
  *
  * Each call takes the caller's API key text ("bye_..."), authenticates it,
  * takes one rate-limit token for it and checks the scope the operation needs,
- * exactly like the REST API. A key that does not verify gives
+ * exactly like the REST API, and leaves the same usage-log row (counted by
+ * /v1/usage under the route's template). A key that does not verify gives
  * BABYSEA_UNAUTHENTICATED; a missing scope BABYSEA_FORBIDDEN; another
  * account's generation is BABYSEA_NOT_FOUND, as if it did not exist. */
 
