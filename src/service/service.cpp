@@ -177,6 +177,20 @@ Reply openai_error_reply(const Ctx& ctx, const Status& s) {
   return r;
 }
 
+// A refusal the OpenAI-compatible route makes itself, in OpenAI's shape, with
+// its own `code` ("invalid_size", "missing_prompt", ...).
+Reply openai_refusal_reply(const Ctx& ctx, int http, std::string_view code, std::string_view message,
+                           std::string_view param) {
+  Reply r;
+  r.http_status = http;
+  r.code = http == 415 ? Code::unsupported_media_type : http == 404 ? Code::model_not_found : Code::invalid_request;
+  r.request_id = ctx.request_id;
+  r.error_code = render::generic_bse(http);
+  r.message = std::string(message);
+  r.body = render::openai_error("invalid_request_error", code, message, param);
+  return r;
+}
+
 // Whether the body's media type is acceptable: exactly one Content-Type, JSON
 // in UTF-8, when the door asks for the check (HTTP).
 bool media_ok(const Call& c) {
@@ -526,14 +540,8 @@ Result<Answer> Service::Impl::route(Operation op, const Principal& p, const Call
 // ------------------------------------------------------ OpenAI-compatible
 
 Reply Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Call& c) {
-  auto refuse = [&](int http, std::string_view code, std::string message, std::string_view param = {}) {
-    Reply r;
-    r.http_status = http;
-    r.code = http == 415 ? Code::unsupported_media_type : http == 404 ? Code::model_not_found : Code::invalid_request;
-    r.request_id = ctx.request_id;
-    r.error_code = render::generic_bse(http);
-    r.body = render::openai_error("invalid_request_error", code, message, param);
-    return r;
+  auto refuse = [&](int http, std::string_view code, const std::string& message, std::string_view param = {}) {
+    return openai_refusal_reply(ctx, http, code, message, param);
   };
   if (!media_ok(c))
     return refuse(415, "unsupported_media_type", "Content-Type must be application/json (charset utf-8 if any)");
@@ -731,15 +739,7 @@ Reply Service::acknowledge(std::string_view message) const {
 }
 
 Reply Service::openai_refusal(int http_status, std::string_view code, std::string_view message) const {
-  const Ctx ctx = new_ctx(impl_->rt.clock());
-  Reply r;
-  r.http_status = http_status;
-  r.code = Code::invalid_request;
-  r.request_id = ctx.request_id;
-  r.error_code = render::generic_bse(http_status);
-  r.message = std::string(message);
-  r.body = render::openai_error("invalid_request_error", code, message, "");
-  return r;
+  return openai_refusal_reply(new_ctx(impl_->rt.clock()), http_status, code, message, "");
 }
 
 std::string Service::refusal_body(int http_status, std::string_view type, std::string_view message) {

@@ -214,6 +214,22 @@ describe('lifecycle against the emulators', () => {
     await assert.rejects(engine.authenticate('bye_nope'), babysea.Unauthenticated);
   });
 
+  test('any operation by name', async () => {
+    const doc = await engine.call(key, 'status');
+    assert.equal(doc.status, 'success');
+    assert.equal(doc.data.account_id, 'acct_node');
+    const models = (await engine.call(key, 'library.models')).data;
+    assert.equal(models.models_total, models.models.length);
+    const est = (await engine.call(key, 'estimate', { path_param: MODEL, query: { count: 2 } })).data;
+    assert.equal(est.assets_count, 2);
+    await assert.rejects(engine.call(key, 'content.list', { query: { limit: 'abc' } }), (e) => {
+      assert.ok(e instanceof babysea.InvalidRequest);
+      assert.equal(e.issues[0].field, 'limit');
+      return true;
+    });
+    await assert.rejects(engine.call(key, 'no.such.operation'), babysea.InvalidRequest);
+  });
+
   test('submit, replay, succeed, list, delete, completed event', async () => {
     const r = await engine.submit(key, MODEL, PROMPT, { idempotencyKey: 'node-idem-1', type: 'image' });
     assert.equal(r.replayed, false);

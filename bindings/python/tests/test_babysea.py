@@ -207,6 +207,20 @@ class LifecycleTest(unittest.TestCase):
         with self.assertRaises(babysea.Unauthenticated):
             self.engine.authenticate("bye_nope")
 
+    def test_01b_any_operation_by_name(self) -> None:
+        doc = self.engine.call(self.key, "status")
+        self.assertEqual(doc["status"], "success")
+        self.assertEqual(doc["data"]["account_id"], "acct_py")
+        models = self.engine.call(self.key, "library.models")["data"]
+        self.assertEqual(models["models_total"], len(models["models"]))
+        est = self.engine.call(self.key, "estimate", {"path_param": MODEL, "query": {"count": 2}})["data"]
+        self.assertEqual(est["assets_count"], 2)
+        with self.assertRaises(babysea.InvalidRequest) as bad:
+            self.engine.call(self.key, "content.list", {"query": {"limit": "abc"}})
+        self.assertEqual(bad.exception.issues[0]["field"], "limit")
+        with self.assertRaises(babysea.InvalidRequest):
+            self.engine.call(self.key, "no.such.operation")
+
     def test_02_submit_succeeds_and_settles(self) -> None:
         r = self.engine.submit(self.key, MODEL, PROMPT, "py-idem-1", type="image")
         self.assertFalse(r["replayed"])
