@@ -839,14 +839,6 @@ void write_endpoint(JsonWriter& w, const WebhookEndpointRow& r, bool with_secret
 
 }  // namespace
 
-std::string api_key(const ApiKeyInfo& k) {
-  JsonWriter w;
-  w.begin_object();
-  write_key(w, k);
-  w.end_object();
-  return std::move(w).take();
-}
-
 std::string issued_key(const IssuedKey& k) {
   JsonWriter w;
   w.begin_object();

@@ -98,7 +98,6 @@ std::string health(const EngineHealth& h);
 
 // --------------------------------------------------------- operator docs
 std::string principal(const Principal& p);
-std::string api_key(const ApiKeyInfo& k);
 std::string issued_key(const IssuedKey& k);
 std::string api_key_list(const std::vector<ApiKeyInfo>& keys);
 std::string key_revoked(std::string_view key_id);
