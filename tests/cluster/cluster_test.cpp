@@ -446,9 +446,16 @@ class Load {
         const std::string idem = "cluster-" + std::to_string(t) + "-" + std::to_string(n++);
         auto r = c_.call(i, "POST", k.path, k.body, idem);
         note("generate", r.ok ? r.status : 0);
-        if (r.ok && r.status == 200) {
+        // 200 once a provider acknowledged within the create wait; 202 (the
+        // pending form, generation_prediction_id "") when it did not, e.g.
+        // while the instance that owns the generation was just killed.
+        if (r.ok && (r.status == 200 || r.status == 202)) {
           try {
-            std::string id(r.json().at("data").at("generation_id").as_string());
+            const auto doc = r.json();
+            const auto& data = doc.at("data");
+            if (r.status == 202 && !data.at("generation_prediction_id").as_string().empty())
+              add_unexpected("generate 202 with a prediction id: " + r.body);
+            std::string id(data.at("generation_id").as_string());
             std::lock_guard lk(mu_);
             accepted_.push_back(id);
             ++accepted_n_;
