@@ -118,32 +118,34 @@ std::string Api::refusal_body(int status, std::string_view code, std::string_vie
   return Service::refusal_body(status, code, message);
 }
 
-HttpResponse Api::handle(const HttpRequest& req) {
+void Api::close() { service_.close(); }
+
+void Api::handle(const HttpRequest& req, Respond respond) {
   auto parsed = boost::urls::parse_origin_form(req.target);
-  if (!parsed) return api_response(service_.error(Status(Code::invalid_request, "malformed request target")));
+  if (!parsed) return respond(api_response(service_.error(Status(Code::invalid_request, "malformed request target"))));
   const std::string path(parsed->encoded_path());
   const std::string& method = req.method;
 
   // CORS preflight: answered without credentials.
-  if (method == "OPTIONS") return preflight();
+  if (method == "OPTIONS") return respond(preflight());
   if (path == "/metrics" && method_matches("GET", method))
-    return resource_response(service_.metrics(req.values("Authorization")));
+    return respond(resource_response(service_.metrics(req.values("Authorization"))));
   if (service_.is_asset_path(path) && method_matches("GET", method)) {
     const auto expires = single_param(parsed->params(), "expires");
     const auto signature = single_param(parsed->params(), "signature");
     Reply r = service_.asset(path, expires ? std::optional<std::string_view>(*expires) : std::nullopt,
                              signature ? std::optional<std::string_view>(*signature) : std::nullopt);
     if (r.ok()) r.headers.emplace_back("Access-Control-Allow-Origin", "*");
-    return resource_response(std::move(r));
+    return respond(resource_response(std::move(r)));
   }
   if (method == "POST") {
-    if (auto provider = service_.callback_provider(path)) return provider_callback(*provider, req);
+    if (auto provider = service_.callback_provider(path)) return respond(provider_callback(*provider, req));
     if (path == "/v1/webhooks/stripe") {
       const std::string* sig = req.header("Stripe-Signature");
-      return api_response(service_.stripe_event(sig ? std::string_view(*sig) : std::string_view(), req.body));
+      return respond(api_response(service_.stripe_event(sig ? std::string_view(*sig) : std::string_view(), req.body)));
     }
   }
-  return route(path, *parsed, req);
+  route(path, *parsed, req, std::move(respond));
 }
 
 HttpResponse Api::preflight() {
@@ -160,7 +162,7 @@ HttpResponse Api::provider_callback(const std::string& provider, const HttpReque
   return api_response(service_.provider_callback(provider, req.headers, req.body));
 }
 
-HttpResponse Api::route(const std::string& path, const boost::urls::url_view& url, const HttpRequest& req) {
+void Api::route(const std::string& path, const boost::urls::url_view& url, const HttpRequest& req, Respond respond) {
   // The routes whose pattern matches; a literal path hides the parameter
   // patterns it also matches (/v1/content/list is never content {id}).
   std::vector<const Route*> hits;
@@ -169,7 +171,7 @@ HttpResponse Api::route(const std::string& path, const boost::urls::url_view& ur
     if (match(r.pattern, path, param)) hits.push_back(&r);
   if (std::any_of(hits.begin(), hits.end(), [](const Route* r) { return r->pattern.find('{') == std::string_view::npos; }))
     std::erase_if(hits, [](const Route* r) { return r->pattern.find('{') != std::string_view::npos; });
-  if (hits.empty()) return api_response(service_.error(Status(Code::not_found, "no such route")));
+  if (hits.empty()) return respond(api_response(service_.error(Status(Code::not_found, "no such route"))));
   for (const Route* r : hits) {
     if (!method_matches(r->method, req.method)) continue;
     Call call;
@@ -180,7 +182,8 @@ HttpResponse Api::route(const std::string& path, const boost::urls::url_view& ur
     call.check_media_type = true;
     call.body = req.body;
     for (auto p : url.params()) call.query.emplace_back(std::string(p.key), std::string(p.has_value ? p.value : ""));
-    return api_response(service_.call(r->op, call));
+    return service_.call_async(r->op, call,
+                               [respond = std::move(respond)](Reply reply) { respond(api_response(std::move(reply))); });
   }
   std::string allow;
   for (const Route* r : hits) allow += (allow.empty() ? "" : ", ") + std::string(r->method);
@@ -188,7 +191,7 @@ HttpResponse Api::route(const std::string& path, const boost::urls::url_view& ur
   Reply r = hits.front()->op == Operation::openai_images ? service_.openai_refusal(405, "method_not_allowed", s.message())
                                                          : service_.error(s, 405, "method_not_allowed");
   r.headers.emplace_back("Allow", allow);
-  return api_response(std::move(r));
+  respond(api_response(std::move(r)));
 }
 
 }  // namespace babysea::server

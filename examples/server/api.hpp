@@ -30,14 +30,19 @@ class Api {
  public:
   // Borrows `runtime` (REQUIRES: runtime.has_engine()), which must outlive it.
   explicit Api(Runtime& runtime);
-  HttpResponse handle(const HttpRequest& request);
+  // Answers `request` through `respond`, at once or once the call's wait
+  // for its generation ends (generate, the OpenAI-compatible route).
+  void handle(const HttpRequest& request, Respond respond);
+  // Answers every call still waiting now (Service::close).
+  void close();
   // The JSON body of a protocol refusal (BabySea error envelope).
   static std::string refusal_body(int status, std::string_view code, std::string_view message);
 
  private:
   HttpResponse preflight();
   HttpResponse provider_callback(const std::string& provider, const HttpRequest& request);
-  HttpResponse route(const std::string& path, const boost::urls::url_view& url, const HttpRequest& request);
+  void route(const std::string& path, const boost::urls::url_view& url, const HttpRequest& request,
+             Respond respond);
 
   Service service_;
 };

@@ -171,18 +171,24 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.stopping.load()) return refuse(503, "unavailable", "server is stopping");
     server_.in_flight.fetch_add(1);
     net::post(*server_.pool, [self = shared_from_this(), in] {
-      HttpResponse out;
+      // Exactly one response per request, whichever thread answers.
+      auto answered = std::make_shared<std::atomic<bool>>(false);
+      Respond respond = [self, answered](HttpResponse out) {
+        if (answered->exchange(true)) return;
+        net::post(self->stream_.get_executor(), [self, out = std::move(out)]() mutable {
+          self->server_.in_flight.fetch_sub(1);
+          self->write(std::move(out));
+        });
+      };
       try {
-        out = self->server_.handler(*in);
+        self->server_.handler(*in, respond);
       } catch (...) {
+        HttpResponse out;
         out.status = 500;
         out.headers = {{"Content-Type", "application/json"}};
         out.body = self->server_.refusal(500, "internal", "internal error");
+        respond(std::move(out));
       }
-      net::post(self->stream_.get_executor(), [self, out = std::move(out)]() mutable {
-        self->server_.in_flight.fetch_sub(1);
-        self->write(std::move(out));
-      });
     });
   }
 

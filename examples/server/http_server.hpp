@@ -11,9 +11,11 @@
 // Every refusal answers JSON, then closes the connection so a pipelined
 // request behind it is never processed.
 //
-// Accepted requests run on a separate handler pool (handlers may block on
-// the engine); responses are written back on the connection's strand, in
-// order, with keep-alive.
+// Accepted requests run on a separate handler pool (handlers may block on a
+// durable commit); a handler answers through a `Respond` it may call later
+// from another thread, so a request waiting on a generation pins no thread.
+// Responses are written back on the connection's strand, in order, with
+// keep-alive.
 //
 // Thread safety: start()/stop() from one thread; the handler is called
 // concurrently from pool threads.
@@ -52,7 +54,13 @@ struct HttpResponse {
   bool close = false;  // close the connection after writing
 };
 
-using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Answers one request: called exactly once per request, from any thread,
+// during the handler or later (a response that waits on the engine).
+using Respond = std::function<void(HttpResponse)>;
+// Handles one request on a handler-pool thread; `request` stays valid only
+// until the handler returns. The handler may block briefly (a durable
+// commit) but hands long waits to `respond`, which holds no thread.
+using HttpHandler = std::function<void(const HttpRequest& request, Respond respond)>;
 // Builds the body of a protocol refusal (JSON), given status and message.
 using RefusalBody = std::function<std::string(int status, std::string_view code, std::string_view message)>;
 

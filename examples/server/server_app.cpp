@@ -48,7 +48,8 @@ Result<std::unique_ptr<ServerApp>> ServerApp::start(std::string_view config_json
   impl->http = std::move(http);
   impl->api = std::make_unique<Api>(*impl->runtime);
   Api* api = impl->api.get();
-  impl->http->start([api](const HttpRequest& r) { return api->handle(r); }, &Api::refusal_body);
+  impl->http->start([api](const HttpRequest& r, Respond respond) { api->handle(r, std::move(respond)); },
+                    &Api::refusal_body);
   return std::unique_ptr<ServerApp>(new ServerApp(std::move(impl)));
 }
 
@@ -69,6 +70,7 @@ std::string ServerApp::listening_json() const {
 void ServerApp::stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  impl_->api->close();  // calls waiting on generations are answered while connections are open
   impl_->http->stop();
   impl_->http.reset();
   impl_->api.reset();

@@ -198,11 +198,33 @@ struct SubmitOptions {
   // Wait up to this long for the first provider's acknowledgement so the
   // result can carry prediction_id (the create route's bounded wait).
   std::chrono::milliseconds wait_for_ack{0};
+  // Hand the Idempotency-Key's in-flight claim to the caller
+  // (SubmitOutcome::key_claim) instead of releasing it when submit returns.
+  bool keep_key_claim = false;
 };
+
+// What Engine::watch waits for.
+enum class Milestone {
+  acknowledged,  // the first provider's job id is known, or the generation is terminal
+  terminal,      // succeeded, failed or canceled
+};
+
+// Engine::watch's callback: the generation when it reached the milestone or
+// when the wait ended first (tell by its status), or an error.
+using WatchCallback = std::function<void(Result<GenerationView>)>;
+// A pending watch (Engine::unwatch); 0 is no watch.
+using WatchId = std::uint64_t;
 
 struct SubmitOutcome {
   GenerationView generation;
   bool replayed = false;  // an earlier identical request's result
+  // With SubmitOptions::keep_key_claim, the Idempotency-Key's in-flight
+  // claim (empty without a key and on a replay): while it is held, a
+  // concurrent submit of the same account and key is refused with
+  // idempotency_in_progress. A caller that answers later (after a wait for
+  // the generation) keeps it until its answer is out, so the request counts
+  // as executing until then; releasing the last copy ends the claim.
+  std::shared_ptr<void> key_claim;
 };
 
 struct GenerationPage {
@@ -325,6 +347,24 @@ class Engine {
                                std::string_view params_json, std::string_view idempotency_key,
                                const SubmitOptions& options = {});
   Result<GenerationView> get(const Principal& principal, std::string_view generation_id);
+  // Calls `done` exactly once: with the generation as committed by the step
+  // that made it reach `milestone` (at once, on this thread, when it already
+  // has), or as it stands when `timeout` passes first, or with an error:
+  // what get() refuses with, or unavailable when the engine stops first.
+  // `done` runs on the thread that committed the step (a worker, or the
+  // caller of handle_provider_callback / cancel / run_due) or on the
+  // watches' timer thread; it must not block for long, and may call the
+  // engine. No thread waits meanwhile: a watch costs memory only. Returns
+  // the watch's id, or 0 when `done` has run already.
+  WatchId watch(const Principal& principal, std::string_view generation_id, Milestone milestone,
+                std::chrono::milliseconds timeout, WatchCallback done);
+  // Takes out a pending watch: true when it had not fired (`done` will not
+  // run), false when it fired or is firing now.
+  bool unwatch(WatchId id);
+  // Whether provider work runs in the background (engine workers or the
+  // host's executor); false when the host drives it with run_due(), so
+  // nothing acknowledges a generation while the caller waits.
+  bool works_in_background() const;
   // Newest first. limit 1..100, offset >= 0 (invalid_request otherwise).
   Result<GenerationPage> list(const Principal& principal, std::int64_t limit, std::int64_t offset);
   Result<CancelReceipt> cancel(const Principal& principal, std::string_view generation_id);

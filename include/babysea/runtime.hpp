@@ -174,6 +174,9 @@ class Runtime {
   bool has_engine() const;
   Engine& engine();  // REQUIRES: has_engine()
   Store& store();
+  // What the store has run since the runtime opened it (units committed,
+  // units failed, reads): babysea_store_* in /metrics.
+  StoreCounters store_counters() const;
   Ledger& ledger();
   ApiKeyService& api_keys();
   WebhookEndpoints& webhook_endpoints();

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -154,8 +155,22 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   // ------------------------------------------------------------ API calls
-  // Runs one operation for the caller in `call`.
+  // Runs one operation for the caller in `call`, and returns when it has
+  // its answer (a generate waits for the provider's acknowledgement up to
+  // the create wait, the OpenAI-compatible route for the terminal state up
+  // to openai_wait_ms).
   Reply call(Operation op, const Call& call);
+  // The same without holding the calling thread through those waits:
+  // `done` is called exactly once with the answer, on this thread before
+  // call_async returns, or later on an engine thread when the call waits
+  // for its generation (the engine's watch, Engine::watch). The work before
+  // the wait (authentication, the durable submit) runs on this thread.
+  // `call` is read only before call_async returns. `done` must not block.
+  void call_async(Operation op, const Call& call, std::function<void(Reply)> done);
+  // Answers every call still waiting at once (a generate with the
+  // generation as it stands, the OpenAI-compatible route 503), and later
+  // calls without waiting. Then returns; the destructor does it too.
+  void close();
 
   // An error reply for a refusal made before any operation was chosen (no
   // route, a malformed request target, a protocol error): the error document

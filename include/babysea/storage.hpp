@@ -45,6 +45,7 @@
 // escape it or be used from another thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -644,6 +645,25 @@ class Store {
   // (SQLite WAL readers).
   virtual Status read(Work work) = 0;
 };
+
+// What a store has run since it was opened (see count_units).
+struct StoreCounters {
+  std::uint64_t units = 0;         // Store::transact calls that committed
+  std::uint64_t failed_units = 0;  // Store::transact calls that returned an error
+  std::uint64_t reads = 0;         // Store::read calls
+};
+
+// A Store that forwards to `inner` and counts what it runs: `counters`
+// (owned by the caller, outliving the store) is updated with relaxed atomics.
+// The durable units a piece of work costs are the figure the engine's
+// per-generation budget is stated in (bench/server_bench).
+struct StoreCounterCells {
+  std::atomic<std::uint64_t> units{0};
+  std::atomic<std::uint64_t> failed_units{0};
+  std::atomic<std::uint64_t> reads{0};
+  StoreCounters load() const;
+};
+std::unique_ptr<Store> count_units(std::unique_ptr<Store> inner, StoreCounterCells& counters);
 
 enum class Durability { full, normal };
 

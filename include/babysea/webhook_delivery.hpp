@@ -74,6 +74,10 @@ Result<std::vector<HttpHeader>> webhook_headers(const WebhookEndpointRow& endpoi
 // "whsec_" + base64 of 32 random bytes (valid for both signing modes).
 std::string new_webhook_secret();
 
+// Whether an enabled endpoint of `account` subscribes to `event`, read in
+// the caller's unit of work: the engine appends an event to the outbox only
+// then (nothing else reads it).
+Result<bool> webhook_event_wanted(UnitOfWork& unit, std::string_view account, std::string_view event);
 // Appends one event to the outbox inside the caller's unit of work (the
 // engine's; nothing is sent before that unit commits). Returns the event id.
 // invalid_request for an unknown event type.

@@ -166,27 +166,100 @@ Result<IdempotencyGate::Slot> IdempotencyGate::enter(std::string_view account, s
   return slot;
 }
 
-// ------------------------------------------------------------ AckWaiters
+// -------------------------------------------------------------- Watchers
 
-AckWaiters::Registration::Registration(AckWaiters& waiters, std::string generation_id)
-    : waiters_(waiters), id_(std::move(generation_id)) {
-  std::lock_guard lock(waiters_.mu_);
-  ++waiters_.waiting_[id_];
+Watchers::~Watchers() { shutdown(); }
+
+bool Watchers::has_reached(const Generation& g, Milestone m) {
+  if (is_terminal(g.status)) return true;
+  return m == Milestone::acknowledged && !g.prediction_id.empty();
 }
 
-AckWaiters::Registration::~Registration() {
-  std::lock_guard lock(waiters_.mu_);
-  if (--waiters_.waiting_[id_] <= 0) {
-    waiters_.waiting_.erase(id_);
-    waiters_.acked_.erase(id_);
+std::uint64_t Watchers::add(std::string id, Milestone milestone, Clock::time_point deadline, Fire fire) {
+  std::unique_lock lock(mu_);
+  if (stopping_.load()) {
+    lock.unlock();
+    fire(nullptr);
+    return 0;
+  }
+  if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+  const std::uint64_t token = next_token_++;
+  by_generation_.emplace(id, token);
+  const bool earliest = by_deadline_.empty() || deadline < by_deadline_.begin()->first;
+  by_deadline_.emplace(deadline, token);
+  watchers_.emplace(token, Watcher{std::move(id), milestone, deadline, std::move(fire)});
+  if (earliest) cv_.notify_one();
+  return token;
+}
+
+Watchers::Fire Watchers::take(std::uint64_t token) {
+  auto it = watchers_.find(token);
+  if (it == watchers_.end()) return nullptr;
+  Watcher w = std::move(it->second);
+  watchers_.erase(it);
+  for (auto [a, b] = by_generation_.equal_range(w.id); a != b; ++a)
+    if (a->second == token) {
+      by_generation_.erase(a);
+      break;
+    }
+  for (auto [a, b] = by_deadline_.equal_range(w.deadline); a != b; ++a)
+    if (a->second == token) {
+      by_deadline_.erase(a);
+      break;
+    }
+  return std::move(w.fire);
+}
+
+bool Watchers::remove(std::uint64_t token) {
+  std::lock_guard lock(mu_);
+  return take(token) != nullptr;
+}
+
+void Watchers::reached(const Generation& g) {
+  std::vector<Fire> due;
+  {
+    std::lock_guard lock(mu_);
+    if (watchers_.empty()) return;
+    std::vector<std::uint64_t> tokens;
+    for (auto [a, b] = by_generation_.equal_range(g.id); a != b; ++a)
+      if (has_reached(g, watchers_.at(a->second).milestone)) tokens.push_back(a->second);
+    for (auto t : tokens) due.push_back(take(t));
+  }
+  for (auto& f : due) f(&g);
+}
+
+void Watchers::timer_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_.load()) {
+    if (by_deadline_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto next = by_deadline_.begin()->first;
+    if (Clock::now() < next) {
+      cv_.wait_until(lock, next);
+      continue;
+    }
+    Fire f = take(by_deadline_.begin()->second);
+    lock.unlock();
+    f(nullptr);
+    lock.lock();
   }
 }
 
-void AckWaiters::acknowledged(const std::string& generation_id) {
-  std::lock_guard lock(mu_);
-  if (waiting_.count(generation_id) == 0) return;
-  acked_.insert(generation_id);
-  cv_.notify_all();
+void Watchers::shutdown() {
+  std::vector<Fire> left;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_.exchange(true)) return;
+    for (auto& [token, w] : watchers_) left.push_back(std::move(w.fire));
+    watchers_.clear();
+    by_generation_.clear();
+    by_deadline_.clear();
+    cv_.notify_all();
+  }
+  if (timer_.joinable()) timer_.join();
+  for (auto& f : left) f(nullptr);
 }
 
 // --------------------------------------------------------- EngineMetrics
@@ -238,22 +311,13 @@ Result<Generation> Engine::Impl::load_owned(const Principal& p, std::string_view
   return g;
 }
 
-Status Engine::Impl::apply_in_unit(UnitOfWork& uow, const Generation& g, const Effect& e,
-                                   std::vector<AttemptRecord>& records, std::vector<LifecycleEvent>& events) {
-  switch (e.kind) {
-    case EffectKind::settle:
-    case EffectKind::release: {
-      if (g.hold_id.empty()) return {};
-      const bool settle = e.kind == EffectKind::settle && e.amount > 0;
-      auto r = settle ? ledger->settle(uow, g.hold_id, e.amount) : ledger->release(uow, g.hold_id);
-      // A hold the ledger already expired (the engine was down past the
-      // hold's grace) is resolved; anything else is a real failure.
-      if (!r.ok() && r.code() != Code::invalid_state) return r.status();
-      return {};
-    }
-    case EffectKind::record_outcome: {
+void Engine::Impl::prepare(const Generation& g, const std::vector<Effect>& effects, UnitWrites& out) {
+  out.records.clear();
+  out.events.clear();
+  for (const auto& e : effects) {
+    if (e.kind == EffectKind::record_outcome) {
       const Attempt* a = g.find_attempt(e.attempt_id);
-      if (a == nullptr) return {};
+      if (a == nullptr) continue;
       AttemptRecord rec;
       rec.attempt_id = a->id;
       rec.region = g.region;
@@ -267,81 +331,130 @@ Status Engine::Impl::apply_in_unit(UnitOfWork& uow, const Generation& g, const E
       auto cost = checked_mul(g.cost_per_output, std::max<std::int64_t>(g.max_outputs, 1));
       rec.cost = cost.ok() ? *cost : g.held;
       rec.finished_ms = to;
-      auto ok = Router::persist_attempt(uow, rec);
-      if (!ok.ok()) return ok.status();
-      records.push_back(std::move(rec));
-      return {};
-    }
-    case EffectKind::emit: {
+      out.records.push_back(std::move(rec));
+    } else if (e.kind == EffectKind::emit) {
       LifecycleEvent ev;
       ev.type = e.event_type;
       ev.generation_id = g.id;
       ev.account = g.account;
       ev.status = g.status;
       ev.data_json = render::webhook_data(g, *config.assets, now());
-      auto id = enqueue_webhook_event(uow, g.account, ev.type, ev.data_json, now());
-      if (!id.ok()) return id.status();
-      events.push_back(std::move(ev));
-      return {};
+      out.events.push_back(std::move(ev));
     }
-    default:
-      return {};
   }
 }
 
-Result<bool> Engine::Impl::apply(std::string_view id, const Event& event,
-                                 const std::function<Result<bool>(UnitOfWork&)>& extra, Status* step_status) {
+Status Engine::Impl::write(UnitOfWork& uow, const Generation& g, const std::vector<Effect>& effects,
+                           const UnitWrites& w) {
+  for (const auto& e : effects) {
+    if (e.kind != EffectKind::settle && e.kind != EffectKind::release) continue;
+    if (g.hold_id.empty()) continue;
+    const bool settle = e.kind == EffectKind::settle && e.amount > 0;
+    auto r = settle ? ledger->settle(uow, g.hold_id, e.amount) : ledger->release(uow, g.hold_id);
+    // A hold the ledger already expired (the engine was down past the
+    // hold's grace) is resolved; anything else is a real failure.
+    if (!r.ok() && r.code() != Code::invalid_state) return r.status();
+  }
+  for (const auto& rec : w.records) {
+    auto ok = Router::persist_attempt(uow, rec);
+    if (!ok.ok()) return ok.status();
+  }
+  // The outbox carries an event only to an account with an endpoint that
+  // wants it: nothing else would ever read the row.
+  for (const auto& ev : w.events) {
+    auto wanted = webhook_event_wanted(uow, ev.account, ev.type);
+    if (!wanted.ok()) return wanted.status();
+    if (!*wanted) continue;
+    auto id = enqueue_webhook_event(uow, ev.account, ev.type, ev.data_json, now());
+    if (!id.ok()) return id.status();
+  }
+  return {};
+}
+
+Result<bool> Engine::Impl::apply(std::string_view id, const Event& event) { return apply(id, event, StepInput()); }
+
+Result<bool> Engine::Impl::apply(std::string_view id, const Event& event, StepInput in) {
+  std::shared_ptr<const Generation> known = std::move(in.known);
   for (int attempt = 0; attempt < kMaxApplyTries; ++attempt) {
+    // The step is computed outside the unit, from the generation as last
+    // committed (the caller's copy, else a read); the unit holds only the
+    // writes, and the version compare-and-set turns a stale copy into a
+    // retry from a fresh read.
     Generation g;
-    StepResult r;
+    std::string owner;
+    if (known) {
+      g = *known;
+      owner = instance_id;  // a task's copy: its step sent work, so this instance owned it
+      known.reset();
+    } else {
+      GenerationRow row;
+      Status rd = config.store->read([&](UnitOfWork& uow) { return uow.generations().get(id, row); });
+      if (!rd.ok()) return rd;
+      auto dec = decode_generation(row.doc);
+      if (!dec.ok()) return dec.status();
+      g = std::move(*dec);
+      g.version = row.version;
+      owner = std::move(row.owner);
+    }
+    StepResult r = step(g, event, now(), policy);
+    if (!r.status.ok()) {
+      if (in.refused != nullptr) *in.refused = r.status;
+      return false;  // nothing changes
+    }
+    if (in.then) {
+      // Outputs copied before the step (the provider answered with them):
+      // their arrival joins this unit instead of a fetch and a unit of its own.
+      const std::string& att = in.then->attempt_id;
+      const auto fetch = std::find_if(r.effects.begin(), r.effects.end(), [&](const Effect& e) {
+        return e.kind == EffectKind::fetch_assets && e.attempt_id == att;
+      });
+      if (fetch != r.effects.end()) r.effects.erase(fetch);
+      StepResult r2 = step(g, *in.then, now(), policy);
+      if (r2.status.ok()) {
+        r.changed = r.changed || r2.changed;
+        for (auto& e : r2.effects) r.effects.push_back(std::move(e));
+      }
+    }
+    if (!r.changed && !in.extra) {
+      if (r.effects.empty()) return false;
+      std::vector<Effect> io_effects;
+      for (auto& e : r.effects)
+        if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
+      after_commit(g, std::move(io_effects), {}, {});
+      return false;
+    }
+    UnitWrites writes;
+    if (r.changed) prepare(g, r.effects, writes);
+    const std::int64_t expected = g.version;
+    GenerationRow next;
+    if (r.changed) {
+      g.version = expected + 1;
+      next = row_of(g);
+      // The instance that sends the step's provider work owns the generation
+      // until another sends some (recovery always takes it over).
+      const bool sends = std::any_of(r.effects.begin(), r.effects.end(),
+                                     [](const Effect& e) { return !is_money_or_log(e.kind); });
+      next.owner = sends || event.kind == EventKind::recovered ? instance_id : owner;
+    }
     bool vetoed = false;
-    std::vector<AttemptRecord> records;
-    std::vector<LifecycleEvent> events;
-    Status refused;
     Status st = config.store->transact([&](UnitOfWork& uow) -> Status {
-      records.clear();
-      events.clear();
       vetoed = false;
-      if (extra) {
-        auto go = extra(uow);
+      if (in.extra) {
+        auto go = (*in.extra)(uow);
         if (!go.ok()) return go.status();
         if (!*go) {
           vetoed = true;
           return {};
         }
       }
-      GenerationRow row;
-      BABYSEA_RETURN_IF_ERROR(uow.generations().get(id, row));
-      auto dec = decode_generation(row.doc);
-      if (!dec.ok()) return dec.status();
-      g = std::move(*dec);
-      g.version = row.version;
-      r = step(g, event, now(), policy);
-      if (!r.status.ok()) {
-        refused = r.status;
-        return r.status;  // nothing changes
-      }
       if (!r.changed) return {};
-      for (const auto& e : r.effects)
-        if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(apply_in_unit(uow, g, e, records, events));
+      BABYSEA_RETURN_IF_ERROR(write(uow, g, r.effects, writes));
       if (event.kind == EventKind::submit_ok && !event.job.job_id.empty()) {
         if (const Attempt* a = g.find_attempt(event.attempt_id); a != nullptr)
           BABYSEA_RETURN_IF_ERROR(uow.generations().put_job(a->provider, event.job.job_id, g.id, a->id));
       }
-      const std::int64_t expected = g.version;
-      g.version = expected + 1;
-      // The instance that sends the step's provider work owns the generation
-      // until another sends some (recovery always takes it over).
-      GenerationRow next = row_of(g);
-      const bool sends = std::any_of(r.effects.begin(), r.effects.end(),
-                                     [](const Effect& e) { return !is_money_or_log(e.kind); });
-      next.owner = sends || event.kind == EventKind::recovered ? instance_id : row.owner;
       return uow.generations().update(next, expected);
     });
-    if (!refused.ok()) {
-      if (step_status != nullptr) *step_status = refused;
-      return false;
-    }
     if (!st.ok()) {
       const bool retry = st.code() == Code::invalid_state || st.code() == Code::unavailable;
       if (retry && attempt + 1 < kMaxApplyTries && !(st.code() == Code::unavailable && work.stopping())) {
@@ -358,7 +471,7 @@ Result<bool> Engine::Impl::apply(std::string_view id, const Event& event,
     for (auto& e : r.effects)
       if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
     const bool changed = r.changed;
-    after_commit(g, std::move(io_effects), std::move(records), std::move(events));
+    after_commit(g, std::move(io_effects), std::move(writes.records), std::move(writes.events));
     return changed;
   }
   return Status(Code::unavailable, "generation is contended; try again");
@@ -375,7 +488,7 @@ void Engine::Impl::after_commit(const Generation& g, std::vector<Effect> effects
       metrics.generation_latency.observe(static_cast<double>(std::max<std::int64_t>(0, g.completed_ms - g.created_ms)));
     emit_to_host(ev);
   }
-  if (!g.prediction_id.empty() || is_terminal(g.status)) acks.acknowledged(g.id);
+  watchers.reached(g);
   if (effects.empty()) return;
   auto snapshot = std::make_shared<const Generation>(g);
   const std::int64_t made_in = epoch.load(std::memory_order_relaxed);
@@ -423,8 +536,53 @@ void Engine::Impl::run_task(const Task& task) {
     ev = std::move(e);
   }
   if (!ev) return;
-  auto r = apply(task.generation_id, *ev);
+  StepInput in;
+  in.known = task.generation;
+  in.then = copy_outputs(*task.generation, *ev);
+  auto r = apply(task.generation_id, *ev, std::move(in));
   if (!r.ok()) metrics.effect_failures.add();
+}
+
+std::optional<Event> Engine::Impl::copy_outputs(const Generation& g, const Event& ev) {
+  // A synchronous provider's answer to the submit of a generation's only
+  // attempt: nothing else can be copying outputs into this generation's
+  // files (no other attempt, no callback or poll of this one), so the copy
+  // can run before the step and its arrival join the step's unit. Every
+  // other success goes through the step first (which decides whether its
+  // outputs are used) and a fetch of its own.
+  if (ev.kind != EventKind::submit_ok || !ev.status || ev.status->kind != ProviderStatusKind::succeeded ||
+      ev.status->outputs.empty() || g.attempts.size() != 1 || is_terminal(g.status))
+    return std::nullopt;
+  const Attempt& a = g.attempts.front();
+  Provider* p = provider(a.provider);
+  if (a.id != ev.attempt_id || a.status != AttemptStatus::intent || p == nullptr ||
+      p->delivery() != DeliveryMode::synchronous)
+    return std::nullopt;
+  return store_outputs(g, ev.attempt_id, ev.status->outputs);
+}
+
+Event Engine::Impl::store_outputs(const Generation& g, const std::string& attempt_id,
+                                  const std::vector<ProviderOutput>& outputs) {
+  Event ev;
+  ev.attempt_id = attempt_id;
+  auto urls = config.assets->store(g.id, outputs);
+  if (urls.ok()) {
+    ev.kind = EventKind::assets_stored;
+    ev.urls = std::move(*urls);
+    return ev;
+  }
+  ev.kind = EventKind::assets_failed;
+  const Status& st = urls.status();
+  bool expired = false;
+  for (const auto& issue : st.issues())
+    if (issue.code == "expired") expired = true;
+  // An expired or refused output will not come back by retrying.
+  ev.retryable = !expired && st.code() != Code::invalid_request && st.code() != Code::payload_too_large &&
+                 st.code() != Code::url_forbidden && st.code() != Code::unsupported_media_type;
+  ev.error = ProviderError{expired || st.code() == Code::unavailable ? ErrorKind::provider_unavailable
+                                                                    : ErrorKind::malformed_response,
+                           0, std::string(code_name(st.code())), std::string(st.message())};
+  return ev;
 }
 
 bool Engine::Impl::still_owner(const Task& task) {
@@ -550,26 +708,8 @@ std::optional<Event> Engine::Impl::execute(const Task& task) {
       ev.cancel = cr.outcome;
       return ev;
     }
-    case EffectKind::fetch_assets: {
-      auto urls = config.assets->store(g.id, e.outputs);
-      if (urls.ok()) {
-        ev.kind = EventKind::assets_stored;
-        ev.urls = std::move(*urls);
-        return ev;
-      }
-      ev.kind = EventKind::assets_failed;
-      const Status& st = urls.status();
-      bool expired = false;
-      for (const auto& issue : st.issues())
-        if (issue.code == "expired") expired = true;
-      // An expired or refused output will not come back by retrying.
-      ev.retryable = !expired && st.code() != Code::invalid_request && st.code() != Code::payload_too_large &&
-                     st.code() != Code::url_forbidden && st.code() != Code::unsupported_media_type;
-      ev.error = ProviderError{expired || st.code() == Code::unavailable ? ErrorKind::provider_unavailable
-                                                                        : ErrorKind::malformed_response,
-                               0, std::string(code_name(st.code())), std::string(st.message())};
-      return ev;
-    }
+    case EffectKind::fetch_assets:
+      return store_outputs(g, e.attempt_id, e.outputs);
     case EffectKind::remove_assets: {
       // Copies that no generation uses (the generation did not succeed).
       if (g.status != GenerationStatus::succeeded) (void)config.assets->remove(g.id);
@@ -674,12 +814,15 @@ Status Engine::Impl::recover_owned_by(const std::string& owner) {
     // sweeping the same dead one race on the version compare-and-set; the
     // loser's retry sees the new owner and stands down).
     bool taken = false;
-    auto r = apply(id, ev, [&](UnitOfWork& uow) -> Result<bool> {
+    const std::function<Result<bool>(UnitOfWork&)> still_theirs = [&](UnitOfWork& uow) -> Result<bool> {
       GenerationRow row;
       BABYSEA_RETURN_IF_ERROR(uow.generations().get(id, row));
       taken = row.owner == owner;
       return taken;
-    });
+    };
+    StepInput in;
+    in.extra = &still_theirs;
+    auto r = apply(id, ev, std::move(in));
     if (!r.ok() && r.code() != Code::not_found) return r.status();
     if (r.ok() && taken && owner != instance_id) metrics.recovered_from_dead.add();
   }
@@ -755,6 +898,7 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() {
   Impl& I = *impl_;
   I.work.shutdown();
+  I.watchers.shutdown();  // no step commits any more: what waits is answered now
   if (I.registry) {
     // Work not sent before the stop stays durable: mark this instance dead
     // now so a living one takes it over without waiting for instance_ttl.
@@ -964,7 +1108,16 @@ class SubmitCall {
   // submit that waits for the acknowledgement registers first, so one that
   // comes at once is not missed.
   Status persist() {
-    if (options_.wait_for_ack.count() > 0 && !impl_.work.inline_mode()) ack_.emplace(impl_.acks, g_.id);
+    if (options_.wait_for_ack.count() > 0 && !impl_.work.inline_mode()) {
+      ack_ = std::make_shared<AckWait>();
+      ack_token_ = impl_.watchers.add(g_.id, Milestone::acknowledged,
+                                      Watchers::Clock::now() + options_.wait_for_ack, [a = ack_](const Generation* g) {
+                                        std::lock_guard lock(a->mu);
+                                        if (g != nullptr) a->generation = *g;
+                                        a->fired = true;
+                                        a->cv.notify_all();
+                                      });
+    }
     IdempotencyRow claim;
     if (!key_.empty()) {
       claim.account = principal_.account;
@@ -977,9 +1130,12 @@ class SubmitCall {
     Event accepted;
     accepted.kind = EventKind::accepted;
     const std::string hold_key = "gen:" + g_.id;
+    // The accepted step and what its unit writes, before the unit (the hold
+    // id it does not depend on is set inside).
+    Generation accepted_g = g_;
+    step_ = step(accepted_g, accepted, now_, impl_.policy);
+    impl_.prepare(accepted_g, step_.effects, writes_);
     Status st = impl_.config.store->transact([&](UnitOfWork& uow) -> Status {
-      records_.clear();
-      events_.clear();
       if (!key_.empty()) {
         // The key's record, unless an earlier request (or another engine
         // instance) holds a live one; an error below rolls the claim back.
@@ -993,11 +1149,9 @@ class SubmitCall {
       auto hold = impl_.ledger->reserve_new(uow, principal_.account, g_.held, hold_key,
                                          g_.deadline_ms + impl_.config.options.hold_grace.count(), g_.id);
       if (!hold.ok()) return hold.status();
-      g_.hold_id = hold->hold.id;
-      Generation fresh = g_;
-      step_ = step(fresh, accepted, now_, impl_.policy);
-      for (const auto& e : step_.effects)
-        if (is_money_or_log(e.kind)) BABYSEA_RETURN_IF_ERROR(impl_.apply_in_unit(uow, fresh, e, records_, events_));
+      Generation fresh = accepted_g;
+      fresh.hold_id = hold->hold.id;
+      BABYSEA_RETURN_IF_ERROR(impl_.write(uow, fresh, step_.effects, writes_));
       fresh.version = 1;
       GenerationRow row = row_of(fresh);
       row.owner = impl_.instance_id;
@@ -1005,7 +1159,10 @@ class SubmitCall {
       g_ = std::move(fresh);
       return {};
     });
-    if (!st.ok()) ack_.reset();
+    if (!st.ok() && ack_) {
+      impl_.watchers.remove(ack_token_);
+      ack_.reset();
+    }
     return st;
   }
 
@@ -1031,19 +1188,24 @@ class SubmitCall {
     std::vector<Effect> io_effects;
     for (auto& e : step_.effects)
       if (!is_money_or_log(e.kind)) io_effects.push_back(std::move(e));
-    impl_.after_commit(g_, std::move(io_effects), std::move(records_), std::move(events_));
+    impl_.after_commit(g_, std::move(io_effects), std::move(writes_.records), std::move(writes_.events));
   }
 
   // The answer: after the first acknowledgement (or the wait's end) when
   // asked to wait, the generation as it is then.
   SubmitOutcome reply() {
     if (ack_) {
-      ack_->wait(options_.wait_for_ack, [this] { return impl_.work.stopping(); });
-      ack_.reset();
-      if (auto fresh = impl_.load(g_.id); fresh.ok()) g_ = std::move(*fresh);
+      std::unique_lock lock(ack_->mu);
+      ack_->cv.wait(lock, [this] { return ack_->fired; });  // the watch's deadline bounds it
+      if (ack_->generation) {
+        g_ = std::move(*ack_->generation);
+      } else if (auto fresh = impl_.load(g_.id); fresh.ok()) {
+        g_ = std::move(*fresh);
+      }
     }
     SubmitOutcome out;
     out.generation = make_view(g_, *impl_.config.assets, impl_.now());
+    if (slot_ && !key_.empty() && options_.keep_key_claim) out.key_claim = std::make_shared<IdempotencyGate::Slot>(std::move(*slot_));
     impl_.metrics.submit_latency.observe(static_cast<double>(impl_.clock->monotonic_ns() - t0_) / 1e6);
     return out;
   }
@@ -1062,10 +1224,17 @@ class SubmitCall {
   std::optional<IdempotencyGate::Slot> slot_;       // claim_key
   std::int64_t now_ = 0;                            // plan: the acceptance time
   Generation g_;                                    // plan, then as stored
-  std::optional<AckWaiters::Registration> ack_;     // persist, when waiting for the ack
+  // The bounded wait for the first acknowledgement (SubmitOptions::wait_for_ack).
+  struct AckWait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool fired = false;
+    std::optional<Generation> generation;  // as acknowledged; empty: the wait ended first
+  };
+  std::shared_ptr<AckWait> ack_;                    // persist, when waiting for the ack
+  std::uint64_t ack_token_ = 0;                     // its watch
   StepResult step_;                                 // persist: the accepted step
-  std::vector<AttemptRecord> records_;              // persist
-  std::vector<LifecycleEvent> events_;              // persist
+  Engine::Impl::UnitWrites writes_;                 // persist
   IdempotencyRow existing_;                         // persist: the key's live record, when found_
   bool found_ = false;
 };
@@ -1084,6 +1253,47 @@ Result<SubmitOutcome> Engine::submit(const Principal& principal, std::string_vie
   return call.reply();
 }
 
+WatchId Engine::watch(const Principal& principal, std::string_view generation_id, Milestone milestone,
+                      std::chrono::milliseconds timeout, WatchCallback done) {
+  Impl& I = *impl_;
+  if (Status s = require_scope(principal, Scope::generation_read); !s.ok()) {
+    done(std::move(s));
+    return 0;
+  }
+  auto callback = std::make_shared<WatchCallback>(std::move(done));
+  const std::string id(generation_id);
+  // What the watcher answers: the generation as committed, else (the
+  // deadline) as it stands. Never another account's generation: the owner
+  // is checked on every path, as get() does.
+  auto answer = [&I, callback, principal, id](const Generation* g) {
+    Result<GenerationView> out = Status(Code::unavailable, "the engine is stopping");
+    if (g != nullptr) {
+      Status owned = check_owner(principal, g->account, "generation");
+      out = owned.ok() ? Result<GenerationView>(make_view(*g, *I.config.assets, I.now())) : owned;
+    } else if (!I.watchers.stopping()) {
+      auto now = I.load_owned(principal, id);
+      out = now.ok() ? Result<GenerationView>(make_view(*now, *I.config.assets, I.now())) : now.status();
+    }
+    (*callback)(std::move(out));
+  };
+  // Registered before the generation is read, so a step committing in
+  // between is not missed.
+  const WatchId token = I.watchers.add(id, milestone, Watchers::Clock::now() + timeout, answer);
+  if (token == 0) return 0;
+  auto g = I.load_owned(principal, id);
+  if (g.ok() && !Watchers::has_reached(*g, milestone)) return token;
+  if (!I.watchers.remove(token)) return 0;  // a step fired it meanwhile
+  if (g.ok())
+    answer(&*g);
+  else
+    (*callback)(g.status());
+  return 0;
+}
+
+bool Engine::unwatch(WatchId id) { return id != 0 && impl_->watchers.remove(id); }
+
+bool Engine::works_in_background() const { return !impl_->work.inline_mode(); }
+
 Result<CancelReceipt> Engine::cancel(const Principal& principal, std::string_view generation_id) {
   Impl& I = *impl_;
   BABYSEA_RETURN_IF_ERROR(require_scope(principal, Scope::generation_delete));
@@ -1092,7 +1302,9 @@ Result<CancelReceipt> Engine::cancel(const Principal& principal, std::string_vie
   Event ev;
   ev.kind = EventKind::cancel_requested;
   Status refused;
-  auto r = I.apply(generation_id, ev, {}, &refused);
+  Engine::Impl::StepInput in;
+  in.refused = &refused;
+  auto r = I.apply(generation_id, ev, std::move(in));
   if (!refused.ok()) return refused;
   if (!r.ok()) return r.status();
   auto after = I.load(generation_id);
@@ -1161,13 +1373,16 @@ Result<CallbackResult> Engine::handle_provider_callback(std::string_view provide
   const std::string message_id = cb->message_id;
   const std::int64_t now = I.now();
   bool duplicate = false;
-  auto r = I.apply(generation_id, ev, [&](UnitOfWork& uow) -> Result<bool> {
+  const std::function<Result<bool>(UnitOfWork&)> first_time = [&](UnitOfWork& uow) -> Result<bool> {
     if (message_id.empty()) return true;
     auto fresh = uow.seen().insert_if_absent(source, message_id, now);
     if (!fresh.ok()) return fresh.status();
     duplicate = !*fresh;
     return *fresh;
-  });
+  };
+  Engine::Impl::StepInput in;
+  in.extra = &first_time;
+  auto r = I.apply(generation_id, ev, std::move(in));
   if (!r.ok()) return r.status();
   if (duplicate) I.metrics.callbacks_duplicate.add();
   CallbackResult out;

@@ -199,43 +199,57 @@ class IdempotencyGate {
   std::unordered_set<std::string> in_flight_;  // account + '\n' + key
 };
 
-// Submits waiting (SubmitOptions::wait_for_ack) for the first
-// acknowledgement of the generation they created: its provider job id or a
-// terminal status. A submit registers before its unit of work commits, so an
-// acknowledgement that comes at once is not missed; steps report through
-// acknowledged() after they commit.
-// Thread safety: safe for concurrent use.
-class AckWaiters {
+// Callers waiting for a generation to reach a Milestone (Engine::watch and
+// the submit's bounded wait for the acknowledgement): a callback per
+// watcher, no thread per watcher. Committed steps report through reached()
+// and fire the watchers whose milestone the generation has reached, on the
+// committing thread, with the generation as committed; the watchers' own
+// timer thread (started by the first add) fires the ones whose deadline
+// passes first, with nullptr. Each watcher fires exactly once, unless
+// remove() takes it out first.
+// Thread safety: safe for concurrent use; a Fire runs with no lock held.
+class Watchers {
  public:
-  // One waiting submit; unregisters when destroyed.
-  class Registration {
-   public:
-    Registration(AckWaiters& waiters, std::string generation_id);
-    Registration(const Registration&) = delete;
-    Registration& operator=(const Registration&) = delete;
-    ~Registration();
-    // Blocks until the generation is acknowledged, `give_up()` holds (checked
-    // when woken), or `timeout` passes.
-    template <class GiveUp>
-    void wait(std::chrono::milliseconds timeout, GiveUp give_up) {
-      std::unique_lock lock(waiters_.mu_);
-      waiters_.cv_.wait_for(lock, timeout, [&] { return waiters_.acked_.count(id_) != 0 || give_up(); });
-    }
+  using Clock = std::chrono::steady_clock;
+  // `g`: the generation at its milestone; nullptr: the deadline passed, or
+  // the engine is stopping (Watchers::stopping() tells which).
+  using Fire = std::function<void(const Generation* g)>;
 
-   private:
-    AckWaiters& waiters_;
-    std::string id_;
-  };
+  ~Watchers();  // shutdown()
+  // Registers `fire` for generation `id`; returns its token (never 0).
+  std::uint64_t add(std::string id, Milestone milestone, Clock::time_point deadline, Fire fire);
+  // Takes watcher `token` out if it has not fired: then true, and it never
+  // fires; false when it has fired (or is firing) already.
+  bool remove(std::uint64_t token);
+  // A step of `g` has committed: fires the watchers of g.id whose
+  // milestone `g` has reached.
+  void reached(const Generation& g);
+  // Fires every watcher left with nullptr and stops the timer; later adds
+  // fire at once with nullptr.
+  void shutdown();
+  bool stopping() const noexcept { return stopping_.load(); }
 
-  // A step of `generation_id` that acknowledged it has committed: wakes its
-  // waiters, if any.
-  void acknowledged(const std::string& generation_id);
+  static bool has_reached(const Generation& g, Milestone m);
 
  private:
+  struct Watcher {
+    std::string id;
+    Milestone milestone;
+    Clock::time_point deadline;
+    Fire fire;
+  };
+  void timer_loop();
+  // Takes watcher `token` out (under mu_) and hands over its Fire.
+  Fire take(std::uint64_t token);
+
   std::mutex mu_;
   std::condition_variable cv_;
-  std::unordered_map<std::string, int> waiting_;  // generation id -> waiters
-  std::unordered_set<std::string> acked_;         // acknowledged while waited for
+  std::unordered_map<std::uint64_t, Watcher> watchers_;
+  std::unordered_multimap<std::string, std::uint64_t> by_generation_;
+  std::multimap<Clock::time_point, std::uint64_t> by_deadline_;
+  std::uint64_t next_token_ = 1;
+  std::thread timer_;
+  std::atomic<bool> stopping_{false};
 };
 
 // The engine's counters and latency histograms, rendered by
@@ -279,7 +293,7 @@ struct Engine::Impl {
 
   WorkRunner work;              // provider work, timer steps, the scheduler
   IdempotencyGate idempotency;  // keyed submits in flight in this process
-  AckWaiters acks;              // submits waiting for the first acknowledgement
+  Watchers watchers;            // callers waiting for a generation's milestone
   EngineMetrics metrics;        // counters and histograms
 
   // This engine's instance id (ClusterOptions) and the registry's state.
@@ -300,21 +314,43 @@ struct Engine::Impl {
   ProviderPolicy policy_of(std::string_view provider) const;
   Provider* provider(std::string_view id) const;
 
-  // Applies `event` to generation `id` in one unit of work (with `extra`
-  // run first in the same unit; returning false from it skips the step).
-  // Dispatches the resulting provider effects after commit. Returns whether
-  // the state changed (or the extra hook's veto).
-  Result<bool> apply(std::string_view id, const Event& event,
-                     const std::function<Result<bool>(UnitOfWork&)>& extra = {},
-                     Status* step_status = nullptr);
-  // Money, telemetry and outbox effects inside the step's unit.
-  Status apply_in_unit(UnitOfWork& uow, const Generation& g, const Effect& e,
-                       std::vector<AttemptRecord>& records, std::vector<LifecycleEvent>& events);
+  // What a step's unit writes beside the generation row, prepared before
+  // the unit (outside the store's writer): the attempt records and the
+  // lifecycle events, rendered.
+  struct UnitWrites {
+    std::vector<AttemptRecord> records;
+    std::vector<LifecycleEvent> events;
+  };
+  // The optional inputs of apply().
+  struct StepInput {
+    // Run first in the step's unit; returning false skips the step (a
+    // duplicate callback, a generation another instance recovered).
+    const std::function<Result<bool>(UnitOfWork&)>* extra = nullptr;
+    Status* refused = nullptr;                // the step's own refusal (cancel of a terminal one)
+    std::shared_ptr<const Generation> known;  // the generation as the caller saw it committed
+    std::optional<Event> then;                // the outputs' arrival, copied before the step
+  };
+  // Applies `event` to generation `id`: computes the step, then commits it
+  // in one unit of work, only when it changes something (or `extra` has
+  // writes). Dispatches the resulting provider effects after commit.
+  // Returns whether the state changed (false also for the extra's veto).
+  Result<bool> apply(std::string_view id, const Event& event, StepInput in);
+  Result<bool> apply(std::string_view id, const Event& event);
+  // The step's attempt records and events, before its unit.
+  void prepare(const Generation& g, const std::vector<Effect>& effects, UnitWrites& out);
+  // The step's money, telemetry and outbox writes inside its unit.
+  Status write(UnitOfWork& uow, const Generation& g, const std::vector<Effect>& effects, const UnitWrites& w);
   void after_commit(const Generation& g, std::vector<Effect> effects, std::vector<AttemptRecord> records,
                     std::vector<LifecycleEvent> events);
   void dispatch(Task task);
   void run_task(const Task& task);
   std::optional<Event> execute(const Task& task);
+  // The outputs of a synchronous provider's answer `ev` to the submit of
+  // `g`'s only attempt, copied now, before its step, as the event of their
+  // arrival (stored or failed); nullopt for any other event.
+  std::optional<Event> copy_outputs(const Generation& g, const Event& ev);
+  // Copies `outputs` into the asset store: assets_stored or assets_failed.
+  Event store_outputs(const Generation& g, const std::string& attempt_id, const std::vector<ProviderOutput>& outputs);
   Event do_submit(const Generation& g, const Effect& e);
   // False when another instance has taken the generation over (shared stores).
   bool still_owner(const Task& task);

@@ -219,10 +219,12 @@ class Stepper {
 
   // A generation ending without success drops any file a copy may have
   // written (a copy interrupted by a crash leaves its files behind; removal
-  // is idempotent).
+  // is idempotent). A synchronous provider's answer is copied before its
+  // step commits, so any of its submitted attempts may have written some.
   void drop_copied_files() {
     for (const auto& a : g_.attempts)
-      if (a.asset_tries > 0) return effect(EffectKind::remove_assets, a.id);
+      if (a.asset_tries > 0 || (a.submits > 0 && policy_of(a.provider).delivery == DeliveryMode::synchronous))
+        return effect(EffectKind::remove_assets, a.id);
   }
 
   void finish_failed(std::string code, std::string message) {

@@ -543,6 +543,7 @@ Status with_field(Status s, std::string_view field) {
 struct Runtime::Impl {
   Config config;
   const Clock* clock = &SystemClock::instance();
+  StoreCounterCells store_counters;  // outlives the store that counts into it
   // Construction order; destruction runs backwards (see ~Runtime).
   std::unique_ptr<Store> store;
   std::unique_ptr<Resolver> resolver;
@@ -631,6 +632,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
     if (!s.ok()) return with_field(std::move(s).take_status(), "database");
     impl->store = std::move(*s);
   }
+  impl->store = count_units(std::move(impl->store), impl->store_counters);
 
   // Guard (also needed by webhook endpoint registration in admin mode). It
   // refuses URLs that reach this server itself: where the host says it
@@ -750,6 +752,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
 bool Runtime::has_engine() const { return impl_->engine != nullptr; }
 Engine& Runtime::engine() { return *impl_->engine; }
 Store& Runtime::store() { return *impl_->store; }
+StoreCounters Runtime::store_counters() const { return impl_->store_counters.load(); }
 Ledger& Runtime::ledger() { return impl_->ledger(); }
 ApiKeyService& Runtime::api_keys() { return impl_->api_keys(); }
 WebhookEndpoints& Runtime::webhook_endpoints() { return *impl_->endpoints; }

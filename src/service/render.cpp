@@ -1010,4 +1010,16 @@ std::string openai_images(std::int64_t created_s, const std::vector<OpenAiImage>
   return std::move(w).take();
 }
 
+std::string store_metrics(const StoreCounters& c) {
+  std::string out;
+  const auto counter = [&out](std::string_view name, std::string_view help, std::uint64_t v) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name);
+    out.append(" counter\n").append(name).append(" ").append(std::to_string(v)).append("\n");
+  };
+  counter("babysea_store_units_total", "Durable units of work committed by the store.", c.units);
+  counter("babysea_store_failed_units_total", "Units of work the store refused or rolled back.", c.failed_units);
+  counter("babysea_store_reads_total", "Read-only snapshots taken from the store.", c.reads);
+  return out;
+}
+
 }  // namespace babysea::render

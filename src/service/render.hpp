@@ -113,6 +113,10 @@ std::string audit(const AuditReport& a);
 std::string stripe_outcome(const StripeOutcome& o);
 std::string callback_result(const CallbackResult& r);
 
+// ------------------------------------------------------- Prometheus text
+// babysea_store_units_total, babysea_store_failed_units_total, babysea_store_reads_total.
+std::string store_metrics(const StoreCounters& c);
+
 // ------------------------------------------------------- OpenAI's shapes
 // {"error":{"message","type","param","code"}} ("" param/code = null).
 std::string openai_error(std::string_view type, std::string_view code, std::string_view message,

@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <future>
+#include <mutex>
 #include <numeric>
-#include <thread>
+#include <unordered_map>
 
 #include "babysea/engine.hpp"
 #include "babysea/ids.hpp"
@@ -95,6 +98,13 @@ struct Answer {
   int http_status = 200;
   bool replayed = false;
   std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// An OpenAI-compatible call waiting for its generation's terminal state.
+struct OpenAiWait {
+  std::string generation_id;
+  std::string response_format;  // "url" or "b64_json"
+  std::string prompt;           // echoed as revised_prompt
 };
 
 // One call in flight.
@@ -300,8 +310,33 @@ struct Service::Impl {
     return read_file(std::filesystem::path(rt.assets_directory()) / std::string(gen) / std::string(file));
   }
 
+  // ------------------------------------------------ calls waiting on the engine
+  // The calls waiting for a generation's milestone (Engine::watch), so
+  // close() can answer them and ~Service never leaves a watch behind that
+  // would call into it. A wait is answered exactly once: by its watch, or by
+  // close() when it takes the watch out first.
+  struct Wait {
+    WatchId watch = 0;
+    bool fired = false;                           // its watch is answering it
+    std::function<void(Result<GenerationView>)> answer;
+  };
+  std::mutex waits_mu;
+  std::condition_variable waits_cv;
+  std::unordered_map<std::uint64_t, Wait> waits;  // by serial
+  std::uint64_t next_wait = 1;
+  int registering = 0;  // engine.watch() calls in progress
+  bool closed = false;
+
+  // Calls `answer` once with the generation when `id` reaches `milestone`,
+  // or as it stands after `timeout`, or an error (unavailable once closed).
+  void wait_for(const Principal& p, const std::string& id, Milestone milestone, std::chrono::milliseconds timeout,
+                std::function<void(Result<GenerationView>)> answer);
+  void close();
+
   // ------------------------------------------------------------ the routes
-  Result<Answer> generate(Operation op, const Principal& p, const Call& c);
+  // The submit of generate_*, without waiting: the generation as accepted.
+  Result<SubmitOutcome> submit_generation(Operation op, const Principal& p, const Call& c);
+  void generate(Operation op, const Ctx& ctx, const Principal& p, const Call& c, std::function<void(Reply)> finish);
   Result<Answer> content_list(const Principal& p, const Call& c);
   Result<Answer> estimate(const Principal& p, const Call& c);
   Result<Answer> usage(const Principal& p, const Call& c);
@@ -309,7 +344,8 @@ struct Service::Impl {
   Result<Answer> account(const Principal& p);
   Result<Answer> health_storage();
   Result<Answer> route(Operation op, const Principal& p, const Call& c);
-  Reply openai_images(const Ctx& ctx, const Principal& p, const Call& c);
+  void openai_images(const Ctx& ctx, const Principal& p, const Call& c, std::function<void(Reply)> finish);
+  Reply openai_answer(const Ctx& ctx, const Principal& p, const OpenAiWait& w, Result<GenerationView> g);
 
   // An operator call: `fn` returns the data document.
   Reply operate(std::string_view message, const std::function<Result<std::string>()>& fn) {
@@ -323,7 +359,7 @@ struct Service::Impl {
   }
 };
 
-Result<Answer> Service::Impl::generate(Operation op, const Principal& p, const Call& c) {
+Result<SubmitOutcome> Service::Impl::submit_generation(Operation op, const Principal& p, const Call& c) {
   const std::string& model = c.path_param;
   const Model* m = rt.catalog()->find(model);
   std::optional<ModelType> type;
@@ -346,24 +382,110 @@ Result<Answer> Service::Impl::generate(Operation op, const Principal& p, const C
     return Status(Code::unsupported_media_type, "Content-Type must be application/json (charset utf-8 if any)");
   SubmitOptions so;
   so.expected_type = type;
-  so.wait_for_ack = std::chrono::milliseconds(c.wait_for_ack_ms.value_or(rt.server_settings().create_wait_ms));
-  auto out = engine().submit(p, model, c.body.empty() ? std::string_view("{}") : c.body, idem, so);
-  if (!out.ok()) return out.status();
-  const GenerationView& g = out->generation;
-  // The chain was exhausted within the create wait: the synchronous answer is
-  // the error envelope with one provider_errors item per provider tried
-  // (api.md §8.2), under the record's own code; the record stays readable.
+  so.keep_key_claim = true;  // held through the create wait (see generate)
+  return engine().submit(p, model, c.body.empty() ? std::string_view("{}") : c.body, idem, so);
+}
+
+namespace {
+
+// The create answer for a generation as it stands (api.md §8.2):
+//  - failed within the create wait: the error envelope with one
+//    provider_errors item per provider tried, under the record's own code
+//    (the record stays readable);
+//  - acknowledged (or terminal): 200 "Generation created";
+//  - not yet acknowledged by a provider: 202 "Generation accepted" with
+//    generation_prediction_id "" (the record carries it once known);
+//  - a replay: 200 "Generation replayed".
+Result<Answer> created_answer(const GenerationView& g, bool replayed) {
   if (g.status == GenerationStatus::failed) return failed_at_create(g);
   Answer a;
-  a.replayed = out->replayed;
-  // Accepted but not yet acknowledged by a provider within the create wait:
-  // 202 with generation_prediction_id "" (the record carries it once known).
+  a.replayed = replayed;
   const bool pending = g.prediction_id.empty() && g.status != GenerationStatus::canceled &&
                        (g.status == GenerationStatus::pending || g.status == GenerationStatus::processing);
-  a.message = out->replayed ? std::string(kReplayedMessage) : pending ? "Generation accepted" : "Generation created";
-  a.http_status = pending && !out->replayed ? 202 : 200;
+  a.message = replayed ? std::string(kReplayedMessage) : pending ? "Generation accepted" : "Generation created";
+  a.http_status = pending && !replayed ? 202 : 200;
   a.data = render::create_response(g);
   return a;
+}
+
+bool acknowledged(const GenerationView& g) { return !g.prediction_id.empty() || is_terminal(g.status); }
+
+}  // namespace
+
+void Service::Impl::generate(Operation op, const Ctx& ctx, const Principal& p, const Call& c,
+                             std::function<void(Reply)> finish) {
+  auto out = submit_generation(op, p, c);
+  if (!out.ok()) return finish(error_reply(ctx, out.status()));
+  auto reply = [ctx](const GenerationView& g, bool replayed) {
+    Result<Answer> a = created_answer(g, replayed);
+    return a.ok() ? success_reply(ctx, std::move(a).value()) : error_reply(ctx, a.status());
+  };
+  const auto wait = std::chrono::milliseconds(c.wait_for_ack_ms.value_or(rt.server_settings().create_wait_ms));
+  // The create wait: bounded, for the first provider's acknowledgement, on
+  // no thread (the engine's watch answers it), and only where something in
+  // the background can acknowledge (not when the host drives the work).
+  if (out->replayed || wait.count() <= 0 || acknowledged(out->generation) || !engine().works_in_background())
+    return finish(reply(out->generation, out->replayed));
+  // The Idempotency-Key stays claimed until the answer is out: a concurrent
+  // duplicate meanwhile is BSE2016 (api.md §5), not a replay.
+  wait_for(p, out->generation.id, Milestone::acknowledged, wait,
+           [reply, accepted = out->generation, finish, claim = out->key_claim](Result<GenerationView> now) {
+             finish(reply(now.ok() ? *now : accepted, false));
+           });
+}
+
+void Service::Impl::wait_for(const Principal& p, const std::string& id, Milestone milestone,
+                             std::chrono::milliseconds timeout, std::function<void(Result<GenerationView>)> answer) {
+  std::uint64_t serial = 0;
+  {
+    std::lock_guard lock(waits_mu);
+    if (!closed) {
+      serial = next_wait++;
+      waits.emplace(serial, Wait{0, false, std::move(answer)});
+      ++registering;
+    }
+  }
+  if (serial == 0) return answer(Status(Code::unavailable, "the service is closing"));
+  const WatchId watch = engine().watch(p, id, milestone, timeout, [this, serial](Result<GenerationView> g) {
+    std::function<void(Result<GenerationView>)> fn;
+    {
+      std::lock_guard lock(waits_mu);
+      auto it = waits.find(serial);
+      if (it == waits.end()) return;  // close() answered it
+      it->second.fired = true;
+      fn = it->second.answer;
+    }
+    fn(std::move(g));
+    std::lock_guard lock(waits_mu);
+    waits.erase(serial);
+    waits_cv.notify_all();
+  });
+  std::lock_guard lock(waits_mu);
+  if (auto it = waits.find(serial); it != waits.end()) it->second.watch = watch;
+  --registering;
+  waits_cv.notify_all();
+}
+
+void Service::Impl::close() {
+  std::vector<Wait> open;
+  {
+    std::unique_lock lock(waits_mu);
+    closed = true;
+    waits_cv.wait(lock, [this] { return registering == 0; });
+    for (auto it = waits.begin(); it != waits.end();) {
+      // A wait whose watch is not firing and can be taken out is answered
+      // here; the others are being answered by their watch.
+      if (!it->second.fired && engine().unwatch(it->second.watch)) {
+        open.push_back(std::move(it->second));
+        it = waits.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& w : open) w.answer(Status(Code::unavailable, "the server is stopping"));
+  std::unique_lock lock(waits_mu);
+  waits_cv.wait(lock, [this] { return waits.empty(); });
 }
 
 Result<Answer> Service::Impl::content_list(const Principal& p, const Call& c) {
@@ -477,7 +599,7 @@ Result<Answer> Service::Impl::route(Operation op, const Principal& p, const Call
   switch (op) {
     case Operation::generate_image:
     case Operation::generate_video:
-    case Operation::generate: return generate(op, p, c);
+    case Operation::generate: return Status(Code::internal, "generate is answered by Service::call");
     case Operation::content_get: {
       auto g = engine().get(p, c.path_param);
       if (!g.ok()) return g.status();
@@ -539,9 +661,10 @@ Result<Answer> Service::Impl::route(Operation op, const Principal& p, const Call
 
 // ------------------------------------------------------ OpenAI-compatible
 
-Reply Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Call& c) {
+void Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Call& c,
+                                  std::function<void(Reply)> finish) {
   auto refuse = [&](int http, std::string_view code, const std::string& message, std::string_view param = {}) {
-    return openai_refusal_reply(ctx, http, code, message, param);
+    return finish(openai_refusal_reply(ctx, http, code, message, param));
   };
   if (!media_ok(c))
     return refuse(415, "unsupported_media_type", "Content-Type must be application/json (charset utf-8 if any)");
@@ -619,22 +742,27 @@ Reply Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Cal
   if (c.idempotency_key.size() == 1 && valid_idempotency_key(c.idempotency_key.front())) idem = c.idempotency_key.front();
   SubmitOptions so;
   so.expected_type = ModelType::image;
+  so.keep_key_claim = true;  // held until the answer is out
   auto out = engine().submit(p, model_id, params, idem, so);
-  if (!out.ok()) return openai_error_reply(ctx, out.status());
-  const std::string gen_id = out->generation.id;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(rt.server_settings().openai_wait_ms);
-  Result<GenerationView> g = out->generation;
-  while (true) {
-    g = engine().get(p, gen_id);
-    if (!g.ok()) return openai_error_reply(ctx, g.status());
-    if (is_terminal(g->status)) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      (void)engine().cancel(p, gen_id);
-      Reply r = openai_error_reply(ctx, Status(Code::provider_timeout, "the generation did not finish in time"));
-      r.body = render::openai_error("server_error", "timeout", "the generation did not finish in time", "");
-      return r;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!out.ok()) return finish(openai_error_reply(ctx, out.status()));
+  OpenAiWait w{out->generation.id, response_format, *prompt};
+  if (is_terminal(out->generation.status) || !engine().works_in_background())
+    return finish(openai_answer(ctx, p, w, out->generation));
+  // The answer waits for the terminal state on no thread: the engine's watch
+  // answers it (or its deadline, openai_wait_ms).
+  wait_for(p, w.generation_id, Milestone::terminal, std::chrono::milliseconds(rt.server_settings().openai_wait_ms),
+           [this, ctx, p, w, finish, claim = out->key_claim](Result<GenerationView> g) {
+             finish(openai_answer(ctx, p, w, std::move(g)));
+           });
+}
+
+Reply Service::Impl::openai_answer(const Ctx& ctx, const Principal& p, const OpenAiWait& w, Result<GenerationView> g) {
+  if (!g.ok()) return openai_error_reply(ctx, g.status());
+  if (!is_terminal(g->status)) {
+    (void)engine().cancel(p, w.generation_id);
+    Reply r = openai_error_reply(ctx, Status(Code::provider_timeout, "the generation did not finish in time"));
+    r.body = render::openai_error("server_error", "timeout", "the generation did not finish in time", "");
+    return r;
   }
   if (g->status != GenerationStatus::succeeded) {
     const std::string msg =
@@ -650,7 +778,7 @@ Reply Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Cal
   std::vector<render::OpenAiImage> images;
   for (const auto& url : g->outputs) {
     render::OpenAiImage img;
-    if (response_format == "b64_json") {
+    if (w.response_format == "b64_json") {
       auto bytes = stored_output(url);
       if (!bytes) {
         Reply r = openai_error_reply(ctx, Status(Code::internal, "stored output is unavailable"));
@@ -666,17 +794,29 @@ Reply Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Cal
   Reply r;
   r.request_id = ctx.request_id;
   const std::int64_t created = g->completed_ms > 0 ? g->completed_ms / 1000 : ctx.now_ms / 1000;
-  r.body = render::openai_images(created, images, *prompt);
-  r.headers.emplace_back("X-BabySea-Generation-Id", gen_id);
+  r.body = render::openai_images(created, images, w.prompt);
+  r.headers.emplace_back("X-BabySea-Generation-Id", w.generation_id);
   return r;
 }
 
 // --------------------------------------------------------------- Service
 
 Service::Service(Runtime& runtime) : impl_(new Impl(runtime)) {}
-Service::~Service() { delete impl_; }
+Service::~Service() {
+  impl_->close();
+  delete impl_;
+}
+
+void Service::close() { impl_->close(); }
 
 Reply Service::call(Operation op, const Call& c) {
+  std::promise<Reply> promise;
+  std::future<Reply> reply = promise.get_future();
+  call_async(op, c, [&promise](Reply r) { promise.set_value(std::move(r)); });
+  return reply.get();
+}
+
+void Service::call_async(Operation op, const Call& c, std::function<void(Reply)> done) {
   Impl& I = *impl_;
   const auto started = std::chrono::steady_clock::now();
   const Ctx ctx = new_ctx(I.rt.clock());
@@ -692,39 +832,41 @@ Reply Service::call(Operation op, const Call& c) {
   if (!who.ok()) {
     Reply r = fail(who.status());
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
+    return done(std::move(r));
   }
   const Principal& p = *who;
-  Reply r;
   RateInfo rate;
-  if (Status limited = I.engine().acquire(p, &rate); !limited.ok()) {
-    if (rate.retry_after_s <= 0) rate.retry_after_s = 1;
-    r = fail(limited);
-  } else if (Status s = require_scope(p, info.scope); !s.ok()) {
-    r = fail(s);
-  } else if (openai) {
-    r = I.openai_images(ctx, p, c);
-  } else {
-    Result<Answer> a = I.route(op, p, c);
-    r = a.ok() ? success_reply(ctx, std::move(a).value()) : error_reply(ctx, a.status());
-  }
-  r.rate = rate;
-  // One usage-log row per authenticated call (security.md I13), only
+  const Status limited = I.engine().acquire(p, &rate);
+  if (!limited.ok() && rate.retry_after_s <= 0) rate.retry_after_s = 1;
+  // The answer, now or once the call's wait ends: the caller's rate figures
+  // and one usage-log row per authenticated call (security.md I13), only
   // enqueued: the log's own thread writes it.
-  if (RequestLog* log = I.rt.request_log()) {
-    RequestLogRow row;
-    row.time_ms = ctx.now_ms;
-    row.account = p.account;
-    row.key_id = p.key_id;
-    row.method = std::string(info.method);
-    row.route = std::string(info.route);
-    row.status = r.http_status;
-    if (r.http_status >= 400) row.error_code = r.error_code.empty() ? render::generic_bse(r.http_status) : r.error_code;
-    row.latency_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
-    (void)log->record(std::move(row));
-  }
-  return r;
+  auto finish = [&I, now_ms = ctx.now_ms, account = p.account, key_id = p.key_id, &info, started, rate,
+                 done = std::move(done)](Reply r) {
+    r.rate = rate;
+    if (RequestLog* log = I.rt.request_log()) {
+      RequestLogRow row;
+      row.time_ms = now_ms;
+      row.account = account;
+      row.key_id = key_id;
+      row.method = std::string(info.method);
+      row.route = std::string(info.route);
+      row.status = r.http_status;
+      if (r.http_status >= 400)
+        row.error_code = r.error_code.empty() ? render::generic_bse(r.http_status) : r.error_code;
+      row.latency_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+      (void)log->record(std::move(row));
+    }
+    done(std::move(r));
+  };
+  if (!limited.ok()) return finish(fail(limited));
+  if (Status s = require_scope(p, info.scope); !s.ok()) return finish(fail(s));
+  if (openai) return I.openai_images(ctx, p, c, std::move(finish));
+  if (op == Operation::generate_image || op == Operation::generate_video)
+    return I.generate(op, ctx, p, c, std::move(finish));
+  Result<Answer> a = I.route(op, p, c);
+  finish(a.ok() ? success_reply(ctx, std::move(a).value()) : error_reply(ctx, a.status()));
 }
 
 Reply Service::error(const Status& status, int override_status, std::string_view override_type) const {
@@ -780,6 +922,7 @@ Reply Service::metrics(const std::vector<std::string_view>& authorization) const
   Reply r;
   r.body = impl_->rt.engine().metrics_text();
   if (const RequestLog* log = impl_->rt.request_log()) r.body += log->metrics_text();
+  r.body += render::store_metrics(impl_->rt.store_counters());
   r.content_type = "text/plain; version=0.0.4";
   return r;
 }

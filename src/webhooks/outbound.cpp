@@ -236,6 +236,14 @@ std::string new_webhook_secret() {
   return "whsec_" + base64(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
 }
 
+Result<bool> webhook_event_wanted(UnitOfWork& unit, std::string_view account, std::string_view event) {
+  std::vector<WebhookEndpointRow> eps;
+  BABYSEA_RETURN_IF_ERROR(unit.webhook_endpoints().list_for_account(account, eps));
+  return std::any_of(eps.begin(), eps.end(), [&](const WebhookEndpointRow& ep) {
+    return ep.enabled && event_selected(ep, event);
+  });
+}
+
 Result<std::string> enqueue_webhook_event(UnitOfWork& unit, std::string_view account, std::string_view event,
                                           std::string_view data_json, std::int64_t now_ms) {
   if (!is_webhook_event(event)) return invalid("event", "unsupported_value", "unknown webhook event");
@@ -394,6 +402,10 @@ WebhookDispatcher::~WebhookDispatcher() { stop(); }
 
 Status WebhookDispatcher::fan_out(DispatchStats& stats) {
   const std::int64_t now = clock_.now_ms();
+  // A pass with nothing to fan out costs a read, not a unit of work.
+  std::vector<OutboxRow> due;
+  BABYSEA_RETURN_IF_ERROR(store_.read([&](UnitOfWork& u) { return u.outbox().due(now, 1, due); }));
+  if (due.empty()) return Status();
   return store_.transact([&](UnitOfWork& u) -> Status {
     std::vector<OutboxRow> rows;
     BABYSEA_RETURN_IF_ERROR(u.outbox().due(now, options_.fanout_batch, rows));

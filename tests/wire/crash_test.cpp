@@ -297,11 +297,12 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
 
 // Regression: the worker dies right after the directory store wrote a
 // generation's files and before assets_stored committed (the crash window
-// "outputs fetched, not stored"). OpenAI's outputs are inline and not kept
-// durably, so recovery fails that attempt and fails over; when the rest of the
-// chain fails too, the generation ends failed and its files must be removed
-// (the machine emits remove_assets on every failed/canceled end once a copy
-// was attempted).
+// "outputs fetched, not stored"). A synchronous provider's outputs are copied
+// before the step that records its answer commits, so recovery sends the
+// submit again (the crash window of a submit); when that and the rest of the
+// chain fail, the generation ends failed and its files must be removed (the
+// machine emits remove_assets on every failed/canceled end once a copy may
+// have been attempted).
 TEST_CASE("wire crash: files written by a copy the crash interrupted are removed when the generation fails",
           "[wire][crash]") {
   const char* worker = std::getenv("BABYSEA_WIRE_CRASH_WORKER");
@@ -342,6 +343,9 @@ TEST_CASE("wire crash: files written by a copy the crash interrupted are removed
   }
   REQUIRE_FALSE(id.empty());
   REQUIRE(std::filesystem::is_directory(assets / id));  // the dead copy wrote them
+  // The copy ran before the answer's step committed, so recovery sends the
+  // submit again: OpenAI now fails it, the fallback fails too.
+  oai.faults().http_error_next(10, 500, Op::submit);
 
   StackOptions so;
   so.db_path = db;
