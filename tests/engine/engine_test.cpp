@@ -551,6 +551,54 @@ TEST_CASE("without an endpoint that wants them, lifecycle events reach the host 
   CHECK(rows.empty());
 }
 
+// The durable units a generation costs (issue: the served path). Each one
+// is needed for crash safety:
+//  - the submit: key claim, hold, generation row (before any provider work);
+//  - a synchronous provider's answer: its outputs are copied first, then the
+//    answer, the success, the settlement, the attempt record and the outbox
+//    rows are one unit;
+//  - an asynchronous provider: its acknowledgement (the job id, so a restart
+//    polls the job instead of sending it again), its result (the status, and
+//    the callback's de-duplication row), and the outputs' arrival with the
+//    success and the settlement.
+// A step that changes nothing (a duplicate status, a poll still running)
+// costs no unit.
+TEST_CASE("durable units per generation", "[engine][units]") {
+  SECTION("synchronous provider: two") {
+    RigOptions o;
+    o.first_mode = DeliveryMode::synchronous;
+    Rig rig(o);
+    const auto before = rig.units().units;
+    auto s = rig.submit();
+    REQUIRE(s.ok());
+    CHECK(rig.units().units - before == 1);
+    rig.run();
+    REQUIRE(rig.get(s->generation.id).status == GenerationStatus::succeeded);
+    CHECK(rig.units().units - before == 2);
+    CHECK(rig.check_invariants().empty());
+  }
+  SECTION("webhook provider: submit, ack, each new status, outputs; a repeated status only its de-duplication row") {
+    Rig rig;
+    const auto before = rig.units().units;
+    auto s = rig.submit();
+    REQUIRE(s.ok());
+    rig.run();
+    CHECK(rig.units().units - before == 2);
+    const std::string job = job_of(rig.get(s->generation.id), 1);
+    REQUIRE(rig.callback("replicate", "m1|" + job + "|running").ok());
+    CHECK(rig.units().units - before == 3);
+    // The same status again under a new message id changes nothing: no unit
+    // beyond the callback's de-duplication row.
+    REQUIRE(rig.callback("replicate", "m2|" + job + "|running").ok());
+    CHECK(rig.units().units - before == 4);
+    REQUIRE(rig.callback("replicate", "m3|" + job + "|succeeded").ok());
+    rig.run();
+    REQUIRE(rig.get(s->generation.id).status == GenerationStatus::succeeded);
+    CHECK(rig.units().units - before == 6);
+    CHECK(rig.check_invariants().empty());
+  }
+}
+
 TEST_CASE("lifecycle events reach the host callback and the outbox", "[engine]") {
   Rig rig;
   subscribe(rig);

@@ -10,6 +10,7 @@ Rig::Rig(RigOptions o) : options(std::move(o)) {
   SqliteOptions so;
   so.durability = options.durability;
   fixture_ = std::make_unique<StoreFixture>(options.store, so);
+  fixture_->store = count_units(std::move(fixture_->store), units_);
   auto cat = Catalog::load_directory(source_dir() / "data");
   REQUIRE(cat.ok());
   catalog_ = *cat;

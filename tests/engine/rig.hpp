@@ -53,6 +53,8 @@ class Rig {
   Ledger& ledger() { return engine_->ledger(); }
   ManualClock& clock() { return clock_; }
   Store& store() { return *fixture_->store; }
+  // What the rig's store has run so far (units committed, reads).
+  StoreCounters units() const { return units_.load(); }
   MemoryAssetStore& assets() { return *assets_; }
   ScriptedProvider& first() { return *first_; }    // "replicate"
   ScriptedProvider& second() { return *second_; }  // "fal"
@@ -82,6 +84,7 @@ class Rig {
  private:
   EngineConfig config(std::string_view instance_id);
   ManualClock clock_;
+  StoreCounterCells units_;                // counts what the store runs (outlives the store)
   std::unique_ptr<StoreFixture> fixture_;  // the store; restarts keep it (same file, same schema)
   std::shared_ptr<const Catalog> catalog_;
   std::shared_ptr<ScriptedProvider> first_;
