@@ -35,6 +35,8 @@
 //       phase), read when the server is idle (every generation terminal) at
 //       the phase's start, half way and end (rss_mb_after: after N)
 //   rss_mb_boot   VmRSS right after the server started, before any request
+//   units_per_generation_openai   the same over the two OpenAI-compatible points
+//       (a synchronous provider)
 //   units_per_generation   babysea_store_units_total (GET /metrics: durable
 //       units of work the store committed) over the RSS phase divided by the
 //       generations that reached a terminal state in it (the
@@ -582,8 +584,10 @@ class Bench {
 
     const auto w = std::chrono::duration_cast<Clk::duration>(std::chrono::duration<double>(o_.warmup));
     const auto m = std::chrono::duration_cast<Clk::duration>(std::chrono::duration<double>(o_.seconds));
+    const std::string before_openai = wait_idle();
     point("openai_c1", openai_req(), 1, w, m, true);
     point("openai_c16", openai_req(), 16, w, m, true);
+    openai_units_ = units_over(before_openai, wait_idle());
     wait_idle();
     point("generate_c1", generate_req(), 1, w, m, true);
     point("generate_c16", generate_req(), 16, w, m, true);
@@ -697,6 +701,17 @@ class Bench {
       t += metric(text, "babysea_generations", std::string("status=\"") + s + "\"").value_or(0);
     return t;
   }
+  // Durable units per generation that ended between two scrapes.
+  static double units_over(const std::string& before, const std::string& after) {
+    const double done = terminal(after) - terminal(before);
+    const auto u0 = metric(before, "babysea_store_units_total");
+    const auto u1 = metric(after, "babysea_store_units_total");
+    if (!u0 || !u1) {
+      say("warning: the server exports no babysea_store_units_total; units per generation are 0");
+      return 0;
+    }
+    return done > 0 ? (*u1 - *u0) / done : 0;
+  }
   // Until no generation is pending or processing; returns the metrics text then.
   std::string wait_idle() {
     const auto t0 = Clk::now();
@@ -746,15 +761,8 @@ class Bench {
     rss_after_ = rss_mb(server_->pid());
     phase_rps_ = busy_s > 0 ? static_cast<double>(phase_accepted_) / busy_s : 0;
     say(fmt("rss after %.1f MB", rss_after_));
-    const double done = terminal(after) - terminal(before);
-    const auto u0 = metric(before, "babysea_store_units_total");
-    const auto u1 = metric(after, "babysea_store_units_total");
-    if (!u0 || !u1) {
-      say("warning: the server exports no babysea_store_units_total; units_per_generation is 0");
-    } else if (done > 0) {
-      units_ = (*u1 - *u0) / done;
-    }
-    say(fmt("RSS phase: %.0f generations terminal", done));
+    units_ = units_over(before, after);
+    say(fmt("RSS phase: %.0f generations terminal", terminal(after) - terminal(before)));
     if (auto ob = metric(after, "babysea_outbox_pending")) say(fmt("outbox pending at the end: %.0f", *ob));
     if (static_cast<double>(phase_errors_) > 0.01 * static_cast<double>(phase_accepted_ + phase_errors_) ||
         phase_accepted_ < phase) {
@@ -788,6 +796,7 @@ class Bench {
     num("status_c16_rps", rps("status_c16"), "%.1f");
     num("rss_mb_after", rss_after_, "%.1f");
     num("units_per_generation", units_, "%.2f");
+    num("units_per_generation_openai", openai_units_, "%.2f");
     num("openai_c1_p99_ms", pc("openai_c1", 0.99));
     num("openai_c1_rps", rps("openai_c1"), "%.1f");
     num("openai_c16_p50_ms", pc("openai_c16", 0.5));
@@ -821,7 +830,7 @@ class Bench {
   std::uint16_t port_ = 0;
   std::vector<Point> points_;
   std::int64_t accepted_ = 0, phase_accepted_ = 0, phase_errors_ = 0;
-  double rss_boot_ = 0, rss_start_ = 0, rss_mid_ = 0, rss_after_ = 0, units_ = 0, phase_rps_ = 0;
+  double rss_boot_ = 0, rss_start_ = 0, rss_mid_ = 0, rss_after_ = 0, units_ = 0, openai_units_ = 0, phase_rps_ = 0;
   bool bad_ = false;
 };
 

@@ -5,11 +5,13 @@
 // section holds host, port and limits). Prints one JSON line with the bound
 // address once listening ({"event":"listening","host","port","base_url"}),
 // and stops gracefully on SIGTERM or SIGINT.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -35,6 +37,11 @@ int main(int argc, char** argv) {
     else return usage();
   }
   if (config_path.empty()) return usage();
+  // Dozens of threads (HTTP, handlers, engine workers, store) would each
+  // get a malloc arena of their own and keep what they freed: two arenas
+  // keep the resident size flat under load, at no measured cost in
+  // throughput. MALLOC_ARENA_MAX in the environment still decides.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   std::ifstream in(config_path, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "babysea-server: cannot read %s\n", config_path.c_str());

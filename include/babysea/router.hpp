@@ -269,8 +269,11 @@ struct RouterOptions {
   // Attempts kept in memory per (region, model, provider); older ones are
   // dropped first. Default 1024.
   std::size_t max_samples_per_key = 1024;
-  // Attempt ids remembered for de-duplication in memory. Default 200'000.
-  std::size_t max_remembered_ids = 200'000;
+  // Attempt ids remembered for de-duplication in memory (an attempt seen
+  // twice, e.g. by a restore and live, counts once), the newest kept.
+  // Default 65,536 (about 7 MiB): memory stays flat however many attempts
+  // a long-running process has seen.
+  std::size_t max_remembered_ids = 65'536;
   // A ranking older than this is stale and `fastest` falls back to the static
   // order. Default 15 min; 0 disables the check.
   std::chrono::milliseconds max_ranking_age{15 * 60'000};

@@ -70,8 +70,10 @@
 //   rate_limits            { per_key: {limit, window_ms} [600/60000],
 //                            per_account: {limit, window_ms} [1200/60000], max_buckets }
 //   server                 { host: string ["127.0.0.1"], port: int [8080] (0 = any free port),
-//                            threads: int [2] (I/O), handler_threads: int [32] (requests may block
-//                            on the engine: bounded create waits, OpenAI-compatible waits),
+//                            threads: int [2] (I/O), handler_threads: int [32] (requests block
+//                            on durable commits and reads only; a request waiting for its
+//                            generation, the create wait or the OpenAI-compatible wait, holds
+//                            no thread),
 //                            max_body_bytes: int [1048576],
 //                            max_header_bytes: int [16384], create_wait_ms: int [10000],
 //                            openai_wait_ms: int [120000], request_timeout_ms: int [30000],

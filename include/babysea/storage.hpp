@@ -687,8 +687,12 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // Reader connections (file databases only).
   int readers = 4;
-  // SQLite page cache per connection, in KiB.
-  int cache_kib = 16384;
+  // SQLite page cache of the writer connection, in KiB.
+  int cache_kib = 4096;
+  // Page cache of each reader connection (and of the checkpointer), in KiB:
+  // readers mostly look rows up by key, and the operating system caches the
+  // file under them, so a small cache keeps memory flat as the database grows.
+  int reader_cache_kib = 1024;
 };
 
 // Opens (creating if needed) and migrates a SQLite store. Refuses a database

@@ -182,8 +182,8 @@ struct Router::Impl {
   std::map<GroupKey, std::map<std::string, std::deque<Sample>>> windows;
   std::set<std::string> regions;
   std::unordered_map<std::string, BreakerEntry> breakers;
-  std::unordered_set<std::string> ids;
-  std::deque<std::pair<std::int64_t, std::string>> id_order;
+  std::unordered_set<std::string> ids;  // node addresses are stable: id_order points into it
+  std::deque<std::pair<std::int64_t, const std::string*>> id_order;  // oldest first
   std::map<GroupKey, Ranking> rankings;
   std::map<GroupKey, Import> imports;
   std::int64_t last_refresh_ms = 0;
@@ -296,16 +296,19 @@ struct Router::Impl {
     cell.publish(std::move(snap));
   }
 
+  void forget_oldest_id() {
+    ids.erase(ids.find(*id_order.front().second));
+    id_order.pop_front();
+  }
+
   // Applies one attempt in memory; `breaker_now` is the time the breaker sees.
   Result<bool> observe(const AttemptRecord& r, std::int64_t breaker_now) {
     BABYSEA_RETURN_IF_ERROR(validate_record(r));
     std::lock_guard lock(mu);
-    if (!ids.insert(r.attempt_id).second) return false;
-    id_order.emplace_back(r.finished_ms, r.attempt_id);
-    while (id_order.size() > opt.max_remembered_ids) {
-      ids.erase(id_order.front().second);
-      id_order.pop_front();
-    }
+    auto [id, fresh] = ids.insert(r.attempt_id);
+    if (!fresh) return false;
+    id_order.emplace_back(r.finished_ms, &*id);
+    while (id_order.size() > opt.max_remembered_ids) forget_oldest_id();
     bool structure_changed = regions.insert(r.region).second;
     auto& window = windows[GroupKey{r.model, r.region}][r.provider];
     window.push_back(Sample{r.finished_ms, r.latency_ms, r.cost, r.outcome, r.error});
@@ -327,10 +330,7 @@ struct Router::Impl {
   void refresh_locked(std::int64_t now) {
     last_refresh_ms = now;
     const std::int64_t cutoff = now - opt.window.count();
-    while (!id_order.empty() && id_order.front().first < cutoff) {
-      ids.erase(id_order.front().second);
-      id_order.pop_front();
-    }
+    while (!id_order.empty() && id_order.front().first < cutoff) forget_oldest_id();
     rankings.clear();
     std::vector<ScoreSample> samples;
     for (auto git = windows.begin(); git != windows.end();) {

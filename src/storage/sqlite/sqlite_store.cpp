@@ -148,7 +148,8 @@ class SqliteStore final : public Store {
   Status configure(Db& db, bool writer) {
     BABYSEA_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys = OFF"));
     sqlite3_busy_timeout(db.raw(), static_cast<int>(options_.busy_timeout.count()));
-    std::string cache = "PRAGMA cache_size = -" + std::to_string(options_.cache_kib);
+    std::string cache =
+        "PRAGMA cache_size = -" + std::to_string(writer ? options_.cache_kib : options_.reader_cache_kib);
     BABYSEA_RETURN_IF_ERROR(db.exec(cache.c_str()));
     if (!writer) return {};
     if (!in_memory_) {
