@@ -519,15 +519,23 @@ void subscribe(Rig& rig) {
   REQUIRE(rig.store().transact([&](UnitOfWork& u) { return u.webhook_endpoints().insert(ep); }).ok());
 }
 
+// Submits one generation and carries it to success through replicate's
+// callback `message_id`; returns its id.
+std::string succeed_by_callback(Rig& rig, const std::string& message_id) {
+  auto s = rig.submit();
+  REQUIRE(s.ok());
+  rig.run();
+  REQUIRE(rig.callback("replicate", message_id + "|" + job_of(rig.get(s->generation.id), 1) + "|succeeded").ok());
+  rig.run();
+  REQUIRE(rig.get(s->generation.id).status == GenerationStatus::succeeded);
+  return s->generation.id;
+}
+
 TEST_CASE("without an endpoint that wants them, lifecycle events reach the host but not the outbox", "[engine]") {
   Rig rig;
   std::atomic<int> seen{0};
   rig.engine().set_event_callback([&](const LifecycleEvent&) { ++seen; });
-  auto s = rig.submit();
-  REQUIRE(s.ok());
-  rig.run();
-  REQUIRE(rig.callback("replicate", "m1|" + job_of(rig.get(s->generation.id), 1) + "|succeeded").ok());
-  rig.run();
+  succeed_by_callback(rig, "m1");
   CHECK(seen.load() == 2);
   std::vector<OutboxRow> rows;
   REQUIRE(rig.store().read([&](UnitOfWork& uow) { return uow.outbox().list(0, 100, rows); }).ok());
@@ -540,12 +548,7 @@ TEST_CASE("without an endpoint that wants them, lifecycle events reach the host 
   ep.secret = "whsec_engine_test_secret";
   ep.events = "generation.canceled";
   REQUIRE(rig.store().transact([&](UnitOfWork& u) { return u.webhook_endpoints().insert(ep); }).ok());
-  auto t = rig.submit();
-  REQUIRE(t.ok());
-  rig.run();
-  REQUIRE(rig.callback("replicate", "m2|" + job_of(rig.get(t->generation.id), 1) + "|succeeded").ok());
-  rig.run();
-  CHECK(rig.get(t->generation.id).status == GenerationStatus::succeeded);
+  succeed_by_callback(rig, "m2");
   rows.clear();
   REQUIRE(rig.store().read([&](UnitOfWork& uow) { return uow.outbox().list(0, 100, rows); }).ok());
   CHECK(rows.empty());
@@ -608,11 +611,7 @@ TEST_CASE("lifecycle events reach the host callback and the outbox", "[engine]")
     std::lock_guard lock(mu);
     seen.push_back(ev.type + ":" + std::string(generation_status_name(ev.status)));
   });
-  auto s = rig.submit();
-  REQUIRE(s.ok());
-  rig.run();
-  REQUIRE(rig.callback("replicate", "m1|" + job_of(rig.get(s->generation.id), 1) + "|succeeded").ok());
-  rig.run();
+  const std::string id = succeed_by_callback(rig, "m1");
   REQUIRE(seen.size() == 2);
   CHECK(seen[0] == "generation.started:processing");
   CHECK(seen[1] == "generation.completed:succeeded");
@@ -622,7 +621,7 @@ TEST_CASE("lifecycle events reach the host callback and the outbox", "[engine]")
   for (const auto& r : rows)
     if (r.topic.rfind("generation.", 0) == 0) {
       ++gen_events;
-      CHECK(r.payload.find(s->generation.id) != std::string::npos);
+      CHECK(r.payload.find(id) != std::string::npos);
     }
   CHECK(gen_events == 2);
   const auto pending = std::count_if(rows.begin(), rows.end(),
