@@ -424,12 +424,15 @@ void Service::Impl::generate(Operation op, const Ctx& ctx, const Principal& p, c
   // The create wait: bounded, for the first provider's acknowledgement, on
   // no thread (the engine's watch answers it), and only where something in
   // the background can acknowledge (not when the host drives the work).
-  if (out->replayed || wait.count() <= 0 || acknowledged(out->generation) || !engine().works_in_background())
+  if (out->replayed || wait.count() <= 0 || acknowledged(out->generation) || !engine().works_in_background()) {
+    out->key_claim.reset();  // the request stops executing as its answer goes out
     return finish(reply(out->generation, out->replayed));
+  }
   // The Idempotency-Key stays claimed until the answer is out: a concurrent
   // duplicate meanwhile is BSE2016 (api.md §5), not a replay.
   wait_for(p, out->generation.id, Milestone::acknowledged, wait,
-           [reply, accepted = out->generation, finish, claim = out->key_claim](Result<GenerationView> now) {
+           [reply, accepted = out->generation, finish, claim = out->key_claim](Result<GenerationView> now) mutable {
+             claim.reset();  // released before the answer goes out: a retry after it replays
              finish(reply(now.ok() ? *now : accepted, false));
            });
 }
@@ -453,7 +456,7 @@ void Service::Impl::wait_for(const Principal& p, const std::string& id, Mileston
       auto it = waits.find(serial);
       if (it == waits.end()) return;  // close() answered it
       it->second.fired = true;
-      fn = it->second.answer;
+      fn = std::move(it->second.answer);  // the only copy: what it holds ends with it
     }
     fn(std::move(g));
     std::lock_guard lock(waits_mu);
@@ -746,13 +749,17 @@ void Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Call
   auto out = engine().submit(p, model_id, params, idem, so);
   if (!out.ok()) return finish(openai_error_reply(ctx, out.status()));
   OpenAiWait w{out->generation.id, response_format, *prompt};
-  if (is_terminal(out->generation.status) || !engine().works_in_background())
+  if (is_terminal(out->generation.status) || !engine().works_in_background()) {
+    out->key_claim.reset();
     return finish(openai_answer(ctx, p, w, out->generation));
+  }
   // The answer waits for the terminal state on no thread: the engine's watch
   // answers it (or its deadline, openai_wait_ms).
   wait_for(p, w.generation_id, Milestone::terminal, std::chrono::milliseconds(rt.server_settings().openai_wait_ms),
-           [this, ctx, p, w, finish, claim = out->key_claim](Result<GenerationView> g) {
-             finish(openai_answer(ctx, p, w, std::move(g)));
+           [this, ctx, p, w, finish, claim = out->key_claim](Result<GenerationView> g) mutable {
+             Reply r = openai_answer(ctx, p, w, std::move(g));
+             claim.reset();
+             finish(std::move(r));
            });
 }
 
