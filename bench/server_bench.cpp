@@ -13,21 +13,22 @@
 // byte read, steady clock). A non-2xx answer or a transport failure is an
 // error (the first one's body goes to stderr).
 //
-// Prints one JSON object:
-//   openai_c1_p50_ms, openai_c1_p99_ms   POST /v1/images/generations
+// Prints one JSON object. Every point gives <point>_rps, <point>_p50_ms and
+// <point>_p99_ms; the points:
+//   openai_c1   POST /v1/images/generations
 //       {"model":"openai/gpt-image-1","prompt":...,"n":1,"response_format":"url"}
 //       on one connection: the server waits for the terminal state (submit,
 //       synchronous provider call, asset copy, settlement) before answering
-//   openai_c16_rps, openai_c16_p50_ms, openai_c16_p99_ms   the same, 16 connections
-//   generate_c1_p50_ms, generate_c1_p99_ms   POST /v1/generate/image/bfl/flux-dev
+//   openai_c16   the same, 16 connections
+//   generate_c1   POST /v1/generate/image/bfl/flux-dev
 //       {"generation_prompt":...} on one connection (200 or 202: accepted;
 //       the server answers once BFL has acknowledged the submit). flux-dev,
 //       not flux-schnell: the catalog serves flux-schnell on replicate and
 //       fal only; flux-dev's providers are bfl, replicate, fal, and with only
 //       bfl (and openai) configured its route is ["bfl"] (checked before the
 //       points). BFL's result comes back by signed webhook to the server.
-//   generate_c16_rps, generate_c16_p50_ms, generate_c16_p99_ms   the same, 16 connections
-//   status_c16_rps, status_c16_p50_ms, status_c16_p99_ms   GET /v1/status, 16 connections
+//   generate_c16   the same, 16 connections
+//   status_c16   GET /v1/status, 16 connections
 //   rss_mb_start, rss_mb_mid, rss_mb_after   the server's VmRSS (MB of 1,048,576
 //       bytes) in the RSS phase: generate at 16 connections until N
 //       generations (--generations, default 100,000) have been accepted
@@ -35,13 +36,13 @@
 //       phase), read when the server is idle (every generation terminal) at
 //       the phase's start, half way and end (rss_mb_after: after N)
 //   rss_mb_boot   VmRSS right after the server started, before any request
-//   units_per_generation_openai   the same over the two OpenAI-compatible points
-//       (a synchronous provider)
 //   units_per_generation   babysea_store_units_total (GET /metrics: durable
 //       units of work the store committed) over the RSS phase divided by the
 //       generations that reached a terminal state in it (the
 //       babysea_generations gauges succeeded + failed + canceled); 0 with a
 //       warning on stderr when the server does not export that counter
+//   units_per_generation_openai   the same over the two OpenAI-compatible
+//       points (a synchronous provider)
 //   rss_phase_generations, rss_phase_rps, generations_accepted   the RSS
 //       phase's accepted generations and their rate (wall time, idle waits
 //       excluded), and the total accepted since the server started
@@ -777,34 +778,15 @@ class Bench {
       if (out.size() > 1) out += ",";
       out += "\"" + k + "\":" + fmt(f, std::isfinite(v) ? v : 0);
     };
-    auto find = [&](const std::string& n) -> const PointResult& {
-      for (const auto& p : points_)
-        if (p.name == n) return p.r;
-      throw Failure("no point " + n);
-    };
-    auto rps = [&](const std::string& n) {
-      const auto& r = find(n);
-      return static_cast<double>(r.completed) / r.seconds;
-    };
-    auto pc = [&](const std::string& n, double p) { return percentile(find(n).lat_ms, p); };
-    num("openai_c1_p50_ms", pc("openai_c1", 0.5));
-    num("openai_c16_rps", rps("openai_c16"), "%.1f");
-    num("openai_c16_p99_ms", pc("openai_c16", 0.99));
-    num("generate_c1_p50_ms", pc("generate_c1", 0.5));
-    num("generate_c16_rps", rps("generate_c16"), "%.1f");
-    num("generate_c16_p99_ms", pc("generate_c16", 0.99));
-    num("status_c16_rps", rps("status_c16"), "%.1f");
+    // Every point: <name>_rps, <name>_p50_ms, <name>_p99_ms.
+    for (const auto& p : points_) {
+      num(p.name + "_rps", static_cast<double>(p.r.completed) / p.r.seconds, "%.1f");
+      num(p.name + "_p50_ms", percentile(p.r.lat_ms, 0.5));
+      num(p.name + "_p99_ms", percentile(p.r.lat_ms, 0.99));
+    }
     num("rss_mb_after", rss_after_, "%.1f");
     num("units_per_generation", units_, "%.2f");
     num("units_per_generation_openai", openai_units_, "%.2f");
-    num("openai_c1_p99_ms", pc("openai_c1", 0.99));
-    num("openai_c1_rps", rps("openai_c1"), "%.1f");
-    num("openai_c16_p50_ms", pc("openai_c16", 0.5));
-    num("generate_c1_p99_ms", pc("generate_c1", 0.99));
-    num("generate_c1_rps", rps("generate_c1"), "%.1f");
-    num("generate_c16_p50_ms", pc("generate_c16", 0.5));
-    num("status_c16_p50_ms", pc("status_c16", 0.5));
-    num("status_c16_p99_ms", pc("status_c16", 0.99));
     num("rss_mb_boot", rss_boot_, "%.1f");
     num("rss_mb_start", rss_start_, "%.1f");
     num("rss_mb_mid", rss_mid_, "%.1f");

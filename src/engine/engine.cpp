@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -382,7 +383,8 @@ Result<bool> Engine::Impl::apply(std::string_view id, const Event& event, StepIn
     // retry from a fresh read.
     Generation g;
     std::string owner;
-    if (known) {
+    const bool from_copy = known != nullptr;
+    if (from_copy) {
       g = *known;
       owner = instance_id;  // a task's copy: its step sent work, so this instance owned it
       known.reset();
@@ -416,6 +418,10 @@ Result<bool> Engine::Impl::apply(std::string_view id, const Event& event, StepIn
       }
     }
     if (!r.changed && !in.extra) {
+      // Nothing to write: only a fresh read may say so (the copy may be
+      // older than the event's news; a changing step is caught by the
+      // compare-and-set instead).
+      if (from_copy) continue;
       if (r.effects.empty()) return false;
       std::vector<Effect> io_effects;
       for (auto& e : r.effects)
@@ -1109,13 +1115,11 @@ class SubmitCall {
   // comes at once is not missed.
   Status persist() {
     if (options_.wait_for_ack.count() > 0 && !impl_.work.inline_mode()) {
-      ack_ = std::make_shared<AckWait>();
-      ack_token_ = impl_.watchers.add(g_.id, Milestone::acknowledged,
-                                      Watchers::Clock::now() + options_.wait_for_ack, [a = ack_](const Generation* g) {
-                                        std::lock_guard lock(a->mu);
-                                        if (g != nullptr) a->generation = *g;
-                                        a->fired = true;
-                                        a->cv.notify_all();
+      auto acked = std::make_shared<std::promise<std::optional<Generation>>>();
+      ack_ = acked->get_future();
+      ack_token_ = impl_.watchers.add(g_.id, Milestone::acknowledged, Watchers::Clock::now() + options_.wait_for_ack,
+                                      [acked](const Generation* g) {
+                                        acked->set_value(g ? std::optional<Generation>(*g) : std::nullopt);
                                       });
     }
     IdempotencyRow claim;
@@ -1159,9 +1163,9 @@ class SubmitCall {
       g_ = std::move(fresh);
       return {};
     });
-    if (!st.ok() && ack_) {
+    if (!st.ok() && ack_.valid()) {
       impl_.watchers.remove(ack_token_);
-      ack_.reset();
+      ack_ = {};
     }
     return st;
   }
@@ -1194,11 +1198,10 @@ class SubmitCall {
   // The answer: after the first acknowledgement (or the wait's end) when
   // asked to wait, the generation as it is then.
   SubmitOutcome reply() {
-    if (ack_) {
-      std::unique_lock lock(ack_->mu);
-      ack_->cv.wait(lock, [this] { return ack_->fired; });  // the watch's deadline bounds it
-      if (ack_->generation) {
-        g_ = std::move(*ack_->generation);
+    if (ack_.valid()) {
+      // The watch's deadline bounds the wait; past it, the generation as it stands.
+      if (std::optional<Generation> acked = ack_.get()) {
+        g_ = std::move(*acked);
       } else if (auto fresh = impl_.load(g_.id); fresh.ok()) {
         g_ = std::move(*fresh);
       }
@@ -1224,14 +1227,9 @@ class SubmitCall {
   std::optional<IdempotencyGate::Slot> slot_;       // claim_key
   std::int64_t now_ = 0;                            // plan: the acceptance time
   Generation g_;                                    // plan, then as stored
-  // The bounded wait for the first acknowledgement (SubmitOptions::wait_for_ack).
-  struct AckWait {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool fired = false;
-    std::optional<Generation> generation;  // as acknowledged; empty: the wait ended first
-  };
-  std::shared_ptr<AckWait> ack_;                    // persist, when waiting for the ack
+  // The bounded wait for the first acknowledgement (SubmitOptions::wait_for_ack):
+  // the generation as acknowledged, or nullopt when the wait ended first.
+  std::future<std::optional<Generation>> ack_;      // persist, when waiting for the ack
   std::uint64_t ack_token_ = 0;                     // its watch
   StepResult step_;                                 // persist: the accepted step
   Engine::Impl::UnitWrites writes_;                 // persist

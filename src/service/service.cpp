@@ -331,6 +331,14 @@ struct Service::Impl {
   // or as it stands after `timeout`, or an error (unavailable once closed).
   void wait_for(const Principal& p, const std::string& id, Milestone milestone, std::chrono::milliseconds timeout,
                 std::function<void(Result<GenerationView>)> answer);
+  // Answers a submitted generation: `render` of it as submitted when `now`,
+  // else of it once it reaches `milestone` (or as it stands after
+  // `timeout`). The Idempotency-Key's claim is held until the reply is
+  // rendered, and released before `finish` sends it (a concurrent duplicate
+  // meanwhile is BSE2016, api.md §5; a retry after the answer replays).
+  void answer_when(const Principal& p, SubmitOutcome out, bool now, Milestone milestone,
+                   std::chrono::milliseconds timeout, std::function<Reply(Result<GenerationView>)> render,
+                   std::function<void(Reply)> finish);
   void close();
 
   // ------------------------------------------------------------ the routes
@@ -424,17 +432,25 @@ void Service::Impl::generate(Operation op, const Ctx& ctx, const Principal& p, c
   // The create wait: bounded, for the first provider's acknowledgement, on
   // no thread (the engine's watch answers it), and only where something in
   // the background can acknowledge (not when the host drives the work).
-  if (out->replayed || wait.count() <= 0 || acknowledged(out->generation) || !engine().works_in_background()) {
-    out->key_claim.reset();  // the request stops executing as its answer goes out
-    return finish(reply(out->generation, out->replayed));
-  }
-  // The Idempotency-Key stays claimed until the answer is out: a concurrent
-  // duplicate meanwhile is BSE2016 (api.md §5), not a replay.
-  wait_for(p, out->generation.id, Milestone::acknowledged, wait,
-           [reply, accepted = out->generation, finish, claim = out->key_claim](Result<GenerationView> now) mutable {
-             claim.reset();  // released before the answer goes out: a retry after it replays
-             finish(reply(now.ok() ? *now : accepted, false));
-           });
+  const bool now = out->replayed || wait.count() <= 0 || acknowledged(out->generation) || !engine().works_in_background();
+  auto render = [reply, accepted = out->generation, replayed = out->replayed](Result<GenerationView> g) {
+    return reply(g.ok() ? *g : accepted, replayed);
+  };
+  answer_when(p, std::move(out).value(), now, Milestone::acknowledged, wait, std::move(render), std::move(finish));
+}
+
+void Service::Impl::answer_when(const Principal& p, SubmitOutcome out, bool now, Milestone milestone,
+                                std::chrono::milliseconds timeout,
+                                std::function<Reply(Result<GenerationView>)> render,
+                                std::function<void(Reply)> finish) {
+  auto answer = [render = std::move(render), finish = std::move(finish),
+                 claim = std::move(out.key_claim)](Result<GenerationView> g) mutable {
+    Reply r = render(std::move(g));
+    claim.reset();
+    finish(std::move(r));
+  };
+  if (now) return answer(std::move(out.generation));
+  wait_for(p, out.generation.id, milestone, timeout, std::move(answer));
 }
 
 void Service::Impl::wait_for(const Principal& p, const std::string& id, Milestone milestone,
@@ -749,18 +765,13 @@ void Service::Impl::openai_images(const Ctx& ctx, const Principal& p, const Call
   auto out = engine().submit(p, model_id, params, idem, so);
   if (!out.ok()) return finish(openai_error_reply(ctx, out.status()));
   OpenAiWait w{out->generation.id, response_format, *prompt};
-  if (is_terminal(out->generation.status) || !engine().works_in_background()) {
-    out->key_claim.reset();
-    return finish(openai_answer(ctx, p, w, out->generation));
-  }
   // The answer waits for the terminal state on no thread: the engine's watch
   // answers it (or its deadline, openai_wait_ms).
-  wait_for(p, w.generation_id, Milestone::terminal, std::chrono::milliseconds(rt.server_settings().openai_wait_ms),
-           [this, ctx, p, w, finish, claim = out->key_claim](Result<GenerationView> g) mutable {
-             Reply r = openai_answer(ctx, p, w, std::move(g));
-             claim.reset();
-             finish(std::move(r));
-           });
+  const bool now = is_terminal(out->generation.status) || !engine().works_in_background();
+  answer_when(p, std::move(out).value(), now, Milestone::terminal,
+              std::chrono::milliseconds(rt.server_settings().openai_wait_ms),
+              [this, ctx, p, w](Result<GenerationView> g) { return openai_answer(ctx, p, w, std::move(g)); },
+              std::move(finish));
 }
 
 Reply Service::Impl::openai_answer(const Ctx& ctx, const Principal& p, const OpenAiWait& w, Result<GenerationView> g) {
