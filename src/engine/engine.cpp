@@ -420,7 +420,7 @@ Result<bool> Engine::Impl::apply(std::string_view id, const Event& event, StepIn
     if (!r.changed && !in.extra) {
       // Nothing to write: only a fresh read may say so (the copy may be
       // older than the event's news; a changing step is caught by the
-      // compare-and-set instead).
+      // compare-and-set instead). Rare, and measured as free in the e2e bench.
       if (from_copy) continue;
       if (r.effects.empty()) return false;
       std::vector<Effect> io_effects;
