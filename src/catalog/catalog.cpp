@@ -802,9 +802,15 @@ struct CatalogLoader {
       error(path, "must be an object");
       return;
     }
-    check_keys(v, path, {"model_identifier", "provider", "native_model", "endpoint", "limits", "payload", "notes"});
+    check_keys(v, path,
+               {"model_identifier", "provider", "native_model", "endpoint", "limits", "payload", "source", "notes"});
     std::string model_id = read_string(v, "model_identifier", path, true);
     std::string provider = read_string(v, "provider", path, true);
+    // Where the bridge's native field names come from: the provider's
+    // documented schema for this model (an https page).
+    const std::string source = read_string(v, "source", path, true);
+    if (!source.empty() && (source.rfind("https://", 0) != 0 || source.size() <= 8))
+      error(path + ".source", "must be an https URL (the provider's documented schema)");
     if (model_id.empty() || provider.empty()) return;
     Model* m = nullptr;
     for (auto& cand : models)

@@ -43,11 +43,15 @@ TEST_CASE("catalog: the shipped data/ catalog loads and is what the issue asks f
     for (const auto& i : r.status().issues()) UNSCOPED_INFO(i.field << ": " << i.code << ": " << i.message);
   REQUIRE(r.ok());
   const Catalog& c = **r;
-  CHECK(c.models().size() >= 12);
-  int images = 0, videos = 0;
-  std::set<std::string> providers;
+  // The breadth of the service we model: 80+ models from 12+ labs, most
+  // with two or more bridges so failover means something.
+  CHECK(c.models().size() >= 80);
+  int images = 0, videos = 0, multi = 0;
+  std::set<std::string> providers, labs;
   for (const auto& m : c.models()) {
     (m.type == ModelType::image ? images : videos)++;
+    labs.insert(m.identifier.substr(0, m.identifier.find('/')));
+    if (m.bindings.size() >= 2) ++multi;
     for (const auto& b : m.bindings) {
       providers.insert(b.provider);
       CHECK_FALSE(b.native_model.empty());
@@ -57,9 +61,17 @@ TEST_CASE("catalog: the shipped data/ catalog loads and is what the issue asks f
     CHECK_FALSE(m.capabilities.ratios.empty());
     CHECK_FALSE(m.capabilities.output_formats.empty());
   }
-  CHECK(images >= 5);
-  CHECK(videos >= 5);
-  for (auto p : {"replicate", "fal", "bfl", "openai", "runway"}) CHECK(providers.count(p) == 1);
+  CHECK(labs.size() >= 12);
+  CHECK(multi * 2 > static_cast<int>(c.models().size()));
+  CHECK(images >= 30);
+  CHECK(videos >= 30);
+  // Every provider profile has models behind it (and an adapter: the
+  // profiles are exactly the eight adapters' ids).
+  std::set<std::string> profiles;
+  for (const auto& p : c.providers()) profiles.insert(p.id);
+  CHECK(profiles == std::set<std::string>{"alibabacloud", "bfl", "byteplus", "cloudflare", "fal", "openai", "replicate",
+                                          "runway"});
+  CHECK(providers == profiles);
   const Model* schnell = c.find("bfl/flux-schnell");
   REQUIRE(schnell);
   CHECK(schnell->pricing.flat == 3000);
@@ -147,6 +159,11 @@ TEST_CASE("catalog: validation rules (table)") {
        "bridges", "duplicate bridge", "definition_error"},
       {"video without durations", replace(m, R"("durations":[5,10],)", ""), b, "durations", "video models need durations",
        "definition_error"},
+      {"bridge without a source", m, replace(b, R"("source":"https://docs.example.com/b/video",)", ""),
+       "source", "required", "definition_error"},
+      {"bridge source not an https page", m,
+       replace(b, R"("source":"https://docs.example.com/b/video")", R"("source":"from memory")"), "source",
+       "https URL", "definition_error"},
       {"duplicate JSON key in data", replace(m, R"("model_type":"image",)", R"("model_type":"image","model_type":"image",)"), b,
        "models.json", "duplicate key", "definition_error"},
   };

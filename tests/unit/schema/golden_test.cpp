@@ -26,6 +26,8 @@ std::string slurp(const std::filesystem::path& p) {
 TEST_CASE("golden: every model x provider maps to its exact native payload") {
   const auto root = babysea::testing::source_dir();
   auto cat = Catalog::load_directory(root / "data");
+  if (!cat.ok())
+    for (const auto& i : cat.status().issues()) UNSCOPED_INFO(i.field << ": " << i.code << ": " << i.message);
   REQUIRE(cat.ok());
   const auto golden_path = root / "tests/unit/schema/golden/payloads.json";
   auto doc = json::parse_strict(slurp(golden_path));
