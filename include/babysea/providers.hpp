@@ -13,6 +13,9 @@
 //   bfl        webhook      no      X-BFL-Signature: sha256=<hex HMAC of the raw body>
 //   openai     synchronous  no      none (submit returns the final status and the images)
 //   runway     polling      yes     none (poll no faster than every 5 s)
+//   alibabacloud polling    yes     none (DashScope async tasks; cancel while PENDING only)
+//   byteplus   polling      yes     none (Seedance tasks; Seedream images answer at once)
+//   cloudflare synchronous  no      none (Workers AI: JSON base64 or raw image bytes)
 //
 // Endpoints are trusted configuration, never user input: each adapter
 // resolves the host of its configured base URL itself (through `resolver`,
@@ -133,5 +136,50 @@ struct RunwayProviderOptions : ProviderHttpOptions {
   std::chrono::milliseconds min_poll_interval{5'000};  // raised to 5 s if lower
 };
 Result<std::shared_ptr<Provider>> make_runway_provider(RunwayProviderOptions options);
+
+// Alibaba Cloud Model Studio (DashScope,
+// https://www.alibabacloud.com/help/en/model-studio/manage-asynchronous-tasks):
+// POST /api/v1/services/aigc/{...} (the payload's endpoint) with a Bearer
+// key and `X-DashScope-Async: enable` -> output.task_id; GET
+// /api/v1/tasks/{id} (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED,
+// UNKNOWN); POST /api/v1/tasks/{id}/cancel while PENDING. An endpoint that
+// answers synchronously (Qwen-Image multimodal-generation) returns the final
+// status at submit. Regions are separate hosts and keys: Singapore
+// (dashscope-intl, the default), Beijing (dashscope.aliyuncs.com), US
+// (dashscope-us).
+// request_timeout defaults to 120 s: the Qwen-Image endpoint answers only
+// once the image is made.
+struct AlibabaCloudProviderOptions : ProviderHttpOptions {
+  AlibabaCloudProviderOptions() { request_timeout = std::chrono::milliseconds{120'000}; }
+  std::string base_url = "https://dashscope-intl.aliyuncs.com";
+  std::string api_key;  // required
+};
+Result<std::shared_ptr<Provider>> make_alibabacloud_provider(AlibabaCloudProviderOptions options);
+
+// BytePlus ModelArk (https://docs.byteplus.com/en/docs/ModelArk): Seedream
+// images through POST /api/v3/images/generations (answers at once), Seedance
+// video through POST /api/v3/contents/generations/tasks and GET
+// .../tasks/{id}; DELETE .../tasks/{id} cancels a queued task. Bearer key.
+// BytePlus signs no callbacks, so none is asked for: the adapter polls.
+// A Seedream request is one exchange that lasts as long as the generation
+// (group generation, 4K), hence the longer request timeout.
+struct BytePlusProviderOptions : ProviderHttpOptions {
+  BytePlusProviderOptions() { request_timeout = std::chrono::milliseconds{180'000}; }
+  std::string base_url = "https://ark.ap-southeast.bytepluses.com";
+  std::string api_key;  // required
+};
+Result<std::shared_ptr<Provider>> make_byteplus_provider(BytePlusProviderOptions options);
+
+// Cloudflare Workers AI (https://developers.cloudflare.com/workers-ai/get-started/rest-api/):
+// synchronous POST /client/v4/accounts/{account_id}/ai/run/{model} with a
+// Bearer token. Some models answer a JSON envelope {result:{image:<base64>},
+// success, errors}, others the raw image bytes; both become inline outputs.
+struct CloudflareProviderOptions : ProviderHttpOptions {
+  CloudflareProviderOptions() { request_timeout = std::chrono::milliseconds{120'000}; }
+  std::string base_url = "https://api.cloudflare.com";
+  std::string account_id;  // required (one path segment)
+  std::string api_token;   // required
+};
+Result<std::shared_ptr<Provider>> make_cloudflare_provider(CloudflareProviderOptions options);
 
 }  // namespace babysea

@@ -151,7 +151,7 @@ Result<HttpResponse> HttpClient::send(std::string_view method, std::string url, 
 }
 
 Answer call_json(const HttpClient& http, std::string_view method, std::string url, std::vector<HttpHeader> headers,
-                 std::string body, std::size_t max_json_bytes, bool body_required) {
+                 std::string body, std::size_t max_json_bytes, bool body_required, bool accept_raw) {
   Answer a;
   auto r = http.send(method, std::move(url), std::move(headers), std::move(body));
   if (!r.ok()) {
@@ -165,6 +165,14 @@ Answer call_json(const HttpClient& http, std::string_view method, std::string ur
     return a;
   }
   if (a.response.body.empty() && !body_required) return a;
+  if (accept_raw) {
+    auto type = a.response.header("Content-Type");
+    if (type && !is_json_content_type(*type)) {
+      if (a.response.body.empty())
+        a.error = make_error(ErrorKind::malformed_response, "empty_body", "provider answer is empty");
+      return a;
+    }
+  }
   auto parsed = parse_json(a.response.body, max_json_bytes);
   if (!parsed.ok()) {
     a.error = make_error(ErrorKind::malformed_response, "malformed_json", "provider answer is not valid JSON");
@@ -369,6 +377,20 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+std::string media_type(std::string_view content_type) {
+  content_type = content_type.substr(0, content_type.find(';'));
+  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t'))
+    content_type.remove_prefix(1);
+  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t'))
+    content_type.remove_suffix(1);
+  return lower(content_type);
+}
+
+bool is_json_content_type(std::string_view content_type) {
+  const std::string type = media_type(content_type);
+  return type == "application/json" || (type.size() > 5 && type.ends_with("+json"));
+}
 
 std::string percent_encode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";

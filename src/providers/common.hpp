@@ -80,18 +80,28 @@ class HttpClient {
 
 // The outcome of one JSON exchange (see call_json).
 struct Answer {
-  ProviderError error;      // none: a 2xx whose body parsed
+  ProviderError error;      // none: a 2xx whose body parsed (or a raw 2xx, see call_json)
   bool sent = false;        // an HTTP response arrived (response is meaningful)
   HttpResponse response;
-  json::Value body;         // the parsed 2xx body
+  json::Value body;         // the parsed 2xx body (null for a raw answer)
 };
 
 // Sends the request and reads a JSON answer: transport failure ->
 // transport_error; non-2xx -> http_error (response kept so the caller can
 // look at the status); a 2xx body that does not parse (or is empty when
-// `body_required`) -> malformed_response.
+// `body_required`) -> malformed_response. With `accept_raw`, a 2xx whose
+// Content-Type is present and not JSON (is_json_content_type) is returned
+// unparsed: no error, body null, the bytes in response.body (empty bytes
+// when `body_required` -> malformed_response).
 Answer call_json(const HttpClient& http, std::string_view method, std::string url, std::vector<HttpHeader> headers,
-                 std::string body = {}, std::size_t max_json_bytes = 4u << 20, bool body_required = true);
+                 std::string body = {}, std::size_t max_json_bytes = 4u << 20, bool body_required = true,
+                 bool accept_raw = false);
+
+// The media type of a Content-Type value: lowercase, parameters and
+// surrounding blanks dropped ("Image/PNG; q=1" -> "image/png").
+std::string media_type(std::string_view content_type);
+// Whether a Content-Type names JSON: application/json or any "+json" type.
+bool is_json_content_type(std::string_view content_type);
 
 // A JwksFetcher over an HttpClient of its own (the JWKS URL is configuration).
 class HttpJwksFetcher final : public JwksFetcher {

@@ -45,7 +45,8 @@ SubmitResult JsonHttpAdapter::submit(const SubmitRequest& request) {
   add_attempt_header(headers, request);
   out.error = add_submit_headers(request, headers);
   if (!out.error.ok()) return out;
-  Answer a = call_json(*http_, "POST", std::move(plan.url), std::move(headers), std::move(*body), plan.max_answer_bytes);
+  Answer a = call_json(*http_, "POST", std::move(plan.url), std::move(headers), std::move(*body), plan.max_answer_bytes,
+                       /*body_required=*/true, plan.raw_answer);
   if (!a.error.ok()) {
     out.error = refine(Op::submit, a);
     return out;

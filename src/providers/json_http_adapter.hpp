@@ -1,5 +1,5 @@
 // JsonHttpAdapter: the submit / poll / cancel plumbing every JSON-over-HTTP
-// provider adapter shares (bfl, fal, openai, replicate, runway).
+// provider adapter shares (bfl, fal, openai, replicate, runway, ...).
 //
 // The base runs each operation. submit() checks the request (payload present
 // and rendered for this provider), merges the adapter's members into the
@@ -9,6 +9,14 @@
 // Transport failures, non-2xx answers and unparsable 2xx bodies become
 // ProviderErrors as in call_json (common.hpp). Without I/O: a synchronous
 // provider's poll answers lost, a provider that cannot cancel unsupported.
+//
+// Raw answers: a provider that may answer a submit with bytes instead of
+// JSON (Cloudflare Workers AI image models return image/png) sets
+// SubmitPlan::raw_answer. A 2xx submit answer whose Content-Type is present
+// and not JSON is then handed to read_submit() unparsed: answer.body null,
+// the bytes in answer.response.body (never empty: an empty one is
+// malformed_response). JSON answers and non-2xx answers are read as usual.
+// Without the flag (the default) nothing changes: every 2xx must be JSON.
 //
 // An adapter supplies only what differs, through these hooks:
 //   auth()               headers on every call (credentials, API version)  required
@@ -69,6 +77,7 @@ class JsonHttpAdapter : public Provider {
     std::vector<json::Member> members;  // merged into the body, replacing members of the same name
     json::Value payload;                // the parsed native body, when the adapter read it (default_model)
     std::size_t max_answer_bytes = 4u << 20;
+    bool raw_answer = false;            // a non-JSON 2xx goes to read_submit unparsed (see above)
   };
 
   // A poll or cancel request for one job (method preset: GET for poll, POST for cancel).
@@ -85,8 +94,9 @@ class JsonHttpAdapter : public Provider {
   virtual std::vector<HttpHeader> auth() const = 0;
   virtual ProviderError plan_submit(const SubmitRequest& request, SubmitPlan& plan) const = 0;
   virtual ProviderError add_submit_headers(const SubmitRequest& request, std::vector<HttpHeader>& headers) const;
-  // `answer` is a 2xx whose body parsed; sets out.job (and out.status when
-  // the answer is final) or out.error.
+  // `answer` is a 2xx whose body parsed (or, with plan.raw_answer, a
+  // non-JSON 2xx: body null, bytes in answer.response.body); sets out.job
+  // (and out.status when the answer is final) or out.error.
   virtual void read_submit(const SubmitRequest& request, const SubmitPlan& plan, const Answer& answer,
                            SubmitResult& out) const = 0;
   virtual ProviderError locate(const ProviderJob& job, Op op, Call& call) const;
@@ -115,5 +125,17 @@ class JsonHttpAdapter : public Provider {
   ProviderTiming timing_;
   std::unique_ptr<HttpClient> http_;
 };
+
+// The factory tail every simple adapter shares: an HttpClient for
+// options.base_url whose answer cap is raised to `min_answer_bytes` (answers
+// that carry images inline), then T(options, client). The caller has checked
+// the options.
+template <typename T, typename Options>
+Result<std::shared_ptr<Provider>> make_adapter(Options options, std::size_t min_answer_bytes = 0) {
+  ProviderHttpOptions http_options = options;
+  if (http_options.max_response_bytes < min_answer_bytes) http_options.max_response_bytes = min_answer_bytes;
+  BABYSEA_ASSIGN_OR_RETURN(auto http, HttpClient::create(http_options, options.base_url));
+  return std::shared_ptr<Provider>(std::make_shared<T>(std::move(options), std::move(http)));
+}
 
 }  // namespace babysea::providers

@@ -91,7 +91,10 @@ TEST_CASE("babysea-emulators runs providers from a JSON config", "[emulators][bi
              "fal":{"user_id":"u-1","queued_ms":10,"running_ms":10},
              "bfl":{"api_key":"k","queued_ms":0,"running_ms":30,"latency_ms":5},
              "openai":{},
-             "runway":{"min_poll_interval_ms":1000,"enforce_poll_interval":true}})";
+             "runway":{"min_poll_interval_ms":1000,"enforce_poll_interval":true},
+             "alibabacloud":{"api_key":"sk-ds","queued_ms":0,"running_ms":10},
+             "byteplus":{"api_key":"ark-k"},
+             "cloudflare":{"api_key":"cf-t","account_id":"acc42"}})";
   }
   auto child = spawn(bin, dir.file("emu.json"));
   auto line = read_line(child.fd, 10'000);
@@ -100,7 +103,7 @@ TEST_CASE("babysea-emulators runs providers from a JSON config", "[emulators][bi
   auto v = json::parse(line, ec);
   REQUIRE_FALSE(ec);
   auto& o = v.as_object();
-  for (auto name : {"replicate", "fal", "bfl", "openai", "runway"}) {
+  for (auto name : {"replicate", "fal", "bfl", "openai", "runway", "alibabacloud", "byteplus", "cloudflare"}) {
     REQUIRE(o.contains(name));
     CHECK(std::string(o.at(name).as_string()).starts_with("http://127.0.0.1:"));
   }
@@ -142,6 +145,16 @@ TEST_CASE("babysea-emulators runs providers from a JSON config", "[emulators][bi
   auto tid = std::string(json::parse(task.body).as_object().at("id").as_string());
   CHECK(send("GET", rw + "/v1/tasks/" + tid, rh, "").status == 200);
   CHECK(send("GET", rw + "/v1/tasks/" + tid, rh, "").status == 429);
+
+  // The configured key and Cloudflare account are the ones checked.
+  std::string cf = std::string(o.at("cloudflare").as_string()) + "/client/v4/accounts/";
+  const std::string run = "/ai/run/@cf/stabilityai/stable-diffusion-xl-base-1.0";
+  auto image = send("POST", cf + "acc42" + run, {{"Authorization", "Bearer cf-t"}}, R"({"prompt":"x"})");
+  CHECK(image.status == 200);
+  CHECK(image.body.starts_with("\x89PNG"));
+  CHECK(send("POST", cf + "other" + run, {{"Authorization", "Bearer cf-t"}}, R"({"prompt":"x"})").status != 200);
+  std::string ds = std::string(o.at("alibabacloud").as_string());
+  CHECK(send("GET", ds + "/api/v1/tasks/x", {{"Authorization", "Bearer nope"}}, "").status == 401);
 
   REQUIRE(kill(child.pid, SIGTERM) == 0);
   CHECK(wait_exit(child.pid, 10'000) == 0);

@@ -10,7 +10,10 @@
 //     "bfl":       {"port": 0, "api_key": "...", <common>},
 //     "openai":    {"port": 0, "api_key": "...", <common>},
 //     "runway":    {"port": 0, "api_key": "...", "min_poll_interval_ms": 5000,
-//                   "enforce_poll_interval": false, <common>}
+//                   "enforce_poll_interval": false, <common>},
+//     "alibabacloud": {"port": 0, "api_key": "...", <common>},
+//     "byteplus":  {"port": 0, "api_key": "...", <common>},
+//     "cloudflare": {"port": 0, "api_key": "...", "account_id": "<32 hex>", <common>}
 //   }
 //   <common>: "latency_ms", "queued_ms", "running_ms", "output_ttl_ms", "threads"
 // Once every emulator listens it prints one JSON line on stdout:
@@ -21,14 +24,19 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
+#include "alibabacloud_emulator.hpp"
 #include "bfl_emulator.hpp"
+#include "byteplus_emulator.hpp"
+#include "cloudflare_emulator.hpp"
 #include "fal_emulator.hpp"
 #include "openai_emulator.hpp"
 #include "replicate_emulator.hpp"
@@ -131,8 +139,26 @@ int main(int argc, char** argv) {
     auto doc = json::parse(ss.str(), ec);
     if (ec || !doc.is_object()) throw ConfigError("config is not a JSON object");
     const auto& root = doc.as_object();
-    check_keys(root, {"address", "replicate", "fal", "bfl", "openai", "runway"}, "config");
+    check_keys(root, {"address", "replicate", "fal", "bfl", "openai", "runway", "alibabacloud", "byteplus", "cloudflare"},
+               "config");
     std::string address = get_string(root, "address", "127.0.0.1");
+    // A provider whose section holds only the common keys (plus `extra`):
+    // made, faulted per the section, started, its base URL printed.
+    auto plain = [&](const char* name, std::initializer_list<std::string_view> extra, auto make) {
+      const auto* s = section(root, name);
+      if (!s) return;
+      std::vector<std::string_view> keys = {"port", "threads", "api_key", "latency_ms", "queued_ms", "running_ms",
+                                            "output_ttl_ms"};
+      keys.insert(keys.end(), extra.begin(), extra.end());
+      for (const auto& kv : *s)
+        if (std::find(keys.begin(), keys.end(), kv.key()) == keys.end())
+          throw ConfigError("unknown key " + std::string(kv.key()) + " in " + name);
+      std::unique_ptr<EmulatorBase> e = make(*s);
+      apply_faults(*e, *s);
+      e->start();
+      out[name] = e->base_url();
+      running.push_back(std::move(e));
+    };
 
     if (const auto* s = section(root, "replicate")) {
       check_keys(*s, {"port", "threads", "api_key", "webhook_secret", "latency_ms", "queued_ms", "running_ms",
@@ -159,23 +185,22 @@ int main(int argc, char** argv) {
       out["fal_user_id"] = e->user_id();
       running.push_back(std::move(e));
     }
-    if (const auto* s = section(root, "bfl")) {
-      check_keys(*s, {"port", "threads", "api_key", "latency_ms", "queued_ms", "running_ms", "output_ttl_ms"}, "bfl");
-      auto e = std::make_unique<BflEmulator>(common(*s, address, "bfl_emulated"));
-      apply_faults(*e, *s);
-      e->start();
-      out["bfl"] = e->base_url();
-      running.push_back(std::move(e));
-    }
-    if (const auto* s = section(root, "openai")) {
-      check_keys(*s, {"port", "threads", "api_key", "latency_ms", "queued_ms", "running_ms", "output_ttl_ms"},
-                 "openai");
-      auto e = std::make_unique<OpenAiEmulator>(common(*s, address, "sk-emulated"));
-      apply_faults(*e, *s);
-      e->start();
-      out["openai"] = e->base_url();
-      running.push_back(std::move(e));
-    }
+    plain("bfl", {}, [&](const json::object& s) {
+      return std::make_unique<BflEmulator>(common(s, address, "bfl_emulated"));
+    });
+    plain("openai", {}, [&](const json::object& s) {
+      return std::make_unique<OpenAiEmulator>(common(s, address, "sk-emulated"));
+    });
+    plain("alibabacloud", {}, [&](const json::object& s) {
+      return std::make_unique<AlibabaCloudEmulator>(common(s, address, "sk-dashscope-emulated"));
+    });
+    plain("byteplus", {}, [&](const json::object& s) {
+      return std::make_unique<BytePlusEmulator>(common(s, address, "ark-emulated"));
+    });
+    plain("cloudflare", {"account_id"}, [&](const json::object& s) {
+      return std::make_unique<CloudflareEmulator>(common(s, address, "cf-emulated"),
+                                                  get_string(s, "account_id", CloudflareEmulator::kDefaultAccount));
+    });
     if (const auto* s = section(root, "runway")) {
       check_keys(*s, {"port", "threads", "api_key", "latency_ms", "queued_ms", "running_ms", "output_ttl_ms",
                       "min_poll_interval_ms", "enforce_poll_interval"},

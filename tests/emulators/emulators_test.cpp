@@ -3,8 +3,6 @@
 // verifiers, and each fault of the FaultControl.
 #include <catch2/catch.hpp>
 
-#include <sodium.h>
-
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -21,6 +19,7 @@
 #include "babysea/webhooks.hpp"
 #include "bfl_emulator.hpp"
 #include "emulator_server.hpp"
+#include "emulator_test_support.hpp"
 #include "fal_emulator.hpp"
 #include "openai_emulator.hpp"
 #include "replicate_emulator.hpp"
@@ -28,70 +27,9 @@
 
 using namespace babysea;
 using namespace babysea::emu;
-namespace json = boost::json;
-using std::chrono::milliseconds;
+using namespace babysea::emu::testing;
 
 namespace {
-
-// The test client. No keep-alive pool: the pooled Beast transport retries a
-// request once when a reused connection closes before any answer, which would
-// hide the emulator's reset faults (see the hidden test at the end).
-struct Http {
-  explicit Http(bool pool = false) {
-    BeastTransportOptions o;
-    o.pool = pool;
-    transport = make_beast_transport(o);
-  }
-  std::unique_ptr<Transport> transport;
-
-  Result<HttpResponse> send(std::string method, std::string url, std::vector<HttpHeader> headers = {},
-                            std::string body = {}, milliseconds timeout = milliseconds(3000)) {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.url = std::move(url);
-    r.headers = std::move(headers);
-    if (!r.body.empty() || !body.empty()) r.headers.push_back({"Content-Type", "application/json"});
-    r.body = std::move(body);
-    r.connect_timeout = timeout;
-    r.headers_timeout = timeout;
-    r.total_timeout = timeout;
-    auto target = parse_http_url(r.url);
-    REQUIRE(target);
-    return transport->send(std::move(r), ConnectTarget{*IpAddress::parse(target->host), target->port});
-  }
-  HttpResponse ok(std::string method, std::string url, std::vector<HttpHeader> headers = {}, std::string body = {}) {
-    auto r = send(std::move(method), std::move(url), std::move(headers), std::move(body));
-    INFO((r.ok() ? std::string() : r.status().message()));
-    REQUIRE(r.ok());
-    return r.value();
-  }
-};
-
-json::object parse_obj(const std::string& body) {
-  boost::system::error_code ec;
-  auto v = json::parse(body, ec);
-  INFO(body);
-  REQUIRE_FALSE(ec);
-  REQUIRE(v.is_object());
-  return v.as_object();
-}
-
-std::string str(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->value().is_string()) return {};
-  return std::string(it->value().as_string());
-}
-
-// Polls `fn` until it returns true or `timeout` passes.
-bool eventually(const std::function<bool()>& fn, milliseconds timeout = milliseconds(5000),
-                milliseconds step = milliseconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fn()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return fn();
-}
 
 // Records callbacks on loopback; answers `status` (200 by default).
 class Receiver {
@@ -129,10 +67,6 @@ class Receiver {
 
 std::int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-void fast(EmulatorBase& e, int queued_ms = 50, int running_ms = 100) {
-  e.faults().set_job_timing(JobTiming{milliseconds(queued_ms), milliseconds(running_ms)});
 }
 
 // A JWKS fetcher over the babysea Transport (loopback only, for tests).
@@ -695,13 +629,7 @@ TEST_CASE("openai emulator: synchronous generations and OpenAI-shaped errors", "
   CHECK(o.at("created").is_int64());
   auto& data = o.at("data").as_array();
   REQUIRE(data.size() == 2);
-  std::string b64 = str(data[0].as_object(), "b64_json");
-  std::string raw(b64.size(), '\0');
-  std::size_t len = 0;
-  REQUIRE(sodium_base642bin(reinterpret_cast<unsigned char*>(raw.data()), raw.size(), b64.data(), b64.size(), nullptr,
-                            &len, nullptr, sodium_base64_VARIANT_ORIGINAL) == 0);
-  raw.resize(len);
-  CHECK(raw == EmulatorBase::png_bytes());
+  CHECK(unbase64(str(data[0].as_object(), "b64_json")) == EmulatorBase::png_bytes());
 
   auto u = parse_obj(http.ok("POST", url, auth, R"({"model":"dall-e-3","prompt":"x","response_format":"url"})").body);
   auto file_url = str(u.at("data").as_array().at(0).as_object(), "url");

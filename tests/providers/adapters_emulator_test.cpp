@@ -12,6 +12,7 @@
 #include "babysea/schema.hpp"
 #include "bfl_emulator.hpp"
 #include "emulator_server.hpp"
+#include "emulator_test_util.hpp"
 #include "fal_emulator.hpp"
 #include "openai_emulator.hpp"
 #include "replicate_emulator.hpp"
@@ -19,6 +20,7 @@
 
 using namespace babysea;
 using namespace babysea::emu;
+using namespace babysea::provider_tests;
 using std::chrono::milliseconds;
 
 namespace {
@@ -59,15 +61,6 @@ Result<ProviderCallback> deliver(Provider& p, const EmuRequest& r) {
   return p.parse_callback(headers, r.body);
 }
 
-NativePayload payload(std::string provider, std::string model, std::string endpoint, std::string json) {
-  NativePayload p;
-  p.provider = std::move(provider);
-  p.native_model = std::move(model);
-  p.endpoint = std::move(endpoint);
-  p.json = std::move(json);
-  return p;
-}
-
 SubmitRequest request(const NativePayload& p, std::string callback, std::string attempt = "att_1") {
   SubmitRequest r;
   r.generation_id = "gen_1";
@@ -75,24 +68,6 @@ SubmitRequest request(const NativePayload& p, std::string callback, std::string 
   r.payload = &p;
   r.callback_url = std::move(callback);
   return r;
-}
-
-void fast(EmulatorBase& e, int queued_ms = 50, int running_ms = 100) {
-  e.faults().set_job_timing(JobTiming{milliseconds(queued_ms), milliseconds(running_ms)});
-}
-
-// Polls until the status is final (or `tries` polls passed), sleeping
-// `pause` between polls and advancing `clock` (when given) by `advance`.
-PollResult poll_until_final(Provider& p, const ProviderJob& job, int tries = 100, milliseconds pause = milliseconds(30),
-                            ManualClock* clock = nullptr, milliseconds advance = milliseconds(0)) {
-  PollResult last;
-  for (int i = 0; i < tries; ++i) {
-    last = p.poll(job);
-    if (last.error.ok() && is_final(last.status.kind)) return last;
-    std::this_thread::sleep_for(pause);
-    if (clock) clock->advance(advance);
-  }
-  return last;
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // OpenAI Images (synchronous, b64_json decoding) and Runway (tasks, 5 s
 // polling rule, cancel without deleting finished tasks).
 #include <atomic>
-#include <thread>
 
 #include "provider_test_util.hpp"
 
@@ -10,14 +9,6 @@ using namespace babysea::testing;
 using namespace babysea::provider_tests;
 
 namespace {
-
-std::string b64(std::string_view bytes) {
-  std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // the terminating NUL
-  return out;
-}
 
 struct OpenAI {
   ManualClock clock{kStartMs};
@@ -264,18 +255,15 @@ TEST_CASE("runway: concurrent polls of many tasks from many threads") {
   constexpr int kThreads = 8, kPolls = 40;
   for (int i = 0; i < kThreads * kPolls; ++i) f.t.json(200, R"({"id":"t","status":"RUNNING","progress":0.5})");
   std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPolls; ++i) {
-        auto r = f.p->poll(ProviderJob{"task_" + std::to_string(t) + "_" + std::to_string(i), ""});
-        if (r.error.ok() && r.status.kind == ProviderStatusKind::running) ok.fetch_add(1);
-        // A second poll of the same task at once is answered from memory.
-        auto again = f.p->poll(ProviderJob{"task_" + std::to_string(t) + "_" + std::to_string(i), ""});
-        if (again.error.ok() && again.status.kind == ProviderStatusKind::running) ok.fetch_add(1);
-      }
-    });
-  for (auto& th : threads) th.join();
+  on_threads(kThreads, [&](int t) {
+    for (int i = 0; i < kPolls; ++i) {
+      auto r = f.p->poll(ProviderJob{"task_" + std::to_string(t) + "_" + std::to_string(i), ""});
+      if (r.error.ok() && r.status.kind == ProviderStatusKind::running) ok.fetch_add(1);
+      // A second poll of the same task at once is answered from memory.
+      auto again = f.p->poll(ProviderJob{"task_" + std::to_string(t) + "_" + std::to_string(i), ""});
+      if (again.error.ok() && again.status.kind == ProviderStatusKind::running) ok.fetch_add(1);
+    }
+  });
   CHECK(ok.load() == 2 * kThreads * kPolls);
   CHECK(f.t.count() == static_cast<std::size_t>(kThreads * kPolls));
 }

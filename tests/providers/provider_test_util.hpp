@@ -5,7 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "babysea/providers.hpp"
@@ -35,6 +38,22 @@ inline SubmitRequest submit_request(const NativePayload& p, std::string callback
   r.payload = &p;
   r.callback_url = std::move(callback);
   return r;
+}
+
+// Standard (padded) base64 of `bytes`.
+inline std::string b64(std::string_view bytes) {
+  std::string out(sodium_base64_encoded_len(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                    sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1);  // the terminating NUL
+  return out;
+}
+
+// Runs fn(thread index) on `n` threads and joins them.
+inline void on_threads(int n, const std::function<void(int)>& fn) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t) threads.emplace_back(fn, t);
+  for (auto& th : threads) th.join();
 }
 
 inline json::Value parse(std::string_view text) {

@@ -117,10 +117,7 @@ namespace babysea {
 
 Result<std::shared_ptr<Provider>> make_openai_images_provider(OpenAIImagesProviderOptions options) {
   if (options.api_key.empty()) return Status(Code::invalid_request, "openai: api_key is required");
-  ProviderHttpOptions http_options = options;
-  if (http_options.max_response_bytes < providers::kMaxAnswerBytes) http_options.max_response_bytes = providers::kMaxAnswerBytes;
-  BABYSEA_ASSIGN_OR_RETURN(auto http, providers::HttpClient::create(http_options, options.base_url));
-  return std::shared_ptr<Provider>(std::make_shared<providers::OpenAIImagesProvider>(std::move(options), std::move(http)));
+  return providers::make_adapter<providers::OpenAIImagesProvider>(std::move(options), providers::kMaxAnswerBytes);
 }
 
 }  // namespace babysea

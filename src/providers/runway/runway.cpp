@@ -191,9 +191,8 @@ namespace babysea {
 Result<std::shared_ptr<Provider>> make_runway_provider(RunwayProviderOptions options) {
   if (options.api_key.empty()) return Status(Code::invalid_request, "runway: api_key is required");
   if (options.api_version.empty()) return Status(Code::invalid_request, "runway: api_version is required");
-  BABYSEA_ASSIGN_OR_RETURN(auto http, providers::HttpClient::create(options, options.base_url));
-  return std::shared_ptr<Provider>(std::make_shared<providers::RunwayProvider>(
-      providers::RunwayProvider::with_poll_minimums(std::move(options)), std::move(http)));
+  return providers::make_adapter<providers::RunwayProvider>(
+      providers::RunwayProvider::with_poll_minimums(std::move(options)));
 }
 
 }  // namespace babysea
