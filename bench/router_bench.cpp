@@ -1,7 +1,10 @@
 // router_bench: cost of Router::plan on the request path.
 //
-// 50 models x 8 providers, every model ranked in region "us" (so `fastest`
-// takes the ranking path) and a few breakers open. Measures per-call latency
+// The shipped catalog's models, each with its own provider stack (data/
+// under BABYSEA_SOURCE_DIR, else the source tree's), every (model, provider)
+// ranked in region "us" (so `fastest` takes the ranking path on every model
+// with two or more providers) and one breaker open. An explicit order is the
+// model's stack reversed. Measures per-call latency
 // (each call timed with steady_clock, so ~20 ns of timer overhead is
 // included in p50/p99) and throughput (untimed tight loop) with 1 and 2
 // threads, for explicit orders and `fastest`, then `fastest` p99 while
@@ -11,12 +14,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "babysea/catalog.hpp"
 #include "babysea/clock.hpp"
 #include "babysea/router.hpp"
 
@@ -25,15 +31,12 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kModels = 50;
-constexpr int kProviders = 8;
-
 struct Fixture {
   ManualClock clock{1'800'000'000'000};
   std::unique_ptr<Router> router;
-  std::vector<std::string> models;
-  std::vector<std::string> providers;
-  std::vector<std::string_view> explicit_order;  // 3 of the 8
+  std::vector<ModelRoute> routes;                              // one per catalog model
+  std::vector<std::vector<std::string_view>> explicit_orders;  // per model: its stack reversed
+  std::size_t bindings = 0;
 };
 
 [[noreturn]] void die(const char* what) {
@@ -42,50 +45,56 @@ struct Fixture {
 }
 
 void setup(Fixture& f) {
+  const char* env = std::getenv("BABYSEA_SOURCE_DIR");
+  const std::filesystem::path root = env ? env : BABYSEA_SOURCE_DIR;
+  auto cat = Catalog::load_directory(root / "data");
+  if (!cat.ok()) die("catalog does not load");
+  for (const Model& m : (*cat)->models()) f.routes.push_back(ModelRoute{m.identifier, m.providers});
   RouterOptions opt;  // library defaults
   auto r = Router::create(opt, f.clock);
   if (!r.ok()) die("create");
   f.router = std::move(r).value();
-  for (int p = 0; p < kProviders; ++p) f.providers.push_back("provider-" + std::to_string(p));
-  std::vector<ModelRoute> routes;
-  for (int m = 0; m < kModels; ++m) {
-    f.models.push_back("vendor/model-" + std::to_string(m));
-    routes.push_back(ModelRoute{f.models.back(), f.providers});
-  }
-  if (!f.router->set_routes(routes).ok()) die("set_routes");
+  if (!f.router->set_routes(f.routes).ok()) die("set_routes");
   // 20 attempts per (model, provider) so every provider is ranked.
   int id = 0;
-  for (int m = 0; m < kModels; ++m) {
-    for (int p = 0; p < kProviders; ++p) {
-      for (int i = 0; i < 20; ++i) {
+  for (std::size_t m = 0; m < f.routes.size(); ++m) {
+    const auto& stack = f.routes[m].providers;
+    f.explicit_orders.emplace_back(stack.rbegin(), stack.rend());
+    f.bindings += stack.size();
+    for (std::size_t p = 0; p < stack.size(); ++p) {
+      for (std::size_t i = 0; i < 20; ++i) {
         AttemptRecord a;
         a.attempt_id = "a" + std::to_string(id++);
         a.region = "us";
-        a.model = f.models[static_cast<std::size_t>(m)];
-        a.provider = f.providers[static_cast<std::size_t>(p)];
+        a.model = f.routes[m].model;
+        a.provider = stack[p];
         a.outcome = (i + p + m) % 9 == 0 ? AttemptOutcome::discarded : AttemptOutcome::used;
-        a.latency_ms = 1000 + 137 * ((p * 7 + m * 3 + i) % 23);
+        a.latency_ms = static_cast<std::int64_t>(1000 + 137 * ((p * 7 + m * 3 + i) % 23));
         a.finished_ms = f.clock.now_ms();
         if (!f.router->record_attempt(a).ok()) die("record");
       }
     }
   }
-  // provider-7 has its breaker open in "us" (moved to the end of every chain)
+  // The first model's last provider has its breaker open in "us" (moved to
+  // the end of that model's chains).
   for (int i = 0; i < 5; ++i) {
     AttemptRecord a;
     a.attempt_id = "fail" + std::to_string(i);
     a.region = "us";
-    a.model = f.models[0];
-    a.provider = f.providers[7];
+    a.model = f.routes[0].model;
+    a.provider = f.routes[0].providers.back();
     a.outcome = AttemptOutcome::failed;
     a.error = ErrorKind::server_error;
     a.finished_ms = f.clock.now_ms();
     if (!f.router->record_attempt(a).ok()) die("record");
   }
   if (!f.router->refresh().ok()) die("refresh");
-  f.explicit_order = {f.providers[7], f.providers[2], f.providers[5]};
-  auto check = f.router->plan(f.models[3], "us", RequestedOrder::fastest_order());
-  if (!check.ok() || check->source != OrderSource::ranking || check->chain.size() != kProviders) die("fastest setup");
+  for (const auto& route : f.routes) {
+    auto check = f.router->plan(route.model, "us", RequestedOrder::fastest_order());
+    if (!check.ok() || check->chain.size() != route.providers.size() ||
+        (route.providers.size() > 1 && check->source != OrderSource::ranking))
+      die("fastest setup");
+  }
 }
 
 struct Latency {
@@ -149,16 +158,18 @@ int main(int argc, char** argv) {
   Fixture f;
   setup(f);
   Router& r = *f.router;
-  std::vector<std::string_view> models(f.models.begin(), f.models.end());
+  std::vector<std::string_view> models;
+  for (const auto& route : f.routes) models.push_back(route.model);
+  const std::size_t n_models = models.size();
 
   // Each call returns the chain length so the work cannot be optimised away;
   // the callers sum it locally (a shared counter would measure contention).
   auto explicit_call = [&](std::size_t i) -> std::size_t {
-    auto p = r.plan(models[i % kModels], "us", RequestedOrder::explicit_order(f.explicit_order));
+    auto p = r.plan(models[i % n_models], "us", RequestedOrder::explicit_order(f.explicit_orders[i % n_models]));
     return p->chain.size();
   };
   auto fastest_call = [&](std::size_t i) -> std::size_t {
-    auto p = r.plan(models[i % kModels], "us", RequestedOrder::fastest_order());
+    auto p = r.plan(models[i % n_models], "us", RequestedOrder::fastest_order());
     return p->chain.size();
   };
   // warm up
@@ -187,14 +198,14 @@ int main(int argc, char** argv) {
 
   if (g_sink.load() == 0) die("no plans");
   std::printf(
-      "{\"bench\":\"router\",\"models\":%d,\"providers_per_model\":%d,\"quick\":%s,"
+      "{\"bench\":\"router\",\"models\":%zu,\"providers_per_model\":%.2f,\"quick\":%s,"
       "\"explicit_p50_ns\":%.0f,\"explicit_p99_ns\":%.0f,"
       "\"explicit_plans_per_s_1t\":%.0f,\"explicit_plans_per_s_2t\":%.0f,"
       "\"fastest_p50_ns\":%.0f,\"fastest_p99_ns\":%.0f,"
       "\"fastest_plans_per_s_1t\":%.0f,\"fastest_plans_per_s_2t\":%.0f,"
       "\"fastest_p50_ns_during_swaps\":%.0f,\"fastest_p99_ns_during_swaps\":%.0f,\"snapshot_publishes\":%ld,"
       "\"timer_overhead_included\":true}\n",
-      kModels, kProviders, quick ? "true" : "false", ex.p50, ex.p99, ex_1t, ex_2t, fa.p50, fa.p99, fa_1t, fa_2t,
+      n_models, static_cast<double>(f.bindings) / static_cast<double>(n_models), quick ? "true" : "false", ex.p50, ex.p99, ex_1t, ex_2t, fa.p50, fa.p99, fa_1t, fa_2t,
       fa_swap.p50, fa_swap.p99, publishes.load());
   return 0;
 }

@@ -45,6 +45,7 @@ ADMIN = os.path.join(BUILD, "examples", "server", "babysea-admin")
 EMULATORS = os.path.join(BUILD, "tests", "emulators", "babysea-emulators")
 STRIPE_SECRET = "whsec_demo_stripe_endpoint_secret"
 HOOK_SECRET = "whsec_demo_customer_hook_secret"
+CF_ACCOUNT = "0123456789abcdef0123456789abcdef"  # a Cloudflare account id (32 hex digits)
 
 failures = []
 procs = []
@@ -176,14 +177,18 @@ def main():
 
 
 def run(tmp):
-    say("== 1. provider emulators (replicate, fal, openai) on loopback")
+    say("== 1. provider emulators (replicate, fal, openai, alibabacloud, byteplus, cloudflare) on loopback")
     emu_cfg = os.path.join(tmp, "emulators.json")
     timing = {"queued_ms": 400, "running_ms": 1200}
     with open(emu_cfg, "w") as f:
         json.dump({"replicate": dict(api_key="r8_demo", **timing), "fal": dict(api_key="fal_demo", **timing),
-                   "openai": {"api_key": "sk-demo", "latency_ms": 300}}, f)
+                   "openai": {"api_key": "sk-demo", "latency_ms": 300},
+                   "alibabacloud": dict(api_key="sk-dashscope-demo", **timing),
+                   "byteplus": dict(api_key="ark-demo", **timing),
+                   "cloudflare": {"api_key": "cf-demo", "account_id": CF_ACCOUNT, "latency_ms": 300}}, f)
     emu = start([EMULATORS], emu_cfg)
     say("   replicate %s   fal %s   openai %s" % (emu["replicate"], emu["fal"], emu["openai"]))
+    say("   alibabacloud %s   byteplus %s   cloudflare %s" % (emu["alibabacloud"], emu["byteplus"], emu["cloudflare"]))
 
     hooks = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HookReceiver)
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
@@ -211,6 +216,9 @@ def run(tmp):
             "fal": {"base_url": emu["fal"], "api_key": "fal_demo", "jwks_url": emu["fal_jwks_url"],
                     "user_id": emu["fal_user_id"]},
             "openai": {"base_url": emu["openai"], "api_key": "sk-demo"},
+            "alibabacloud": {"base_url": emu["alibabacloud"], "api_key": "sk-dashscope-demo"},
+            "byteplus": {"base_url": emu["byteplus"], "api_key": "ark-demo"},
+            "cloudflare": {"base_url": emu["cloudflare"], "account_id": CF_ACCOUNT, "api_token": "cf-demo"},
             "bfl": {"base_url": "http://127.0.0.1:%d" % closed_port(), "api_key": "bfl_demo"},
         },
         "stripe": {"endpoint_secrets": [STRIPE_SECRET],
@@ -319,6 +327,18 @@ def run(tmp):
     g4 = api.wait(doc["data"]["generation_id"], "gpt-image-1")
     check(g4["generation_status"] == "succeeded", "synchronous image succeeded on %s" % g4.get("generation_provider_used"))
 
+    say("== 9b. one generation on each of Alibaba Cloud, BytePlus and Cloudflare")
+    for model, order, how in (("alibaba/wan-2.2-t2i-flash", "alibabacloud", "DashScope async task, polled"),
+                              ("bytedance/seedream-4", "byteplus", "ModelArk, answered at once"),
+                              ("stability/sdxl", "cloudflare", "Workers AI, raw image bytes")):
+        st, _, doc = api.call("POST", "/v1/generate/image/" + model,
+                              {"generation_prompt": "a paper boat on a pond", "generation_provider_order": order})
+        check(st == 200, "%s accepted on %s (HTTP %d)" % (model, order, st))
+        g = api.wait(doc["data"]["generation_id"], model)
+        outputs = g.get("generation_output_file") or []
+        check(g["generation_status"] == "succeeded" and g.get("generation_provider_used") == order and len(outputs) >= 1,
+              "%s succeeded on %s (%s), %d file(s) in the asset store" % (model, order, how, len(outputs)))
+
     say("== 10. cancel while the provider is still working")
     st, _, doc = api.call("POST", "/v1/generate/image/bfl/flux-schnell", {"generation_prompt": "never mind"})
     gid = doc["data"]["generation_id"]
@@ -356,9 +376,10 @@ def run(tmp):
             p["discarded_count"]))
     bal = admin(cfg_path, "balance", "acct_demo")
     spent = 10_000_000 - bal["available_micros"]
-    # flux-schnell 0.003 + flux-dev 0.025 + veo-3-fast 8 s x 0.1 + gpt-image-1 0.07 (cancel refunded)
-    expected = 3_000 + 25_000 + 800_000 + 70_000
-    check(spent == expected, "charged %d micro-credits for 4 successes, nothing for the cancel (expected %d)" % (spent, expected))
+    # flux-schnell 0.003 + flux-dev 0.025 + veo-3-fast 8 s x 0.1 + gpt-image-1 0.07 + wan-2.2-t2i-flash 0.025
+    # + seedream-4 0.03 + sdxl 0.004 (cancel refunded)
+    expected = 3_000 + 25_000 + 800_000 + 70_000 + 25_000 + 30_000 + 4_000
+    check(spent == expected, "charged %d micro-credits for 7 successes, nothing for the cancel (expected %d)" % (spent, expected))
     audit = admin(cfg_path, "audit")
     check(audit.get("clean") is True, "ledger audit clean")
 

@@ -4,8 +4,9 @@
 // hard-coded): `providers.json` (known provider ids), `models.json` (models,
 // capabilities, model-specific fields, pricing, provider stacks) and
 // `bridges.json` (one bridge per model × provider: the provider-native model
-// id, what that provider supports, and how the canonical request maps onto the
-// provider's native payload). Loading validates everything and reports every
+// id, what that provider supports, how the canonical request maps onto the
+// provider's native payload, and `source`, the https page of the provider's
+// documented schema the native field names were taken from). Loading validates everything and reports every
 // problem at once; a catalog that loads is internally consistent (defaults
 // inside their domains, prices > 0, model capabilities within every provider's
 // limits, every declared field expressible by every bridge).

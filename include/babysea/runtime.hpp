@@ -49,7 +49,10 @@
 //                                         previous_webhook_secrets: [..], micros_per_provider_credit },
 //                            openai:    { base_url, api_key (required), organization, project },
 //                            runway:    { base_url, api_key (required), api_version,
-//                                         min_poll_interval_ms }
+//                                         min_poll_interval_ms },
+//                            alibabacloud: { base_url, api_key (required) },
+//                            byteplus:  { base_url, api_key (required) },
+//                            cloudflare: { base_url, account_id (required), api_token (required) }
 //                            (each also: connect_timeout_ms, request_timeout_ms, dns_ttl_ms,
 //                             max_response_bytes) } — only configured providers are used
 //   stripe                 { endpoint_secrets: [string] (required when present), tolerance_s: int [300],

@@ -86,6 +86,9 @@ struct Config {
   std::optional<BflProviderOptions> bfl;
   std::optional<OpenAIImagesProviderOptions> openai;
   std::optional<RunwayProviderOptions> runway;
+  std::optional<AlibabaCloudProviderOptions> alibabacloud;
+  std::optional<BytePlusProviderOptions> byteplus;
+  std::optional<CloudflareProviderOptions> cloudflare;
 
   std::optional<StripeOptions> stripe;
 
@@ -240,72 +243,53 @@ Result<Config> parse_config(std::string_view text) {
 
   {
     Section p = root.object("providers");
-    if (p.has("replicate")) {
-      Section s = p.object("replicate");
-      ReplicateProviderOptions o;
+    // One section per adapter: base_url, the adapter's own keys, then the
+    // HTTP options every adapter shares.
+    auto provider = [&p](const char* name, auto& slot, auto&& own) {
+      if (!p.has(name)) return;
+      Section s = p.object(name);
+      typename std::remove_reference_t<decltype(slot)>::value_type o;
       ProviderHttpConfig h;
       s.str("base_url", o.base_url, false, true);
+      own(s, o);
+      read_http(s, h);
+      s.finish();
+      apply_http(h, o);
+      slot = std::move(o);
+    };
+    provider("replicate", c.replicate, [](Section& s, ReplicateProviderOptions& o) {
       s.str("api_token", o.api_token, true);
       s.strings("webhook_secrets", o.webhook_secrets);
       s.boolean("send_cancel_after", o.send_cancel_after);
-      read_http(s, h);
-      s.finish();
-      apply_http(h, o);
-      c.replicate = std::move(o);
-    }
-    if (p.has("fal")) {
-      Section s = p.object("fal");
-      FalProviderOptions o;
-      ProviderHttpConfig h;
-      s.str("base_url", o.base_url, false, true);
+    });
+    provider("fal", c.fal, [](Section& s, FalProviderOptions& o) {
       s.str("api_key", o.api_key, true);
       s.str("jwks_url", o.jwks_url, false, true);
       s.str("user_id", o.user_id);
-      read_http(s, h);
-      s.finish();
-      apply_http(h, o);
-      c.fal = std::move(o);
-    }
-    if (p.has("bfl")) {
-      Section s = p.object("bfl");
-      BflProviderOptions o;
-      ProviderHttpConfig h;
-      s.str("base_url", o.base_url, false, true);
+    });
+    provider("bfl", c.bfl, [](Section& s, BflProviderOptions& o) {
       s.str("api_key", o.api_key, true);
       s.str("webhook_secret", o.webhook_secret);
       s.strings("previous_webhook_secrets", o.previous_webhook_secrets);
       s.integer("micros_per_provider_credit", o.micros_per_provider_credit, 0, kMicrosPerCredit * 1000);
-      read_http(s, h);
-      s.finish();
-      apply_http(h, o);
-      c.bfl = std::move(o);
-    }
-    if (p.has("openai")) {
-      Section s = p.object("openai");
-      OpenAIImagesProviderOptions o;
-      ProviderHttpConfig h;
-      s.str("base_url", o.base_url, false, true);
+    });
+    provider("openai", c.openai, [](Section& s, OpenAIImagesProviderOptions& o) {
       s.str("api_key", o.api_key, true);
       s.str("organization", o.organization);
       s.str("project", o.project);
-      read_http(s, h);
-      s.finish();
-      apply_http(h, o);
-      c.openai = std::move(o);
-    }
-    if (p.has("runway")) {
-      Section s = p.object("runway");
-      RunwayProviderOptions o;
-      ProviderHttpConfig h;
-      s.str("base_url", o.base_url, false, true);
+    });
+    provider("runway", c.runway, [](Section& s, RunwayProviderOptions& o) {
       s.str("api_key", o.api_key, true);
       s.str("api_version", o.api_version, false, true);
       s.millis("min_poll_interval_ms", o.min_poll_interval, 0, 3'600'000);
-      read_http(s, h);
-      s.finish();
-      apply_http(h, o);
-      c.runway = std::move(o);
-    }
+    });
+    provider("alibabacloud", c.alibabacloud,
+             [](Section& s, AlibabaCloudProviderOptions& o) { s.str("api_key", o.api_key, true); });
+    provider("byteplus", c.byteplus, [](Section& s, BytePlusProviderOptions& o) { s.str("api_key", o.api_key, true); });
+    provider("cloudflare", c.cloudflare, [](Section& s, CloudflareProviderOptions& o) {
+      s.str("account_id", o.account_id, true);
+      s.str("api_token", o.api_token, true);
+    });
     p.finish();
   }
 
@@ -671,32 +655,24 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
   if (options.engine) {
     impl->transport = make_beast_transport(c.transport);
 
-    // Providers.
-    auto add = [&](Result<std::shared_ptr<Provider>> made, std::string_view field) -> Status {
+    // Providers: each configured one on the shared transport; a factory's refusal
+    // names the provider's section.
+    auto add = [&](auto& section, auto make, std::string_view field) -> Status {
+      if (!section) return Status();
+      section->transport = impl->transport.get();
+      auto made = make(*section);
       if (!made.ok()) return with_field(std::move(made).take_status(), field);
       impl->providers.push_back(std::move(*made));
       return Status();
     };
-    if (c.replicate) {
-      c.replicate->transport = impl->transport.get();
-      BABYSEA_RETURN_IF_ERROR(add(make_replicate_provider(*c.replicate), "providers.replicate"));
-    }
-    if (c.fal) {
-      c.fal->transport = impl->transport.get();
-      BABYSEA_RETURN_IF_ERROR(add(make_fal_provider(*c.fal), "providers.fal"));
-    }
-    if (c.bfl) {
-      c.bfl->transport = impl->transport.get();
-      BABYSEA_RETURN_IF_ERROR(add(make_bfl_provider(*c.bfl), "providers.bfl"));
-    }
-    if (c.openai) {
-      c.openai->transport = impl->transport.get();
-      BABYSEA_RETURN_IF_ERROR(add(make_openai_images_provider(*c.openai), "providers.openai"));
-    }
-    if (c.runway) {
-      c.runway->transport = impl->transport.get();
-      BABYSEA_RETURN_IF_ERROR(add(make_runway_provider(*c.runway), "providers.runway"));
-    }
+    BABYSEA_RETURN_IF_ERROR(add(c.replicate, make_replicate_provider, "providers.replicate"));
+    BABYSEA_RETURN_IF_ERROR(add(c.fal, make_fal_provider, "providers.fal"));
+    BABYSEA_RETURN_IF_ERROR(add(c.bfl, make_bfl_provider, "providers.bfl"));
+    BABYSEA_RETURN_IF_ERROR(add(c.openai, make_openai_images_provider, "providers.openai"));
+    BABYSEA_RETURN_IF_ERROR(add(c.runway, make_runway_provider, "providers.runway"));
+    BABYSEA_RETURN_IF_ERROR(add(c.alibabacloud, make_alibabacloud_provider, "providers.alibabacloud"));
+    BABYSEA_RETURN_IF_ERROR(add(c.byteplus, make_byteplus_provider, "providers.byteplus"));
+    BABYSEA_RETURN_IF_ERROR(add(c.cloudflare, make_cloudflare_provider, "providers.cloudflare"));
 
     // Assets.
     std::error_code ec;

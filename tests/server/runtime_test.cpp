@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
+#include <set>
 #include <string>
 
 #include "babysea/runtime.hpp"
@@ -296,7 +297,10 @@ TEST_CASE("runtime: providers, stripe, guard, server sections are accepted", "[r
       "fal": {"base_url": "http://127.0.0.1:9", "api_key": "k", "jwks_url": "http://127.0.0.1:9/jwks", "user_id": "u"},
       "bfl": {"base_url": "http://127.0.0.1:9", "api_key": "k", "webhook_secret": "s"},
       "openai": {"base_url": "http://127.0.0.1:9", "api_key": "k"},
-      "runway": {"base_url": "http://127.0.0.1:9", "api_key": "k", "request_timeout_ms": 5000}
+      "runway": {"base_url": "http://127.0.0.1:9", "api_key": "k", "request_timeout_ms": 5000},
+      "alibabacloud": {"base_url": "http://127.0.0.1:9", "api_key": "sk-x"},
+      "byteplus": {"base_url": "http://127.0.0.1:9", "api_key": "ark-x"},
+      "cloudflare": {"base_url": "http://127.0.0.1:9", "account_id": "acc0123", "api_token": "cf-x"}
     },
     "stripe": {"endpoint_secrets": ["whsec_abc"], "packs": [{"price_id": "price_1", "credits": "10", "amount_cents": 1000}]},
     "net_guard": {"allow_loopback": true, "allow_any_port": true, "allow_networks": ["192.0.2.0/24"]},
@@ -306,8 +310,13 @@ TEST_CASE("runtime: providers, stripe, guard, server sections are accepted", "[r
   auto rt = Runtime::open(cfg);
   INFO(rt.status().to_string());
   REQUIRE(rt.ok());
+  // Every provider profile the catalog serves has an adapter behind it.
   auto ids = (*rt)->provider_ids();
-  CHECK(ids.size() == 5);
+  std::set<std::string> configured(ids.begin(), ids.end());
+  std::set<std::string> profiles;
+  for (const auto& p : (*rt)->catalog()->providers()) profiles.insert(p.id);
+  CHECK(configured == profiles);
+  CHECK(ids.size() == 8);
   CHECK((*rt)->server_settings().port == 0);
   CHECK((*rt)->server_settings().create_wait_ms == 50);
   CHECK((*rt)->callback_base_url() == "http://127.0.0.1:9/callbacks");

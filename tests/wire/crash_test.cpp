@@ -35,7 +35,10 @@
 #include <sstream>
 #include <thread>
 
+#include "alibabacloud_emulator.hpp"
 #include "bfl_emulator.hpp"
+#include "byteplus_emulator.hpp"
+#include "cloudflare_emulator.hpp"
 #include "fal_emulator.hpp"
 #include "openai_emulator.hpp"
 #include "replicate_emulator.hpp"
@@ -60,8 +63,18 @@ std::uint64_t env_u64(const char* name, std::uint64_t def) {
 // Returns how many ambiguous submit faults (job created, answer lost) it
 // injected at Replicate: the only faults after which one attempt may get a
 // second job within one worker lifetime.
-int inject_random_faults(std::mt19937_64& rng, ReplicateEmulator& rep, FalEmulator& fal, BflEmulator& bfl,
-                         OpenAiEmulator& oai) {
+struct Emulators {
+  ReplicateEmulator& rep;
+  FalEmulator& fal;
+  BflEmulator& bfl;
+  OpenAiEmulator& oai;
+  AlibabaCloudEmulator& ali;
+  BytePlusEmulator& bp;
+  CloudflareEmulator& cf;
+};
+
+int inject_random_faults(std::mt19937_64& rng, const Emulators& e) {
+  auto& [rep, fal, bfl, oai, ali, bp, cf] = e;
   auto one_in = [&](int n) { return rng() % static_cast<std::uint64_t>(n) == 0; };
   int ambiguous = 0;
   if (one_in(3)) rep.faults().fail_next(1);
@@ -77,6 +90,13 @@ int inject_random_faults(std::mt19937_64& rng, ReplicateEmulator& rep, FalEmulat
   if (one_in(6)) oai.faults().moderate_next(1);
   if (one_in(8)) rep.faults().rate_limit_next(1, 1, Op::submit);
   if (one_in(10)) fal.faults().hang_next(1, Op::poll);
+  if (one_in(4)) ali.faults().http_error_next(1, 500, Op::submit);
+  if (one_in(5)) ali.faults().fail_next(1);
+  if (one_in(8)) ali.faults().rate_limit_next(1, 1, Op::poll);
+  if (one_in(4)) bp.faults().http_error_next(1, 503, Op::submit);
+  if (one_in(6)) bp.faults().moderate_next(1);
+  if (one_in(4)) cf.faults().http_error_next(1, 502, Op::submit);
+  if (one_in(8)) cf.faults().rate_limit_next(1, 1, Op::submit);
   return ambiguous;
 }
 
@@ -110,7 +130,11 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
   FalEmulator fal(eo);
   BflEmulator bfl(eo);
   OpenAiEmulator oai(eo);
-  std::vector<EmulatorBase*> emus = {&rep, &fal, &bfl, &oai};
+  AlibabaCloudEmulator ali(eo);
+  BytePlusEmulator bp(eo);
+  CloudflareEmulator cf(eo);
+  std::vector<EmulatorBase*> emus = {&rep, &fal, &bfl, &oai, &ali, &bp, &cf};
+  const Emulators all{rep, fal, bfl, oai, ali, bp, cf};
   for (EmulatorBase* e : emus) {
     e->faults().set_job_timing(JobTiming{milliseconds(50), milliseconds(150)});
     e->start();
@@ -148,7 +172,7 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
   };
   for (int run = 0; run < kills; ++run) {
     INFO("run " << run);
-    ambiguous_injected += inject_random_faults(rng, rep, fal, bfl, oai);
+    ambiguous_injected += inject_random_faults(rng, all);
     std::string out;
     bool early = false;
     {
@@ -156,7 +180,8 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
                    "seed=" + std::to_string(rng()), "api_key=" + key, "replicate=" + rep.base_url(),
                    "replicate_secret=" + rep.webhook_secret(), "fal=" + fal.base_url(),
                    "fal_jwks=" + fal.jwks_url(), "fal_user=" + fal.user_id(), "bfl=" + bfl.base_url(),
-                   "openai=" + oai.base_url()});
+                   "openai=" + oai.base_url(), "alibabacloud=" + ali.base_url(), "byteplus=" + bp.base_url(),
+                   "cloudflare=" + cf.base_url(), "cloudflare_account=" + cf.account_id()});
       if (rng() % 6 == 0) {
         // Somewhere in startup: recovery, the first submits.
         ++early_kills;
@@ -203,10 +228,13 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
   so.db_path = db;
   so.assets_dir = assets;
   so.catalog_dir = catalog;
-  so.replicate = {rep.base_url(), key, rep.webhook_secret(), "", ""};
-  so.fal = {fal.base_url(), key, "", fal.jwks_url(), fal.user_id()};
-  so.bfl = {bfl.base_url(), key, "", "", ""};
-  so.openai = {oai.base_url(), key, "", "", ""};
+  so.replicate = {rep.base_url(), key, rep.webhook_secret(), "", "", ""};
+  so.fal = {fal.base_url(), key, "", fal.jwks_url(), fal.user_id(), ""};
+  so.bfl = {bfl.base_url(), key, "", "", "", ""};
+  so.openai = {oai.base_url(), key, "", "", "", ""};
+  so.alibabacloud = {ali.base_url(), key, "", "", "", ""};
+  so.byteplus = {bp.base_url(), key, "", "", "", ""};
+  so.cloudflare = {cf.base_url(), key, "", "", "", cf.account_id()};
   so.timing = fast_timing();
   so.timing.submit_ack_timeout = milliseconds(2'000);
   so.timing.start_timeout = milliseconds(2'000);
@@ -253,6 +281,8 @@ TEST_CASE("wire crash: SIGKILL at random points under load, restart = recovery",
   // attempt reached a provider more often than allowed.
   int resubmitted = 0, retried = 0, duplicates = 0;
   for (EmulatorBase* e : emus) {
+    INFO(e->provider() << " took no job: the crash run did not cover it");
+    CHECK_FALSE(e->faults().submits_by_tag().empty());
     for (const auto& [tag, n] : e->faults().submits_by_tag()) {
       INFO(e->provider() << " job tag '" << tag << "' created " << n << " times");
       if (tag.empty()) continue;
@@ -328,6 +358,7 @@ TEST_CASE("wire crash: files written by a copy the crash interrupted are removed
     Child child({worker, "db=" + db, "assets=" + assets.string(), "catalog=" + catalog, "seed=1",
                  "api_key=" + key, "replicate=" + rep.base_url(), "replicate_secret=" + rep.webhook_secret(),
                  "fal=" + nowhere, "fal_jwks=" + nowhere, "fal_user=u", "bfl=" + nowhere, "openai=" + oai.base_url(),
+                 "alibabacloud=" + nowhere, "byteplus=" + nowhere, "cloudflare=" + nowhere, "cloudflare_account=a",
                  "only=openai", "count=1", "die_after_store=1"});
     REQUIRE(child.wait_for_output(60'000));
     // The worker exits by itself once the copy wrote the files.
@@ -351,8 +382,8 @@ TEST_CASE("wire crash: files written by a copy the crash interrupted are removed
   so.db_path = db;
   so.assets_dir = assets;
   so.catalog_dir = catalog;
-  so.replicate = {rep.base_url(), key, rep.webhook_secret(), "", ""};
-  so.openai = {oai.base_url(), key, "", "", ""};
+  so.replicate = {rep.base_url(), key, rep.webhook_secret(), "", "", ""};
+  so.openai = {oai.base_url(), key, "", "", "", ""};
   so.timing = fast_timing();
   Stack stack(so);
   stack.login("acct_crash", 0);

@@ -6,7 +6,8 @@
 //   wire_crash_worker key=value...
 //     db=<file> assets=<dir> catalog=<dir> seed=<n>
 //     replicate=<url> replicate_secret=<whsec> fal=<url> fal_jwks=<url> fal_user=<id>
-//     bfl=<url> openai=<url> api_key=<key>
+//     bfl=<url> openai=<url> alibabacloud=<url> byteplus=<url> cloudflare=<url>
+//     cloudflare_account=<id> api_key=<key>
 //     [only=openai]         submit gpt-image-1 ("openai, replicate") only
 //     [count=<n>]           stop submitting after n accepted generations
 //     [die_after_store=1]   _exit(137) right after the first asset store
@@ -58,7 +59,8 @@ int main(int argc, char** argv) {
     }
     args[a.substr(0, eq)] = a.substr(eq + 1);
   }
-  for (const char* k : {"db", "assets", "catalog", "seed", "replicate", "fal", "bfl", "openai", "api_key"})
+  for (const char* k : {"db", "assets", "catalog", "seed", "replicate", "fal", "bfl", "openai", "alibabacloud",
+                        "byteplus", "cloudflare", "cloudflare_account", "api_key"})
     if (!args.count(k)) {
       std::cerr << "wire_crash_worker: missing " << k << "\n";
       return 2;
@@ -69,10 +71,13 @@ int main(int argc, char** argv) {
     so.assets_dir = args["assets"];
     so.catalog_dir = args["catalog"];
     const std::string key = args["api_key"];
-    so.replicate = {args["replicate"], key, args["replicate_secret"], "", ""};
-    so.fal = {args["fal"], key, "", args["fal_jwks"], args["fal_user"]};
-    so.bfl = {args["bfl"], key, "", "", ""};
-    so.openai = {args["openai"], key, "", "", ""};
+    so.replicate = {args["replicate"], key, args["replicate_secret"], "", "", ""};
+    so.fal = {args["fal"], key, "", args["fal_jwks"], args["fal_user"], ""};
+    so.bfl = {args["bfl"], key, "", "", "", ""};
+    so.openai = {args["openai"], key, "", "", "", ""};
+    so.alibabacloud = {args["alibabacloud"], key, "", "", "", ""};
+    so.byteplus = {args["byteplus"], key, "", "", "", ""};
+    so.cloudflare = {args["cloudflare"], key, "", "", "", args["cloudflare_account"]};
     so.timing = fast_timing();
     so.timing.submit_ack_timeout = std::chrono::milliseconds(2'000);
     so.timing.start_timeout = std::chrono::milliseconds(2'000);
@@ -89,12 +94,17 @@ int main(int argc, char** argv) {
     struct Pick {
       const char* model;
       const char* order;
+      const char* extra = "";  // more request fields
     };
     std::vector<Pick> picks = {
         {"bfl/flux-schnell", "replicate, fal"},
         {"bfl/flux-schnell", "fal, replicate"},
         {"bfl/flux-dev", "bfl, replicate, fal"},
         {"openai/gpt-image-1", "openai, replicate"},
+        {"alibaba/wan-2.2-t2i-flash", "alibabacloud"},
+        {"bytedance/seedream-4", "byteplus, fal"},
+        {"bytedance/seedance-1-lite", "byteplus", R"(,"generation_duration":3)"},
+        {"stability/sdxl", "cloudflare, replicate"},
     };
     if (args["only"] == "openai") picks = {{"openai/gpt-image-1", "openai, replicate"}};
     const long limit = args.count("count") ? std::stol(args["count"]) : -1;
@@ -109,7 +119,7 @@ int main(int argc, char** argv) {
         while (!stop.load() && std::chrono::steady_clock::now() < stop_at) {
           const Pick& p = picks[r() % picks.size()];
           std::string body = std::string(R"({"generation_prompt":"crash )") + std::to_string(r() % 100000) +
-                             R"(","generation_provider_order":")" + p.order + "\"}";
+                             R"(","generation_provider_order":")" + p.order + "\"" + p.extra + "}";
           auto out = stack.engine().submit(stack.principal(), p.model, body, {});
           if (out.ok()) {
             write_line("G " + out->generation.id);

@@ -41,7 +41,9 @@ class HookedAssets final : public AssetStore {
     if (r.ok() && hook_) hook_();
     return r;
   }
-  Result<std::size_t> remove(std::string_view generation_id) override { return inner_->remove(generation_id); }
+  Result<std::size_t> remove(std::string_view generation_id) override {
+    return inner_->remove(generation_id);
+  }
 
  private:
   std::unique_ptr<AssetStore> inner_;
@@ -76,52 +78,48 @@ Stack::Stack(StackOptions o) : options_(std::move(o)) {
   resolver_ = make_system_resolver();
   NetGuardOptions go;
   go.allowed_ports.clear();
-  for (int port = 1; port <= 65535; ++port) go.allowed_ports.push_back(static_cast<std::uint16_t>(port));
+  for (int port = 1; port <= 65535; ++port)
+    go.allowed_ports.push_back(static_cast<std::uint16_t>(port));
   go.allow_overrides.push_back(*IpNetwork::parse("127.0.0.0/8"));
   guard_ = std::make_unique<NetGuard>(*resolver_, go);
   url_policy_ = make_url_policy(*guard_);
   transport_ = make_beast_transport();
   auto catalog = take(Catalog::load_directory(options_.catalog_dir), "catalog");
 
-  if (!options_.replicate.base_url.empty()) {
-    ReplicateProviderOptions p;
-    http(p, transport_.get(), options_);
-    p.base_url = options_.replicate.base_url;
-    p.api_token = options_.replicate.api_key;
-    if (!options_.replicate.secret.empty()) p.webhook_secrets = {options_.replicate.secret};
-    providers_.push_back(take(make_replicate_provider(p), "replicate"));
-  }
-  if (!options_.fal.base_url.empty()) {
-    FalProviderOptions p;
-    http(p, transport_.get(), options_);
-    p.base_url = options_.fal.base_url;
-    p.api_key = options_.fal.api_key;
-    p.jwks_url = options_.fal.jwks_url;
-    p.user_id = options_.fal.user_id;
-    providers_.push_back(take(make_fal_provider(p), "fal"));
-  }
-  if (!options_.bfl.base_url.empty()) {
-    BflProviderOptions p;
-    http(p, transport_.get(), options_);
-    p.base_url = options_.bfl.base_url;
-    p.api_key = options_.bfl.api_key;
-    p.webhook_secret = options_.bfl.secret;
-    providers_.push_back(take(make_bfl_provider(p), "bfl"));
-  }
-  if (!options_.openai.base_url.empty()) {
-    OpenAIImagesProviderOptions p;
-    http(p, transport_.get(), options_);
-    p.base_url = options_.openai.base_url;
-    p.api_key = options_.openai.api_key;
-    providers_.push_back(take(make_openai_images_provider(p), "openai"));
-  }
-  if (!options_.runway.base_url.empty()) {
-    RunwayProviderOptions p;
-    http(p, transport_.get(), options_);
-    p.base_url = options_.runway.base_url;
-    p.api_key = options_.runway.api_key;
-    providers_.push_back(take(make_runway_provider(p), "runway"));
-  }
+  // Each configured provider: the shared HTTP options, its base URL and key
+  // (under the option's own name), then what only it takes.
+  auto add = [this](const ProviderEndpoint& ep, auto options, auto key, auto make, const char* name,
+                    auto&& own) {
+    if (ep.base_url.empty()) return;
+    http(options, transport_.get(), options_);
+    options.base_url = ep.base_url;
+    options.*key = ep.api_key;
+    own(options);
+    providers_.push_back(take(make(std::move(options)), name));
+  };
+  auto nothing = [](auto&) {};
+  add(options_.replicate, ReplicateProviderOptions{}, &ReplicateProviderOptions::api_token,
+      make_replicate_provider, "replicate", [&](ReplicateProviderOptions& p) {
+        if (!options_.replicate.secret.empty()) p.webhook_secrets = {options_.replicate.secret};
+      });
+  add(options_.fal, FalProviderOptions{}, &FalProviderOptions::api_key, make_fal_provider, "fal",
+      [&](FalProviderOptions& p) {
+        p.jwks_url = options_.fal.jwks_url;
+        p.user_id = options_.fal.user_id;
+      });
+  add(options_.bfl, BflProviderOptions{}, &BflProviderOptions::api_key, make_bfl_provider, "bfl",
+      [&](BflProviderOptions& p) { p.webhook_secret = options_.bfl.secret; });
+  add(options_.openai, OpenAIImagesProviderOptions{}, &OpenAIImagesProviderOptions::api_key,
+      make_openai_images_provider, "openai", nothing);
+  add(options_.runway, RunwayProviderOptions{}, &RunwayProviderOptions::api_key,
+      make_runway_provider, "runway", nothing);
+  add(options_.alibabacloud, AlibabaCloudProviderOptions{}, &AlibabaCloudProviderOptions::api_key,
+      make_alibabacloud_provider, "alibabacloud", nothing);
+  add(options_.byteplus, BytePlusProviderOptions{}, &BytePlusProviderOptions::api_key,
+      make_byteplus_provider, "byteplus", nothing);
+  add(options_.cloudflare, CloudflareProviderOptions{}, &CloudflareProviderOptions::api_token,
+      make_cloudflare_provider, "cloudflare",
+      [&](CloudflareProviderOptions& p) { p.account_id = options_.cloudflare.account_id; });
 
   std::error_code ec;
   std::filesystem::create_directories(options_.assets_dir, ec);
@@ -167,7 +165,8 @@ Stack::~Stack() {
 void Stack::login(const std::string& account, Micros grant) {
   must(engine_->ledger().create_account(account), "create account");
   if (grant > 0) take(engine_->ledger().grant(account, grant, "wire-grant-" + account), "grant");
-  auto key = take(engine_->api_keys().issue(IssueKeyRequest{account, kFullAccess, "wire", 0}), "issue key");
+  auto key = take(engine_->api_keys().issue(IssueKeyRequest{account, kFullAccess, "wire", 0}),
+                  "issue key");
   principal_ = take(engine_->authenticate(key.key), "authenticate");
 }
 
@@ -181,7 +180,8 @@ std::vector<GenerationView> Stack::all_generations() {
   return all;
 }
 
-bool Stack::wait_terminal(const std::string& id, std::chrono::milliseconds timeout, GenerationView* out) {
+bool Stack::wait_terminal(const std::string& id, std::chrono::milliseconds timeout,
+                          GenerationView* out) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto g = engine_->get(principal_, id);
@@ -225,30 +225,34 @@ std::string Stack::check_invariants(bool allow_orphan_files) {
   if (!audit->clean()) return "audit: " + audit->to_string();
   for (const auto& g : all_generations()) {
     HoldRow h;
-    Status st = store_->read([&](UnitOfWork& uow) { return uow.ledger().find_hold_by_key("gen:" + g.id, h); });
+    Status st = store_->read(
+        [&](UnitOfWork& uow) { return uow.ledger().find_hold_by_key("gen:" + g.id, h); });
     if (!st.ok()) return "generation " + g.id + ": hold lookup: " + st.to_string();
     const bool terminal = is_terminal(g.status);
-    std::string what = "generation " + g.id + " (" + std::string(generation_status_name(g.status)) + ", " + g.error;
+    std::string what = "generation " + g.id + " (" + std::string(generation_status_name(g.status)) +
+                       ", " + g.error;
     for (const auto& a : g.attempts)
-      what += " | #" + std::to_string(a.order) + " " + a.provider + " " + a.state + "/" + a.outcome + " " +
-              a.error_kind + " submits=" + std::to_string(a.submits) + (a.resubmitted ? " resubmitted " : " ") +
-              a.error_message;
+      what += " | #" + std::to_string(a.order) + " " + a.provider + " " + a.state + "/" +
+              a.outcome + " " + a.error_kind + " submits=" + std::to_string(a.submits) +
+              (a.resubmitted ? " resubmitted " : " ") + a.error_message;
     what += ")";
     if (!terminal && h.state != HoldState::pending) return what + " open but its hold is resolved";
     if (h.amount != g.held) return what + ": hold amount differs from held";
     if (g.status == GenerationStatus::succeeded) {
       if (h.state != HoldState::settled) return what + ": hold not settled";
       if (h.settled_amount != g.cost || g.cost <= 0 || g.cost > h.amount)
-        return what + ": settled " + std::to_string(h.settled_amount) + " != cost " + std::to_string(g.cost);
+        return what + ": settled " + std::to_string(h.settled_amount) + " != cost " +
+               std::to_string(g.cost);
       if (g.outputs.empty()) return what + ": no outputs";
       if (asset_files(g.id) != g.outputs.size())
-        return what + ": " + std::to_string(asset_files(g.id)) + " files in the asset directory for " +
-               std::to_string(g.outputs.size()) + " outputs";
+        return what + ": " + std::to_string(asset_files(g.id)) +
+               " files in the asset directory for " + std::to_string(g.outputs.size()) + " outputs";
       int used = 0;
       for (const auto& a : g.attempts)
         if (a.outcome == "used") {
           ++used;
-          if (a.provider != g.provider_used) return what + ": used attempt's provider is not provider_used";
+          if (a.provider != g.provider_used)
+            return what + ": used attempt's provider is not provider_used";
           if (a.state != "succeeded") return what + ": used attempt in state " + a.state;
         }
       if (used != 1) return what + ": " + std::to_string(used) + " used attempts";
@@ -259,7 +263,8 @@ std::string Stack::check_invariants(bool allow_orphan_files) {
       if (!g.provider_used.empty()) return what + ": provider_used set";
       for (const auto& a : g.attempts)
         if (a.outcome == "used") return what + ": has a used attempt";
-      if (!allow_orphan_files && asset_files(g.id) != 0) return what + ": files left in the asset directory";
+      if (!allow_orphan_files && asset_files(g.id) != 0)
+        return what + ": files left in the asset directory";
     }
   }
   return {};

@@ -31,6 +31,7 @@ struct ProviderEndpoint {
   std::string secret;    // replicate: whsec_; bfl: webhook secret
   std::string jwks_url;  // fal
   std::string user_id;   // fal
+  std::string account_id;  // cloudflare
 };
 
 struct StackOptions {
@@ -38,7 +39,7 @@ struct StackOptions {
   Store* store = nullptr;  // lent (outlives the Stack): used instead of db_path
   std::filesystem::path assets_dir;
   std::string catalog_dir;  // data/ directory of the repository
-  ProviderEndpoint replicate, fal, bfl, openai, runway;
+  ProviderEndpoint replicate, fal, bfl, openai, runway, alibabacloud, byteplus, cloudflare;
   std::string callback_base_url;  // empty: polling only
   ProviderTiming timing;          // every provider
   std::chrono::milliseconds request_timeout{3'000};

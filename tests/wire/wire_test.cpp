@@ -20,7 +20,10 @@
 #include <mutex>
 #include <thread>
 
+#include "alibabacloud_emulator.hpp"
 #include "bfl_emulator.hpp"
+#include "byteplus_emulator.hpp"
+#include "cloudflare_emulator.hpp"
 #include "emulator_server.hpp"
 #include "fal_emulator.hpp"
 #include "openai_emulator.hpp"
@@ -104,7 +107,7 @@ struct WireOptions {
   int max_asset_tries = 2;
 };
 
-// Five emulators, a receiver and a Stack on a fresh SQLite file (or a fresh
+// Eight emulators, a receiver and a Stack on a fresh SQLite file (or a fresh
 // store of the kind test_store_kind names).
 struct Wire {
   explicit Wire(WireOptions o = {}) {
@@ -121,11 +124,14 @@ struct Wire {
     }
     so.assets_dir = dir.path() / "assets";
     so.catalog_dir = (babysea::testing::source_dir() / "data").string();
-    so.replicate = {rep.base_url(), rep.options().api_key, rep.webhook_secret(), "", ""};
-    so.fal = {fal.base_url(), fal.options().api_key, "", fal.jwks_url(), fal.user_id()};
-    so.bfl = {bfl.base_url(), bfl.options().api_key, "bfl-wire-webhook-secret", "", ""};
-    so.openai = {oai.base_url(), oai.options().api_key, "", "", ""};
-    so.runway = {rw.base_url(), rw.options().api_key, "", "", ""};
+    so.replicate = {rep.base_url(), rep.options().api_key, rep.webhook_secret(), "", "", ""};
+    so.fal = {fal.base_url(), fal.options().api_key, "", fal.jwks_url(), fal.user_id(), ""};
+    so.bfl = {bfl.base_url(), bfl.options().api_key, "bfl-wire-webhook-secret", "", "", ""};
+    so.openai = {oai.base_url(), oai.options().api_key, "", "", "", ""};
+    so.runway = {rw.base_url(), rw.options().api_key, "", "", "", ""};
+    so.alibabacloud = {ali.base_url(), ali.options().api_key, "", "", "", ""};
+    so.byteplus = {bp.base_url(), bp.options().api_key, "", "", "", ""};
+    so.cloudflare = {cf.base_url(), cf.options().api_key, "", "", "", cf.account_id()};
     if (o.callbacks) so.callback_base_url = receiver.base_url();
     so.timing = o.timing;
     so.request_timeout = o.request_timeout;
@@ -144,7 +150,7 @@ struct Wire {
     stack.reset();
     for (EmulatorBase* e : emulators()) e->stop();
   }
-  std::vector<EmulatorBase*> emulators() { return {&rep, &fal, &bfl, &oai, &rw}; }
+  std::vector<EmulatorBase*> emulators() { return {&rep, &fal, &bfl, &oai, &rw, &ali, &bp, &cf}; }
 
   std::string submit(std::string_view model, const std::string& order, const std::string& extra = {}) {
     std::string body = R"({"generation_prompt":"a lighthouse at dawn")";
@@ -189,6 +195,9 @@ struct Wire {
   BflEmulator bfl;
   OpenAiEmulator oai;
   RunwayEmulator rw;
+  AlibabaCloudEmulator ali;
+  BytePlusEmulator bp;
+  CloudflareEmulator cf;
   CallbackReceiver receiver;
   std::unique_ptr<Stack> stack;
   std::mutex events_mu;
@@ -428,6 +437,65 @@ TEST_CASE("wire: success by webhook, by polling and synchronously", "[wire]") {
     CHECK(g.provider_used == "openai");
     CHECK(w.oai.faults().counters().polls == 0);
     CHECK(w.oai.faults().submits_for(g.attempts[0].id) == 1);
+  }
+  w.check();
+}
+
+TEST_CASE("wire: Alibaba Cloud, BytePlus and Cloudflare on the wire", "[wire]") {
+  Wire w;
+  auto succeeded_on = [&](const std::string& id, const char* provider) {
+    auto g = w.finish(id);
+    INFO(describe(g));
+    REQUIRE(g.status == GenerationStatus::succeeded);
+    CHECK(g.provider_used == provider);
+    CHECK(w.stack->asset_files(g.id) == 1);
+    return g;
+  };
+  SECTION("alibabacloud: a DashScope image task, polled") {
+    auto g = succeeded_on(w.submit("alibaba/wan-2.2-t2i-flash", "alibabacloud"), "alibabacloud");
+    CHECK(w.ali.faults().counters().polls >= 1);
+    CHECK(w.ali.faults().submits_for(g.attempts[0].id) == 1);
+  }
+  SECTION("alibabacloud: a DashScope video task, polled") {
+    succeeded_on(w.submit("alibaba/wan-2.1-t2v-turbo", "alibabacloud", R"(,"generation_duration":5)"), "alibabacloud");
+  }
+  SECTION("alibabacloud: Qwen-Image answers at submit") {
+    succeeded_on(w.submit("alibaba/qwen-image", "alibabacloud, fal"), "alibabacloud");
+    CHECK(w.ali.faults().counters().polls == 0);
+  }
+  SECTION("byteplus: Seedream answers at submit") {
+    succeeded_on(w.submit("bytedance/seedream-4", "byteplus, fal"), "byteplus");
+    CHECK(w.bp.faults().counters().polls == 0);
+  }
+  SECTION("byteplus: a Seedance video task, polled") {
+    succeeded_on(w.submit("bytedance/seedance-1-lite", "byteplus", R"(,"generation_duration":5)"), "byteplus");
+    CHECK(w.bp.faults().counters().polls >= 1);
+  }
+  SECTION("cloudflare: raw image bytes, synchronously") {
+    succeeded_on(w.submit("stability/sdxl", "cloudflare, replicate"), "cloudflare");
+  }
+  SECTION("a failing new provider fails over: cloudflare 503 -> replicate") {
+    w.cf.faults().http_error_next(10, 503, Op::submit);
+    auto g = succeeded_on(w.submit("stability/sdxl", "cloudflare, replicate"), "replicate");
+    REQUIRE(g.attempts.size() == 2);
+    CHECK(g.attempts[0].provider == "cloudflare");
+    CHECK(g.attempts[0].outcome == "failed");
+  }
+  SECTION("a failing new provider fails over: byteplus 503 -> fal") {
+    w.bp.faults().http_error_next(10, 503, Op::submit);
+    succeeded_on(w.submit("bytedance/seedream-4", "byteplus, fal"), "fal");
+  }
+  SECTION("alibabacloud: a task canceled while pending, refunded") {
+    w.ali.faults().set_job_timing(JobTiming{milliseconds(120'000), milliseconds(100)});
+    auto id = w.submit("alibaba/wan-2.2-t2i-flash", "alibabacloud");
+    REQUIRE(wait_for([&] { return w.ali.faults().counters().submits >= 1; }, milliseconds(10'000)));
+    auto c = w.stack->engine().cancel(w.stack->principal(), id);
+    INFO(c.status().to_string());
+    REQUIRE(c.ok());
+    CHECK(c->credits_refunded);
+    auto g = w.finish(id);
+    CHECK(g.status == GenerationStatus::canceled);
+    CHECK(wait_for([&] { return w.ali.faults().counters().cancels >= 1; }, milliseconds(10'000)));
   }
   w.check();
 }
