@@ -585,6 +585,11 @@ struct CatalogLoader {
       if (!c.default_ratio.empty() && std::find(c.ratios.begin(), c.ratios.end(), c.default_ratio) == c.ratios.end())
         error(cp + ".default_ratio", "default " + c.default_ratio + " is not one of the ratios", "invalid_default");
       c.output_formats = read_strings(*caps, "output_formats", cp, true, true);
+      // The formats the API offers (specs/api.md, generation_output_format): png,
+      // jpg, webp for images, mp4 for video.
+      for (const auto& f : c.output_formats)
+        if (m.type == ModelType::video ? f != "mp4" : f != "png" && f != "jpg" && f != "webp")
+          error(cp + ".output_formats", "format " + f + " is not one the API offers for " + type + " models");
       c.default_output_format = caps->find("default_output_format")
                                     ? read_string(*caps, "default_output_format", cp, true)
                                     : (c.output_formats.empty() ? "" : c.output_formats.front());

@@ -309,7 +309,14 @@ TEST_CASE("server: library, estimate, health, metrics", "[server]") {
   }
   auto providers = f.call("GET", "/v1/library/providers", f.monitor);
   REQUIRE(providers.status == 200);
-  CHECK(providers.json().at("data").at("providers_total").as_int64() == 5);  // only providers with an adapter
+  // Only providers with an adapter: all eight of the API.
+  const auto pv = providers.json().at("data");
+  CHECK(pv.at("providers_total").as_int64() == 8);
+  std::set<std::string> ids;
+  for (const auto& p : pv.at("providers").as_array())
+    ids.insert(std::string(p.at("provider_id").as_string()));
+  CHECK(ids == std::set<std::string>{"alibabacloud", "bfl", "byteplus", "cloudflare", "fal", "openai", "replicate",
+                                     "runway"});
 
   auto est = f.call("GET", "/v1/estimate/bfl/flux-schnell?count=4", f.full);
   INFO(est.body);
