@@ -1,8 +1,9 @@
 """Loading libbabysea.so and declaring every C function's prototype.
 
-The library is found, in order, at $BABYSEA_LIBRARY, in a build tree of the
-source checkout this package lives in (build*/libbabysea.so, newest first), or
-through the system loader. Every function gets argtypes and restype, so no call
+The library is found, in order, at $BABYSEA_LIBRARY, next to these modules
+(the copy an installed wheel carries), in a build tree of the source checkout
+this package lives in (build*/libbabysea.so, newest first), or through the
+system loader (a `cmake --install`ed library). Every function gets argtypes and restype, so no call
 goes through ctypes' defaults.
 """
 
@@ -23,6 +24,9 @@ def _candidates() -> list[str]:
         return [env]
     found = glob.glob(os.path.join(_REPO, "build*", "libbabysea.so"))
     found.sort(key=lambda p: os.path.getmtime(p), reverse=True)
+    packaged = os.path.join(_HERE, "libbabysea.so")
+    if os.path.isfile(packaged):
+        found.insert(0, packaged)
     system = ctypes.util.find_library("babysea")
     if system:
         found.append(system)
