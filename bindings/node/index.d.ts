@@ -211,3 +211,5 @@ export class Engine extends EventEmitter {
 export function version(): string;
 export function versionNumber(): number;
 export function errorName(code: number): string;
+/** The libbabysea.so this module loaded ($BABYSEA_LIBRARY, the packaged copy, a build tree, or the system's). */
+export const libraryPath: string;

@@ -15,8 +15,13 @@ const koffi = require('koffi');
 
 // ------------------------------------------------------------------ loading
 
+// $BABYSEA_LIBRARY, else the copy the package ships (npm pack of a tree
+// holding libbabysea.so), else the newest build tree of this checkout, else
+// the system loader (a `cmake --install`ed library).
 function findLibrary() {
   if (process.env.BABYSEA_LIBRARY) return process.env.BABYSEA_LIBRARY;
+  const shipped = path.join(__dirname, 'libbabysea.so');
+  if (fs.existsSync(shipped)) return shipped;
   const repo = path.resolve(__dirname, '..', '..');
   const found = [];
   for (const dir of fs.readdirSync(repo)) {
@@ -33,7 +38,8 @@ function findLibrary() {
   return 'libbabysea.so';
 }
 
-const lib = koffi.load(findLibrary());
+const libraryPath = findLibrary();
+const lib = koffi.load(libraryPath);
 
 const C = {
   version: lib.func('const char* babysea_version(void)'),
@@ -418,5 +424,6 @@ module.exports = {
   version: () => C.version(),
   versionNumber: () => C.versionNumber(),
   errorName: (code) => C.errorName(code),
+  libraryPath,
   ...errors,
 };

@@ -11,7 +11,8 @@ const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 
-const babysea = require('..');
+// The package under test: this checkout, or an installed copy (pack_test.sh).
+const babysea = require(process.env.BABYSEA_NODE_PACKAGE || '..');
 
 const MODEL = 'bfl/flux-schnell';
 const PROMPT = { generation_prompt: 'a lighthouse at dawn' };
