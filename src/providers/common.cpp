@@ -1,6 +1,7 @@
 // Shared provider plumbing (common.hpp).
 #include "providers/common.hpp"
 
+#include "assets/media.hpp"
 #include "service/text.hpp"
 
 #include <sodium.h>
@@ -378,17 +379,8 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
-std::string media_type(std::string_view content_type) {
-  content_type = content_type.substr(0, content_type.find(';'));
-  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t'))
-    content_type.remove_prefix(1);
-  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t'))
-    content_type.remove_suffix(1);
-  return lower(content_type);
-}
-
 bool is_json_content_type(std::string_view content_type) {
-  const std::string type = media_type(content_type);
+  const std::string type = assets::media_type(content_type);
   return type == "application/json" || (type.size() > 5 && type.ends_with("+json"));
 }
 

@@ -97,10 +97,8 @@ Answer call_json(const HttpClient& http, std::string_view method, std::string ur
                  std::string body = {}, std::size_t max_json_bytes = 4u << 20, bool body_required = true,
                  bool accept_raw = false);
 
-// The media type of a Content-Type value: lowercase, parameters and
-// surrounding blanks dropped ("Image/PNG; q=1" -> "image/png").
-std::string media_type(std::string_view content_type);
-// Whether a Content-Type names JSON: application/json or any "+json" type.
+// Whether a Content-Type names JSON: application/json or any "+json" type
+// (its media type as assets::media_type reads it).
 bool is_json_content_type(std::string_view content_type);
 
 // A JwksFetcher over an HttpClient of its own (the JWKS URL is configuration).

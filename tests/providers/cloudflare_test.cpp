@@ -5,6 +5,7 @@
 // JsonHttpAdapter raw-answer hook staying off for the other adapters.
 #include <atomic>
 
+#include "assets/media.hpp"
 #include "provider_test_util.hpp"
 #include "providers/common.hpp"
 
@@ -132,9 +133,14 @@ TEST_CASE("cloudflare: the JSON image's type is sniffed from its bytes, JPEG whe
   CHECK(only_output(f.answer_json(200, envelope_with_image(kPng))).content_type == "image/png");
   CHECK(only_output(f.answer_json(200, envelope_with_image(kWebp))).content_type == "image/webp");
   CHECK(only_output(f.answer_json(200, envelope_with_image(kJpeg))).content_type == "image/jpeg");
-  auto unknown = f.answer_json(200, envelope_with_image("GIF89a-not-sniffed"));
+  // The asset store's sniffer: any image it knows keeps its type.
+  CHECK(only_output(f.answer_json(200, envelope_with_image("GIF89a-tiny"))).content_type == "image/gif");
+  auto unknown = f.answer_json(200, envelope_with_image("no-known-signature"));
   CHECK(only_output(unknown).content_type == "image/jpeg");
-  CHECK(only_output(unknown).data == "GIF89a-not-sniffed");
+  CHECK(only_output(unknown).data == "no-known-signature");
+  // Bytes that sniff as video are not an image: JPEG as for unknown bytes.
+  const std::string mp4("\0\0\0\x18" "ftypisom" "\0\0\0\0", 16);
+  CHECK(only_output(f.answer_json(200, envelope_with_image(mp4))).content_type == "image/jpeg");
   // Extra members of the envelope are ignored.
   auto extra = f.answer_json(
       200, R"({"result":{"image":")" + b64(kPng) + R"(","seed":42},"success":true,"errors":[],"messages":["ok"]})");
@@ -407,9 +413,9 @@ TEST_CASE("cloudflare: the raw-answer hook stays off for the other adapters", "[
 }
 
 TEST_CASE("cloudflare: media types for the raw-answer hook", "[cloudflare]") {
-  CHECK(providers::media_type(" Image/PNG ; charset=binary") == "image/png");
-  CHECK(providers::media_type("application/json") == "application/json");
-  CHECK(providers::media_type("") == "");
+  CHECK(assets::media_type(" Image/PNG ; charset=binary") == "image/png");
+  CHECK(assets::media_type("application/json") == "application/json");
+  CHECK(assets::media_type("") == "");
   CHECK(providers::is_json_content_type("application/json; charset=utf-8"));
   CHECK(providers::is_json_content_type("APPLICATION/JSON"));
   CHECK(providers::is_json_content_type("application/problem+json"));

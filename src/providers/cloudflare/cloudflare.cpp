@@ -60,6 +60,7 @@
 //       https://community.cloudflare.com/t/image-rendering-issue-with-flux-api-nsfw-warning/729440
 // A failure inside a 2xx with a code not listed is a server_error.
 #include "babysea/schema.hpp"
+#include "assets/media.hpp"
 #include "providers/json_http_adapter.hpp"
 
 namespace babysea::providers {
@@ -81,12 +82,11 @@ bool is_model_path(std::string_view model) {
   }
 }
 
-// The image type from its first bytes; JPEG when unknown (flux-1-schnell).
+// The image type from its first bytes (the asset store's sniffer); JPEG
+// when it is not a known image (flux-1-schnell answers JPEG).
 std::string sniff_image_type(std::string_view bytes) {
-  if (starts_with(bytes, "\x89PNG\r\n\x1a\n")) return "image/png";
-  if (starts_with(bytes, "\xff\xd8\xff")) return "image/jpeg";
-  if (bytes.size() >= 12 && starts_with(bytes, "RIFF") && bytes.substr(8, 4) == "WEBP") return "image/webp";
-  return "image/jpeg";
+  const std::string_view type = assets::sniff(bytes);
+  return starts_with(type, "image/") ? std::string(type) : std::string("image/jpeg");
 }
 
 // The first entry of a v4 envelope's errors[], if any.
@@ -176,7 +176,7 @@ class CloudflareProvider final : public JsonHttpAdapter {
     ProviderStatus st;
     auto type = a.response.header("Content-Type");
     if (type && !is_json_content_type(*type)) {
-      out.error = read_raw(media_type(*type), a.response.body, st);
+      out.error = read_raw(assets::media_type(*type), a.response.body, st);
     } else {
       out.error = read_envelope(a.body, st);
     }
