@@ -24,7 +24,6 @@
 #include <signal.h>
 
 #include <boost/json.hpp>
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -67,7 +66,7 @@ std::string get_string(const json::object& o, std::string_view key, std::string 
   return std::string(it->value().as_string());
 }
 
-void check_keys(const json::object& o, std::initializer_list<std::string_view> allowed, std::string_view where) {
+void check_keys(const json::object& o, const std::vector<std::string_view>& allowed, std::string_view where) {
   for (const auto& kv : o) {
     bool ok = false;
     for (auto a : allowed) ok = ok || kv.key() == a;
@@ -150,9 +149,7 @@ int main(int argc, char** argv) {
       std::vector<std::string_view> keys = {"port", "threads", "api_key", "latency_ms", "queued_ms", "running_ms",
                                             "output_ttl_ms"};
       keys.insert(keys.end(), extra.begin(), extra.end());
-      for (const auto& kv : *s)
-        if (std::find(keys.begin(), keys.end(), kv.key()) == keys.end())
-          throw ConfigError("unknown key " + std::string(kv.key()) + " in " + name);
+      check_keys(*s, keys, name);
       std::unique_ptr<EmulatorBase> e = make(*s);
       apply_faults(*e, *s);
       e->start();
