@@ -27,9 +27,9 @@
 #include "storage/postgres/pg_conn.hpp"
 
 namespace babysea::runtime_detail {
-extern const std::string_view kBuiltin_providers;
-extern const std::string_view kBuiltin_models;
-extern const std::string_view kBuiltin_bridges;
+extern const std::string_view kBuiltin_providers_json;
+extern const std::string_view kBuiltin_models_json;
+extern const std::string_view kBuiltin_bridges_json;
 }  // namespace babysea::runtime_detail
 
 namespace babysea {
@@ -459,6 +459,8 @@ Result<Config> parse_config(std::string_view text) {
     s.integer("openai_wait_ms", o.openai_wait_ms, 0, 3'600'000);
     s.integer("request_timeout_ms", o.request_timeout_ms, 100, 3'600'000);
     s.str("metrics_token", o.metrics_token);
+    s.boolean("playground", o.playground);
+    s.str("playground_dir", o.playground_dir);
     if (!o.metrics_token.empty() &&
         (o.metrics_token.size() < 16 || o.metrics_token.size() > 256 ||
          !std::all_of(o.metrics_token.begin(), o.metrics_token.end(),
@@ -638,8 +640,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(std::string_view config_json, con
 
   // Catalog.
   if (c.catalog == "builtin") {
-    auto cat = Catalog::load_json(runtime_detail::kBuiltin_providers, runtime_detail::kBuiltin_models,
-                                  runtime_detail::kBuiltin_bridges);
+    auto cat = Catalog::load_json(runtime_detail::kBuiltin_providers_json, runtime_detail::kBuiltin_models_json,
+                                  runtime_detail::kBuiltin_bridges_json);
     if (!cat.ok()) return with_field(std::move(cat).take_status(), "catalog");
     impl->catalog = std::move(*cat);
   } else {
