@@ -175,6 +175,14 @@ struct BreakerInfo {
 enum class HealthState : int { healthy = 0, degraded = 1, recovering = 2, unknown = 3 };
 std::string_view health_state_name(HealthState s) noexcept;
 
+// One slice of the health window (oldest first).
+struct HealthBucket {
+  std::int64_t start_ms = 0;        // the slice is [start_ms, start_ms + window / buckets)
+  std::int64_t successes = 0;
+  std::int64_t failures = 0;
+  std::int64_t latency_p95_ms = 0;  // of the slice's successes; 0 when none
+};
+
 struct ProviderHealth {
   std::string provider;
   HealthState status = HealthState::unknown;
@@ -183,7 +191,16 @@ struct ProviderHealth {
   std::int64_t failures = 0;        // outcome failed
   std::int64_t successes = 0;       // outcome used
   std::int64_t duration_seconds = 0;
+  // Submit-to-result latency of the successes in the window (nearest rank,
+  // unweighted); 0 when there were none.
+  std::int64_t latency_p50_ms = 0;
+  std::int64_t latency_p95_ms = 0;
+  // The window in kHealthBuckets slices; empty for a provider the router
+  // has neither an attempt nor a breaker of.
+  std::vector<HealthBucket> series;
 };
+
+inline constexpr int kHealthBuckets = 12;
 
 // ----------------------------------------------------------------- planning
 

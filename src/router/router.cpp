@@ -728,22 +728,57 @@ std::vector<ProviderHealth> Router::health(std::string_view region) const {
   const std::int64_t now = impl_->clock.now_ms();
   const std::int64_t since = now - impl_->opt.health_window.count();
   std::lock_guard lock(impl_->mu);
+  const std::int64_t window_ms = std::max<std::int64_t>(impl_->opt.health_window.count(), kHealthBuckets);
+  const std::int64_t slice_ms = window_ms / kHealthBuckets;
+  const std::int64_t first_ms = now - slice_ms * kHealthBuckets;
   std::map<std::string, ProviderHealth> by;
+  std::map<std::string, std::vector<std::int64_t>> latencies;  // successes' latency, per provider
+  std::map<std::string, std::vector<std::vector<std::int64_t>>> slice_latencies;
+  auto p_rank = [](std::vector<std::int64_t>& v, int pct) -> std::int64_t {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const std::size_t rank = (v.size() * static_cast<std::size_t>(pct) + 99) / 100;  // nearest rank
+    return v[std::max<std::size_t>(rank, 1) - 1];
+  };
+  auto blank_series = [&](ProviderHealth& h) {
+    h.series.resize(kHealthBuckets);
+    for (int i = 0; i < kHealthBuckets; ++i) h.series[i].start_ms = first_ms + i * slice_ms;
+  };
   for (const auto& [key, providers] : impl_->windows) {
     if (key.second != region) continue;
     for (const auto& [name, samples] : providers) {
       ProviderHealth& h = by[name];
+      if (h.series.empty()) {
+        blank_series(h);
+        slice_latencies[name].resize(kHealthBuckets);
+      }
       for (const Sample& s : samples) {
         if (s.finished_ms < since) continue;
-        if (s.outcome == AttemptOutcome::used) ++h.successes;
-        if (s.outcome == AttemptOutcome::failed) ++h.failures;
+        const auto slice = static_cast<std::size_t>(
+            std::clamp<std::int64_t>((s.finished_ms - first_ms) / slice_ms, 0, kHealthBuckets - 1));
+        if (s.outcome == AttemptOutcome::used) {
+          ++h.successes;
+          ++h.series[slice].successes;
+          latencies[name].push_back(s.latency_ms);
+          slice_latencies[name][slice].push_back(s.latency_ms);
+        }
+        if (s.outcome == AttemptOutcome::failed) {
+          ++h.failures;
+          ++h.series[slice].failures;
+        }
       }
     }
+  }
+  for (auto& [name, h] : by) {
+    h.latency_p50_ms = p_rank(latencies[name], 50);
+    h.latency_p95_ms = p_rank(latencies[name], 95);
+    for (int i = 0; i < kHealthBuckets; ++i) h.series[i].latency_p95_ms = p_rank(slice_latencies[name][i], 95);
   }
   std::map<std::string, HealthState> breaker_state;
   for (const auto& [key, e] : impl_->breakers) {
     if (e.region != region) continue;
-    by[e.provider];
+    ProviderHealth& seen = by[e.provider];
+    if (seen.series.empty()) blank_series(seen);
     const BreakerInfo info = e.breaker->info(now);
     HealthState hs = HealthState::unknown;
     if (info.state == BreakerState::open) hs = HealthState::degraded;

@@ -182,6 +182,19 @@ void write_generation(JsonWriter& w, const GenerationView& g) {
   if (g.removed) w.field("generation_removed", true);
   if (g.status == GenerationStatus::failed || g.status == GenerationStatus::canceled)
     w.field("credits_refunded", g.credits_refunded);
+  // babysea's extension: the provider attempts in order (failovers included).
+  w.key("generation_attempts").begin_array();
+  for (const auto& a : g.attempts) {
+    w.begin_object();
+    w.field("attempt", static_cast<std::int64_t>(a.order));
+    w.field("provider", a.provider);
+    w.field("state", a.state);
+    string_or_null(w, "outcome", a.outcome);
+    if (!a.error_kind.empty()) w.field("error_kind", a.error_kind);
+    if (!a.error_message.empty()) w.field("error", a.error_message);
+    w.end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 
@@ -672,6 +685,17 @@ void write_health_providers(JsonWriter& w, const EngineHealth& h, bool with_serv
     w.field("failures", p.failures);
     w.field("successes", p.successes);
     w.field("duration_seconds", p.duration_seconds);
+    // babysea's extension: latency of the successes, and the window in slices.
+    w.field("latency_p50_ms", p.latency_p50_ms);
+    w.field("latency_p95_ms", p.latency_p95_ms);
+    w.key("series").begin_array();
+    for (const auto& b : p.series) {
+      w.begin_object();
+      time_or_null(w, "start", b.start_ms);
+      w.field("successes", b.successes).field("failures", b.failures).field("latency_p95_ms", b.latency_p95_ms);
+      w.end_object();
+    }
+    w.end_array();
     w.end_object();
     for (const auto& [name, b] : h.breakers)
       if (name == p.provider) w.field("breaker_state", breaker_state_name(b.state));

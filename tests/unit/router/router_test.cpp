@@ -698,3 +698,38 @@ TEST_CASE("breakers: open_breakers lists openings, open_breaker_until adopts one
   CHECK(a.allowed);
   CHECK(a.probe);
 }
+
+TEST_CASE("health reports the successes' latency and the window in slices", "[router][health]") {
+  BreakerFixture f;
+  const std::int64_t t0 = f.clock.now_ms();
+  for (int i = 1; i <= 10; ++i) REQUIRE(f.r->record_attempt(rec(f.id(), "b", U, 10 * i, t0)).ok());
+  f.clock.advance(milliseconds(600'000));  // two slices of 300 s later
+  REQUIRE(f.r->record_attempt(rec(f.id(), "b", U, 1000, f.clock.now_ms())).ok());
+  f.fail("b");
+  ProviderHealth b;
+  for (const auto& h : f.r->health("us"))
+    if (h.provider == "b") b = h;
+  CHECK(b.successes == 11);
+  CHECK(b.failures == 1);
+  // Nearest rank over {10, 20, ..., 100, 1000}: the 6th and the 11th.
+  CHECK(b.latency_p50_ms == 60);
+  CHECK(b.latency_p95_ms == 1000);
+  REQUIRE(b.series.size() == static_cast<std::size_t>(kHealthBuckets));
+  const std::int64_t slice = 3'600'000 / kHealthBuckets;
+  CHECK(b.series.front().start_ms == f.clock.now_ms() - 3'600'000);
+  for (int i = 0; i < kHealthBuckets; ++i) {
+    INFO("slice " << i);
+    CHECK(b.series[i].start_ms == b.series.front().start_ms + i * slice);
+    if (i < 10) CHECK((b.series[i].successes == 0 && b.series[i].failures == 0 && b.series[i].latency_p95_ms == 0));
+  }
+  CHECK(b.series[10].successes == 10);
+  CHECK(b.series[10].failures == 0);
+  CHECK(b.series[10].latency_p95_ms == 100);
+  CHECK(b.series[11].successes == 1);
+  CHECK(b.series[11].failures == 1);
+  CHECK(b.series[11].latency_p95_ms == 1000);
+  // Failures have no latency; a provider with no successes reports 0.
+  f.fail("c");
+  for (const auto& h : f.r->health("us"))
+    if (h.provider == "c") CHECK((h.latency_p50_ms == 0 && h.latency_p95_ms == 0 && h.series[11].failures == 1));
+}
