@@ -7,8 +7,10 @@ event, then runs a scenario over the public API: an image on a webhook
 provider with live progress, a video on a queue provider, an image whose
 first provider is down (failover), a synchronous provider, a cancel, an
 idempotent replay, a customer webhook received and verified, and finally the
-account statement, provider usage and the ledger audit. Ends with one verdict
-line; exits non-zero if anything is off.
+account statement, provider usage and the ledger audit. Prints one verdict
+line, then the playground's URL (/playground/ on the server) and the demo's API
+key to paste into it; in a terminal the servers keep running until Enter or
+Ctrl-C. Exits non-zero if anything is off.
 
 Usage: demo.py <build dir> [--postgres | --cluster]   (standard library only)
   --postgres: database.engine "postgres" with url = $BABYSEA_TEST_PG (a libpq
@@ -159,7 +161,17 @@ def main():
         raise SystemExit("--cluster needs BABYSEA_TEST_REDIS (run through scripts/with_redis.sh)")
     tmp = tempfile.mkdtemp(prefix="babysea-demo-")
     try:
-        run(tmp)
+        base, key = run(tmp)
+        verdict()
+        say("\n== playground: open %s/playground/ in a browser and paste the API key %s" % (base, key))
+        if sys.stdin.isatty():
+            say("   (the servers keep running until you press Enter or Ctrl-C)")
+            try:
+                input()
+            except (EOFError, KeyboardInterrupt):
+                pass
+        else:
+            say("   (not a terminal, so the servers stop now; run scripts/demo.sh in a terminal to try it)")
     finally:
         for p in procs:
             p.terminate()
@@ -169,11 +181,14 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures else 0
+
+
+def verdict():
     if failures:
         say("\nVERDICT: FAIL (%d problem%s: %s)" % (len(failures), "" if len(failures) == 1 else "s", "; ".join(failures)))
-        return 1
-    say("\nVERDICT: OK: every generation reached the right end state, credits settled exactly once, ledger audit clean")
-    return 0
+    else:
+        say("\nVERDICT: OK: every generation reached the right end state, credits settled exactly once, ledger audit clean")
 
 
 def run(tmp):
@@ -382,6 +397,7 @@ def run(tmp):
     check(spent == expected, "charged %d micro-credits for 7 successes, nothing for the cancel (expected %d)" % (spent, expected))
     audit = admin(cfg_path, "audit")
     check(audit.get("clean") is True, "ledger audit clean")
+    return base, key
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ PKGS=(build-essential cmake pkg-config g++ clang libclang-rt-14-dev
       libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
       libsimdjson-dev libsqlite3-dev libsodium-dev catch2 libssl-dev
       libpq-dev postgresql redis-server libhiredis-dev nodejs npm python3
-      python3-venv python3-pip python3-setuptools python3-wheel)
+      python3-venv python3-pip python3-setuptools python3-wheel chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   # nodejs/npm may come from elsewhere on the machine: accept a working binary.

@@ -67,6 +67,7 @@ void add_api_headers(HttpResponse& r, const Reply& reply) {
                          "Idempotency-Replayed, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
                          "Retry-After, X-Request-Id");
   r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   if (reply.rate) {
     r.headers.emplace_back("X-RateLimit-Limit", std::to_string(reply.rate->limit));
     r.headers.emplace_back("X-RateLimit-Remaining", std::to_string(reply.rate->remaining));
@@ -112,7 +113,8 @@ std::optional<std::string> single_param(const boost::urls::params_view& params, 
 
 }  // namespace
 
-Api::Api(Runtime& runtime) : service_(runtime) {}
+Api::Api(Runtime& runtime, std::optional<Playground> playground)
+    : service_(runtime), playground_(std::move(playground)) {}
 
 std::string Api::refusal_body(int status, std::string_view code, std::string_view message) {
   return Service::refusal_body(status, code, message);
@@ -137,6 +139,12 @@ void Api::handle(const HttpRequest& req, Respond respond) {
                              signature ? std::optional<std::string_view>(*signature) : std::nullopt);
     if (r.ok()) r.headers.emplace_back("Access-Control-Allow-Origin", "*");
     return respond(resource_response(std::move(r)));
+  }
+  if (playground_ && Playground::owns(path) && method_matches("GET", method)) {
+    if (auto page = playground_->serve(path)) return respond(std::move(*page));
+    HttpResponse missing = api_response(service_.error(Status(Code::not_found, "no such playground file")));
+    Playground::add_security_headers(missing);
+    return respond(std::move(missing));
   }
   if (method == "POST") {
     if (auto provider = service_.callback_provider(path)) return respond(provider_callback(*provider, req));

@@ -17,19 +17,22 @@
 #pragma once
 
 #include <boost/url/url_view.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "babysea/runtime.hpp"
 #include "babysea/service.hpp"
 #include "http_server.hpp"
+#include "playground.hpp"
 
 namespace babysea::server {
 
 class Api {
  public:
-  // Borrows `runtime` (REQUIRES: runtime.has_engine()), which must outlive it.
-  explicit Api(Runtime& runtime);
+  // Borrows `runtime` (REQUIRES: runtime.has_engine()), which must outlive
+  // it; serves `playground` at /playground/ when given.
+  Api(Runtime& runtime, std::optional<Playground> playground);
   // Answers `request` through `respond`, at once or once the call's wait
   // for its generation ends (generate, the OpenAI-compatible route).
   void handle(const HttpRequest& request, Respond respond);
@@ -45,6 +48,7 @@ class Api {
              Respond respond);
 
   Service service_;
+  std::optional<Playground> playground_;
 };
 
 }  // namespace babysea::server

@@ -45,8 +45,14 @@ Result<std::unique_ptr<ServerApp>> ServerApp::start(std::string_view config_json
   o.max_header_bytes = s.max_header_bytes;
   o.max_body_bytes = s.max_body_bytes;
   o.request_timeout_ms = s.request_timeout_ms;
+  std::optional<Playground> playground;
+  if (s.playground && s.playground_dir.empty()) playground = Playground::builtin();
+  if (s.playground && !s.playground_dir.empty()) {
+    BABYSEA_ASSIGN_OR_RETURN(Playground from_dir, Playground::from_directory(s.playground_dir));
+    playground = std::move(from_dir);
+  }
   impl->http = std::move(http);
-  impl->api = std::make_unique<Api>(*impl->runtime);
+  impl->api = std::make_unique<Api>(*impl->runtime, std::move(playground));
   Api* api = impl->api.get();
   impl->http->start([api](const HttpRequest& r, Respond respond) { api->handle(r, std::move(respond)); },
                     &Api::refusal_body);

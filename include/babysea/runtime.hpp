@@ -80,7 +80,9 @@
 //                            max_body_bytes: int [1048576],
 //                            max_header_bytes: int [16384], create_wait_ms: int [10000],
 //                            openai_wait_ms: int [120000], request_timeout_ms: int [30000],
-//                            metrics_token: string [none: /metrics is not served] }
+//                            metrics_token: string [none: /metrics is not served],
+//                            playground: bool [true] (the browser playground at /playground/),
+//                            playground_dir: string [built-in files] }
 //                          (read only by the reference server; host and port also tell the SSRF
 //                          guard which endpoint is this server itself, see RuntimeOpenOptions)
 //   usage_log              { enabled: bool [true], retention_days: int [90] (1..3650),
@@ -137,6 +139,12 @@ struct ServerSettings {
   // Bearer token that GET /metrics requires (16-256 visible ASCII chars).
   // Empty: /metrics is not served at all.
   std::string metrics_token;
+  // The browser playground at /playground/ (static files; the page talks
+  // only to this API with the key pasted into it).
+  bool playground = true;
+  // Serve the playground's files from this directory instead of the copies
+  // built into the server (empty: the built-in copies).
+  std::string playground_dir;
 };
 
 struct RuntimeOpenOptions {

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -141,8 +142,10 @@ struct Fixture {
   std::uint16_t port = 0;
   std::string full, full_b, monitor, generate_only, read_only, poor;
 
-  // `extra`: more top-level config members; `assets_extra`: more members of "assets".
-  explicit Fixture(const std::string& extra = {}, const std::string& assets_extra = {}) {
+  // `extra`: more top-level config members; `assets_extra`: more members of
+  // "assets"; `server_extra`: more members of "server".
+  explicit Fixture(const std::string& extra = {}, const std::string& assets_extra = {},
+                   const std::string& server_extra = {}) {
     rep.faults().set_job_timing(JobTiming{milliseconds(50), milliseconds(150)});
     fal.faults().set_job_timing(JobTiming{milliseconds(50), milliseconds(150)});
     rep.start();
@@ -167,8 +170,8 @@ struct Fixture {
       "engine": {"threads": 4, "tick_ms": 50, "retry_delay_ms": 200},
       "server": {"host": "127.0.0.1", "port": 0, "create_wait_ms": 3000, "openai_wait_ms": 20000,
                  "max_body_bytes": 65536, "max_header_bytes": 8192, "request_timeout_ms": 5000,
-                 "metrics_token": ")" + std::string(kMetricsToken) + R"("})" +
-                      extra + "}";
+                 "metrics_token": ")" + std::string(kMetricsToken) + R"(")" +
+                      server_extra + "}" + extra + "}";
     auto started = server::ServerApp::start(cfg);
     if (!started.ok()) FAIL("server start: " << started.status().to_string());
     app = std::move(*started);
@@ -235,6 +238,12 @@ std::string stable_body(const Response& r) {
   v.as_object().erase("request_id");
   v.as_object().erase("timestamp");
   return bj::serialize(v);
+}
+
+// A response header's value, empty when absent.
+std::string header_of(const Response& r, const char* name) {
+  const std::string* v = r.header(name);
+  return v ? *v : std::string();
 }
 
 const std::string kSchnell = R"({"generation_prompt": "a lighthouse at dawn", "generation_ratio": "1:1"})";
@@ -390,6 +399,14 @@ TEST_CASE("server: a full image generation, webhook, replay, list, delete, usage
   auto g = f.wait_terminal(id, f.full);
   INFO(bj::serialize(g));
   REQUIRE(g.at("generation_status").as_string() == "succeeded");
+  // The attempts, in order: here one, on the provider used.
+  const auto& attempts = g.at("generation_attempts").as_array();
+  REQUIRE(attempts.size() == 1);
+  CHECK(attempts[0].at("attempt").as_int64() == 1);
+  CHECK(attempts[0].at("provider") == g.at("generation_provider_used"));
+  CHECK(attempts[0].at("state").as_string() == "succeeded");
+  CHECK(attempts[0].at("outcome").as_string() == "used");
+  CHECK_FALSE(attempts[0].as_object().contains("error"));
   auto outputs = g.at("generation_output_file").as_array();
   REQUIRE_FALSE(outputs.empty());
   std::string url(outputs[0].as_string());
@@ -1141,4 +1158,70 @@ TEST_CASE("server: usage_log.enabled false writes no rows", "[server][usage]") {
   REQUIRE(usage.status == 200);
   CHECK(usage.json().at("data").at("usage_total_requests").as_int64() == 0);
   CHECK(usage.json().at("data").at("usage_endpoints").as_array().empty());
+}
+
+TEST_CASE("server: the playground is served with its security headers", "[server][playground]") {
+  Fixture f;
+  auto page = request(f.port, "GET", "/playground/");
+  REQUIRE(page.status == 200);
+  CHECK(header_of(page, "content-type") == "text/html; charset=utf-8");
+  CHECK(page.body.find("app.js") != std::string::npos);
+  const std::string csp = header_of(page, "content-security-policy");
+  for (const char* d : {"default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",
+                        "frame-ancestors 'none'", "form-action 'none'", "require-trusted-types-for 'script'"})
+    CHECK(csp.find(d) != std::string::npos);
+  CHECK(csp.find("unsafe") == std::string::npos);
+  CHECK(header_of(page, "x-content-type-options") == "nosniff");
+  CHECK(header_of(page, "x-frame-options") == "DENY");
+  CHECK(header_of(page, "referrer-policy") == "no-referrer");
+  CHECK(request(f.port, "GET", "/playground/index.html").body == page.body);
+  auto script = request(f.port, "GET", "/playground/app.js");
+  CHECK(script.status == 200);
+  CHECK(header_of(script, "content-type") == "text/javascript; charset=utf-8");
+  CHECK(header_of(request(f.port, "GET", "/playground/app.css"), "content-type") == "text/css; charset=utf-8");
+  CHECK(request(f.port, "HEAD", "/playground/app.js").status == 200);
+  auto bare = request(f.port, "GET", "/playground");
+  CHECK(bare.status == 308);
+  CHECK(header_of(bare, "location") == "/playground/");
+  // Only plain names of known types; a miss is the API's 404 with the page's headers.
+  for (const char* bad : {"/playground/../v1/status", "/playground/..%2fapi.cpp", "/playground/%2e%2e/x.js",
+                          "/playground/.js", "/playground/a.b.js", "/playground/sub/app.js", "/playground/app.js.map",
+                          "/playground/nope.js", "/playground/index.htm"}) {
+    INFO(bad);
+    auto r = request(f.port, "GET", bad);
+    check_error_shape(r, 404, "BSE3001", "not_found");
+    CHECK(header_of(r, "x-frame-options") == "DENY");
+  }
+  // Not a method the page answers: the API's route table says so.
+  CHECK(request(f.port, "POST", "/playground/").status == 404);
+  // API answers are nosniff too.
+  CHECK(header_of(f.call("GET", "/v1/status", f.full), "x-content-type-options") == "nosniff");
+}
+
+TEST_CASE("server: the playground can be switched off or served from a directory", "[server][playground]") {
+  SECTION("off") {
+    Fixture f({}, {}, R"(, "playground": false)");
+    check_error_shape(request(f.port, "GET", "/playground/"), 404, "BSE3001", "not_found");
+  }
+  SECTION("from a directory, read on each request") {
+    babysea::testing::TempDir pages;
+    const std::string index = pages.file("index.html");
+    std::ofstream(index) << "<!doctype html><title>mine</title>";
+    Fixture f({}, {}, R"(, "playground_dir": ")" + pages.path().string() + R"(")");
+    CHECK(request(f.port, "GET", "/playground/").body == "<!doctype html><title>mine</title>");
+    std::ofstream(index) << "<!doctype html><title>edited</title>";
+    CHECK(request(f.port, "GET", "/playground/").body == "<!doctype html><title>edited</title>");
+    CHECK(request(f.port, "GET", "/playground/app.js").status == 404);
+  }
+  SECTION("a directory without index.html does not start") {
+    babysea::testing::TempDir empty;
+    const std::string cfg = R"({"region": "us", "api_key_pepper": "server-test-pepper-0123456789abcdef0123456789",
+      "database": {"engine": "memory"}, "assets": {"directory": ")" + empty.file("assets") + R"(",
+      "public_base_url": "http://127.0.0.1:{port}/assets"},
+      "server": {"port": 0, "playground_dir": ")" + empty.path().string() + R"("}})";
+    auto started = server::ServerApp::start(cfg);
+    REQUIRE_FALSE(started.ok());
+    INFO(started.status().to_string());
+    CHECK(started.status().message().find("playground_dir") != std::string::npos);
+  }
 }
