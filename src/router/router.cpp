@@ -14,6 +14,7 @@
 
 #include "babysea/storage.hpp"
 #include "router/breaker.hpp"
+#include "router/nearest_rank.hpp"
 #include "router/ranking_json.hpp"
 #include "router/snapshot_cell.hpp"
 
@@ -735,10 +736,7 @@ std::vector<ProviderHealth> Router::health(std::string_view region) const {
   std::map<std::string, std::vector<std::int64_t>> latencies;  // successes' latency, per provider
   std::map<std::string, std::vector<std::vector<std::int64_t>>> slice_latencies;
   auto p_rank = [](std::vector<std::int64_t>& v, int pct) -> std::int64_t {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const std::size_t rank = (v.size() * static_cast<std::size_t>(pct) + 99) / 100;  // nearest rank
-    return v[std::max<std::size_t>(rank, 1) - 1];
+    return v.empty() ? 0 : router_detail::nearest_rank(v, pct, [](std::int64_t x) { return x; });
   };
   auto blank_series = [&](ProviderHealth& h) {
     h.series.resize(kHealthBuckets);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "babysea/router.hpp"
+#include "router/nearest_rank.hpp"
 
 namespace babysea {
 namespace {
@@ -18,11 +19,7 @@ struct Weighted {
 // Nearest-rank p95: the ⌈0.95·n⌉-th smallest latency (integer arithmetic so
 // n = 20 gives the 19th, not the 20th through float error).
 std::int64_t p95_unweighted(std::vector<Weighted>& v) {
-  const std::size_t n = v.size();
-  const std::size_t k = (95 * n + 99) / 100;  // 1-based rank
-  auto nth = v.begin() + static_cast<std::ptrdiff_t>(k - 1);
-  std::nth_element(v.begin(), nth, v.end(), [](const Weighted& a, const Weighted& b) { return a.latency < b.latency; });
-  return nth->latency;
+  return router_detail::nearest_rank(v, 95, [](const Weighted& w) { return w.latency; });
 }
 
 // Weighted nearest-rank: the smallest latency whose cumulative weight reaches
