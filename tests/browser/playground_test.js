@@ -290,9 +290,12 @@ async function main() {
     check(JSON.stringify(uModels) === JSON.stringify(usage.usage_models.map((m) => m.model_identifier).sort()), `usage models = API (${uModels.join(', ')})`);
     await page.click('#health-refresh');
     const health = (await api('GET', '/v1/health/inference/providers')).doc.data;
-    await new Promise((r) => setTimeout(r, 500));
+    const healthRows = JSON.stringify(health.providers.map((p) => [p.provider, p.status]).sort());
+    const pageHealthRows = () => JSON.stringify([...document.querySelectorAll('#health-providers tbody tr[data-provider]')]
+      .map((r) => [r.getAttribute('data-provider'), r.getAttribute('data-status')]).sort());
+    await page.waitForFunction(`(${pageHealthRows})() === ${JSON.stringify(healthRows)}`, { polling: 100, timeout: 10000 }).catch(() => {});
     const hRows = await page.$$eval('#health-providers tbody tr[data-provider]', (rs) => rs.map((r) => [r.getAttribute('data-provider'), r.getAttribute('data-status')]).sort());
-    check(JSON.stringify(hRows) === JSON.stringify(health.providers.map((p) => [p.provider, p.status]).sort()), `health rows = API (${hRows.map((r) => r.join(':')).join(', ')})`);
+    check(JSON.stringify(hRows) === healthRows, `health rows = API (${hRows.map((r) => r.join(':')).join(', ')})`);
     const replicate = health.providers.find((p) => p.provider === 'replicate');
     check(replicate && replicate.window.successes >= 2 && replicate.window.latency_p95_ms > 0 && replicate.window.series.length === 12,
       'the API health window has successes, a p95 latency and 12 slices for replicate');
@@ -317,9 +320,9 @@ async function main() {
 
     // ---- 7. nothing breaks on a 429 or a 5xx: the page shows the code and keeps working
     await page.setRequestInterception(true);
-    let injected = null;  // {status, code, retryAfter} for the next API request
+    let injected = null;  // {path, status, code, retryAfter}: the next request to `path` gets this answer
     page.on('request', (r) => {
-      if (!injected || !r.url().startsWith(`${base}/v1/`)) return r.continue();
+      if (!injected || !r.url().startsWith(`${base}${injected.path}`)) return r.continue();
       const { status, code, retryAfter } = injected;
       injected = null;
       expectedFailures.add(r.url());
@@ -329,8 +332,9 @@ async function main() {
         timestamp: new Date().toISOString(), error: { code, type: status === 429 ? 'rate_limited' : 'internal_error',
           message: `injected ${status}`, retryable: true } }) });
     });
-    for (const [status, code, button] of [[503, 'BSE5000', '#health-refresh'], [429, 'BSE1003', '#usage-refresh']]) {
-      injected = { status, code, retryAfter: status === 429 ? 7 : 0 };
+    for (const [status, code, button, path] of [[503, 'BSE5000', '#health-refresh', '/v1/health/inference/providers'],
+      [429, 'BSE1003', '#usage-refresh', '/v1/usage']]) {
+      injected = { path, status, code, retryAfter: status === 429 ? 7 : 0 };
       await page.click(button);
       await page.waitForFunction((c) => document.querySelector('#error').getAttribute('data-code') === c, { polling: 100, timeout: 10000 }, code)
         .then(() => check(true, `an injected ${status} shows ${code}`), () => check(false, `an injected ${status} shows ${code}`));
