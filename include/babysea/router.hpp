@@ -195,9 +195,7 @@ struct ProviderHealth {
   // unweighted); 0 when there were none.
   std::int64_t latency_p50_ms = 0;
   std::int64_t latency_p95_ms = 0;
-  // The window in kHealthBuckets slices; empty for a provider the router
-  // has neither an attempt nor a breaker of.
-  std::vector<HealthBucket> series;
+  std::vector<HealthBucket> series;  // the window in kHealthBuckets slices
 };
 
 inline constexpr int kHealthBuckets = 12;
@@ -431,12 +429,13 @@ class Router {
   // The last computed ranking for (model, region); not_found when none.
   Result<Ranking> ranking(std::string_view model, std::string_view region) const;
 
-  // Health of every provider seen in `region` (attempts or breakers), sorted
+  // Health of every provider seen in `region` (attempts or breakers) and of
+  // every provider named in `also` (reported unknown when unseen), sorted
   // by name: degraded = breaker open, recovering = half-open (or open past
   // its deadline), healthy = closed with attempts in the health window,
   // unknown = no attempts in the window. With per-model breakers the worst
   // breaker of the provider in the region counts.
-  std::vector<ProviderHealth> health(std::string_view region) const;
+  std::vector<ProviderHealth> health(std::string_view region, std::span<const std::string> also = {}) const;
 
  private:
   struct Impl;

@@ -215,11 +215,11 @@ EngineHealth Engine::health() const {
   EngineHealth h;
   h.instance_id = I.instance_id;
   h.cache = I.cache ? I.cache->health() : no_cache_health();
-  auto seen = I.router->health(I.config.options.region);
-  for (const auto& [id, p] : I.providers) {
-    (void)p;
+  std::vector<std::string> configured;
+  for (const auto& [id, p] : I.providers) configured.push_back(id);
+  const auto seen = I.router->health(I.config.options.region, configured);
+  for (const std::string& id : configured) {
     ProviderHealth ph;
-    ph.provider = id;
     for (const auto& s : seen)
       if (s.provider == id) ph = s;
     h.providers.push_back(ph);

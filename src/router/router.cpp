@@ -2,6 +2,7 @@
 #include "babysea/router.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <deque>
 #include <map>
@@ -725,7 +726,7 @@ Result<Ranking> Router::ranking(std::string_view model, std::string_view region)
   return it->second;
 }
 
-std::vector<ProviderHealth> Router::health(std::string_view region) const {
+std::vector<ProviderHealth> Router::health(std::string_view region, std::span<const std::string> also) const {
   const std::int64_t now = impl_->clock.now_ms();
   const std::int64_t since = now - impl_->opt.health_window.count();
   std::lock_guard lock(impl_->mu);
@@ -733,23 +734,23 @@ std::vector<ProviderHealth> Router::health(std::string_view region) const {
   const std::int64_t slice_ms = window_ms / kHealthBuckets;
   const std::int64_t first_ms = now - slice_ms * kHealthBuckets;
   std::map<std::string, ProviderHealth> by;
-  std::map<std::string, std::vector<std::int64_t>> latencies;  // successes' latency, per provider
-  std::map<std::string, std::vector<std::vector<std::int64_t>>> slice_latencies;
   auto p_rank = [](std::vector<std::int64_t>& v, int pct) -> std::int64_t {
     return v.empty() ? 0 : router_detail::nearest_rank(v, pct, [](std::int64_t x) { return x; });
   };
-  auto blank_series = [&](ProviderHealth& h) {
-    h.series.resize(kHealthBuckets);
-    for (int i = 0; i < kHealthBuckets; ++i) h.series[i].start_ms = first_ms + i * slice_ms;
+  // The successes' latencies, per provider and slice.
+  std::map<std::string, std::array<std::vector<std::int64_t>, kHealthBuckets>> latencies;
+  auto entry = [&](const std::string& name) -> ProviderHealth& {
+    ProviderHealth& h = by[name];
+    if (h.series.empty()) {
+      h.series.resize(kHealthBuckets);
+      for (int i = 0; i < kHealthBuckets; ++i) h.series[i].start_ms = first_ms + i * slice_ms;
+    }
+    return h;
   };
   for (const auto& [key, providers] : impl_->windows) {
     if (key.second != region) continue;
     for (const auto& [name, samples] : providers) {
-      ProviderHealth& h = by[name];
-      if (h.series.empty()) {
-        blank_series(h);
-        slice_latencies[name].resize(kHealthBuckets);
-      }
+      ProviderHealth& h = entry(name);
       for (const Sample& s : samples) {
         if (s.finished_ms < since) continue;
         const auto slice = static_cast<std::size_t>(
@@ -757,8 +758,7 @@ std::vector<ProviderHealth> Router::health(std::string_view region) const {
         if (s.outcome == AttemptOutcome::used) {
           ++h.successes;
           ++h.series[slice].successes;
-          latencies[name].push_back(s.latency_ms);
-          slice_latencies[name][slice].push_back(s.latency_ms);
+          latencies[name][slice].push_back(s.latency_ms);
         }
         if (s.outcome == AttemptOutcome::failed) {
           ++h.failures;
@@ -767,16 +767,11 @@ std::vector<ProviderHealth> Router::health(std::string_view region) const {
       }
     }
   }
-  for (auto& [name, h] : by) {
-    h.latency_p50_ms = p_rank(latencies[name], 50);
-    h.latency_p95_ms = p_rank(latencies[name], 95);
-    for (int i = 0; i < kHealthBuckets; ++i) h.series[i].latency_p95_ms = p_rank(slice_latencies[name][i], 95);
-  }
+  for (const std::string& name : also) entry(name);
   std::map<std::string, HealthState> breaker_state;
   for (const auto& [key, e] : impl_->breakers) {
     if (e.region != region) continue;
-    ProviderHealth& seen = by[e.provider];
-    if (seen.series.empty()) blank_series(seen);
+    entry(e.provider);
     const BreakerInfo info = e.breaker->info(now);
     HealthState hs = HealthState::unknown;
     if (info.state == BreakerState::open) hs = HealthState::degraded;
@@ -790,6 +785,14 @@ std::vector<ProviderHealth> Router::health(std::string_view region) const {
     h.total_attempts = h.successes + h.failures;
     h.failure_rate = h.total_attempts ? static_cast<double>(h.failures) / static_cast<double>(h.total_attempts) : 0.0;
     h.duration_seconds = impl_->opt.health_window.count() / 1000;
+    std::vector<std::int64_t> all;
+    for (int i = 0; i < kHealthBuckets; ++i) {
+      auto& slice = latencies[name][static_cast<std::size_t>(i)];
+      all.insert(all.end(), slice.begin(), slice.end());
+      h.series[i].latency_p95_ms = p_rank(slice, 95);
+    }
+    h.latency_p50_ms = p_rank(all, 50);
+    h.latency_p95_ms = p_rank(all, 95);
     auto bs = breaker_state.find(name);
     if (bs != breaker_state.end() && bs->second != HealthState::unknown) {
       h.status = bs->second;

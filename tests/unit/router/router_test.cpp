@@ -732,4 +732,16 @@ TEST_CASE("health reports the successes' latency and the window in slices", "[ro
   f.fail("c");
   for (const auto& h : f.r->health("us"))
     if (h.provider == "c") CHECK((h.latency_p50_ms == 0 && h.latency_p95_ms == 0 && h.series[11].failures == 1));
+  // A provider asked about but never seen: unknown, with the same empty slices.
+  const std::vector<std::string> also = {"z"};
+  const auto all = f.r->health("us", also);
+  CHECK(f.r->health("us").size() == 2);
+  REQUIRE(all.size() == 3);
+  const ProviderHealth& z = all.back();
+  CHECK(z.provider == "z");
+  CHECK(z.status == HealthState::unknown);
+  CHECK(z.total_attempts == 0);
+  REQUIRE(z.series.size() == static_cast<std::size_t>(kHealthBuckets));
+  CHECK(z.series.front().start_ms == b.series.front().start_ms);
+  CHECK(z.series.back().successes + z.series.back().failures == 0);
 }
