@@ -25,7 +25,6 @@
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -118,20 +117,12 @@ async function main() {
     const csp = head.headers.get('content-security-policy') || '';
     check(head.status === 200 && (head.headers.get('content-type') || '').startsWith('text/html'),
       'GET /playground/ serves the page');
-    for (const d of ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'",
+    // The browser enforces the policy it is given: the page under test must be given the strict one.
+    // (Names, types, the redirect and refused paths: server_test.)
+    for (const d of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'",
       "require-trusted-types-for 'script'", "connect-src 'self'"])
       check(csp.includes(d), `CSP has ${d}`);
-    check(head.headers.get('x-content-type-options') === 'nosniff', 'X-Content-Type-Options: nosniff');
-    check(head.headers.get('x-frame-options') === 'DENY', 'X-Frame-Options: DENY');
-    const redirect = await fetch(base + '/playground', { redirect: 'manual' });
-    check(redirect.status === 308 && redirect.headers.get('location') === '/playground/', '/playground redirects to /playground/');
-    // Raw targets (fetch would resolve the dot segments itself).
-    const rawStatus = (target) => new Promise((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: srv.port, path: target }, (r) => { r.resume(); resolve(r.statusCode); }).on('error', reject);
-    });
-    for (const bad of ['/playground/../v1/status', '/playground/..%2fapi.cpp', '/playground/app.js.map',
-      '/playground/%2e%2e/x.js', '/playground/.hidden.js', '/playground/sub/index.html', '/playground/nope.js'])
-      check(await rawStatus(bad) === 404, `${bad} is 404`);
+    check(!csp.includes('unsafe'), 'the CSP allows nothing unsafe');
 
     // ---- the browser
     browser = await puppeteer.launch({
@@ -168,8 +159,8 @@ async function main() {
     // ---- the key
     await page.type('#key-input', key);
     await page.click('#key-save');
-    await waitAttr('#key-status', 'data-account', ACCOUNT);
-    check(true, `key accepted: the page says ${(await text('#key-status')).trim()}`);
+    await waitAttr('#key-status', 'data-account', ACCOUNT).catch(() => {});
+    check(await attr('#key-status', 'data-account') === ACCOUNT, `key accepted: the page says ${(await text('#key-status')).trim()}`);
     check(!page.url().includes(key) && !(await page.content()).includes(key), 'the key is in no URL and not in the DOM');
     await page.waitForFunction(() => document.querySelector('#balance').getAttribute('data-value') !== null, { polling: 100 });
     const balance = async () => (await api('GET', '/v1/user/billing')).doc.data.billing_credit_balance;
@@ -302,7 +293,6 @@ async function main() {
     check(await page.$$eval('#health-chart *', (els) => els.length) > 5, 'the health chart is drawn');
 
     // ---- 6. a refused request shows its BSE code and message
-    const refusal = await api('GET', '/v1/content/00000000-0000-0000-0000-000000000000');
     expectedFailures.add(`${base}/v1/generate/`);
     await page.select('#model-select', 'bfl/flux-schnell');
     await page.waitForSelector('#gen-form input[name=generation_provider_order]');
@@ -316,7 +306,6 @@ async function main() {
     await page.waitForFunction(() => document.querySelector('#error').getAttribute('data-code'), { polling: 100, timeout: 10000 });
     check(await attr('#error', 'data-code') === wrongDoc.error.code && (await text('#error')).includes(wrongDoc.error.message),
       `a refused generate shows ${wrongDoc.error.code}: ${wrongDoc.error.message}`);
-    check(refusal.status === 404, 'an unknown generation is 404 on the API');
 
     // ---- 7. nothing breaks on a 429 or a 5xx: the page shows the code and keeps working
     await page.setRequestInterception(true);

@@ -192,9 +192,7 @@ async function connect(userAction) {
     setKeyStatus(`connected as ${text(id)}`, id ? String(id) : null);
     if (userAction) clearError();
   }
-  const balance = r.ok ? balanceOf(dataOf(r)) : undefined;
-  if (balance !== undefined) setBalance(balance);
-  await Promise.all([balance === undefined ? refreshBalance() : null, loadModels(), loadHistory(), loadUsage(), loadHealth()]);
+  await Promise.all([refreshBalance(), loadModels(), loadHistory(), loadUsage(), loadHealth()]);
 }
 
 // ------------------------------------------------------------------ balance
@@ -210,19 +208,12 @@ function setBalance(value) {
   }
 }
 
-/** The credit balance in a billing (or account) document: billing_credit_balance, else any numeric *balance* field. */
-function balanceOf(d) {
-  if (typeof d.billing_credit_balance === 'number') return d.billing_credit_balance;
-  const k = Object.keys(d).find((name) => /balance/.test(name) && typeof d[name] === 'number');
-  return k === undefined ? undefined : d[k];
-}
-
 /** Reads the balance from /v1/user/billing (api.md §7.3). */
 async function refreshBalance() {
   if (!state.key) return;
   const r = await api('GET', '/v1/user/billing');
   if (!r.ok) { showError(r); return; }
-  setBalance(balanceOf(dataOf(r)));
+  setBalance(dataOf(r).billing_credit_balance);
 }
 
 // ------------------------------------------------------------------ models and the form
@@ -725,8 +716,7 @@ async function loadHistory() {
   if (!state.key) return;
   const r = await api('GET', `/v1/content/list?limit=${HISTORY_LIMIT}&offset=${state.history.offset}`);
   if (!r.ok) { showError(r); return false; }
-  const d = r.doc.data;
-  const list = Array.isArray(d) ? d : (d && Array.isArray(d.generations) ? d.generations : []);
+  const list = Array.isArray(dataOf(r).generations) ? dataOf(r).generations : [];
   state.history.total = typeof r.doc.total === 'number' ? r.doc.total : list.length;
   if (typeof r.doc.offset === 'number') state.history.offset = r.doc.offset;
   const rows = fillRows('history', list,
@@ -826,11 +816,6 @@ function drawChart(providers) {
     svgTitle(g, `${p.provider}: ${series.length} buckets`);
     g.appendChild(svg('rect', { x: 0, y: 0, width: W, height: PANEL, fill: '#f7f8fa', class: 'chart-bg' }));
     g.appendChild(svg('text', { x: PAD, y: 12, class: 'chart-label', fill: '#333' })).textContent = `${p.provider} (${text(p.status)})`;
-    if (!series.length) {
-      g.appendChild(svg('text', { x: PAD, y: PANEL / 2 + 8, class: 'chart-note', fill: '#777' })).textContent = 'no time series in this window';
-      chart.appendChild(g);
-      return;
-    }
     const top = LABEL, plotH = PANEL - LABEL - PAD, slot = (W - 2 * PAD) / series.length;
     const maxCount = Math.max(1, ...series.map((b) => Math.max(num(b.successes), num(b.failures))));
     const maxLat = Math.max(1, ...series.map((b) => num(b.latency_p95_ms)));
